@@ -1,0 +1,60 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './ports.js';
+import { ServerProcess, waitForServer } from './server-process.js';
+
+/** A running etcd; `restart()` brings it back on the same port and data folder. */
+export interface Etcd {
+  readonly url: string;
+  readonly logFile: string;
+  readonly process: ServerProcess;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a single-member etcd on free loopback ports, data under `dir`. */
+export async function startEtcd(binary: string, dir: string): Promise<Etcd> {
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${clientPort}`;
+  const dataDir = join(dir, 'etcd-data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const logFile = join(dir, 'etcd.log');
+  const launch = async (): Promise<ServerProcess> => {
+    const server = ServerProcess.start({
+      name: 'etcd',
+      command: binary,
+      logFile,
+      args: [
+        `--data-dir=${dataDir}`,
+        `--listen-client-urls=${url}`,
+        `--advertise-client-urls=${url}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+        // Tests throw the data away; fsync would only cost time on a shared 2-core machine.
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ],
+    });
+    await waitForServer(server, 'healthy /health', async () => {
+      const res = await fetch(`${url}/health`);
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true' ? true : undefined;
+    });
+    return server;
+  };
+  let current = await launch();
+  return {
+    url,
+    logFile,
+    get process() {
+      return current;
+    },
+    async restart() {
+      await current.stop();
+      current = await launch();
+    },
+    async stop() {
+      await current.stop();
+    },
+  };
+}

