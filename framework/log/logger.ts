@@ -1,0 +1,28 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+export interface LoggerOptions {
+  /** @default 'info' */
+  readonly level?: string;
+  /** Replica name on every line. */
+  readonly replica?: string;
+  /** @default stdout */
+  readonly destination?: DestinationStream;
+}
+
+/** Keys whose values never reach a log line (secrets in env, tokens, passwords). */
+const REDACT = ['*.password', '*.token', '*.env', 'spec.env', 'connectionString', '*.connectionString'];
+
+/** The process logger: structured pino JSON, secrets redacted. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: options.replica ? { replica: options.replica } : {},
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    options.destination,
+  );
+}
