@@ -1,0 +1,102 @@
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Resource } from '../client/index.js';
+import { systemClock, type Clock } from '../time/clock.js';
+import type { EventRecorder, EventType } from './index.js';
+import { SpamFilter } from './spam-filter.js';
+
+export interface KubeEventRecorderOptions {
+  /** Who reports (`source.component`). @default 'tend' */
+  readonly component?: string;
+  /** Which replica reports (`source.host`). */
+  readonly instance?: string;
+  readonly logger: Logger;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** A repeat within this window bumps the count of the existing Event. @default 600_000 (client-go's 10 min) */
+  readonly aggregateMs?: number;
+}
+
+interface Seen {
+  readonly name: string;
+  readonly namespace: string;
+  count: number;
+  last: number;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const MAX_SEEN = 4_096;
+
+/** Records core/v1 Events on the API server, deduplicated and rate-limited like client-go's recorder. */
+export class KubeEventRecorder implements EventRecorder {
+  private readonly api: CoreV1Api;
+  private readonly seen = new Map<string, Seen>();
+  private readonly spam: SpamFilter;
+  private readonly clock: Clock;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(kubeConfig: KubeConfig, private readonly options: KubeEventRecorderOptions) {
+    this.api = kubeConfig.makeApiClient(CoreV1Api);
+    this.clock = options.clock ?? systemClock;
+    this.spam = new SpamFilter(this.clock);
+  }
+
+  record(obj: Resource, type: EventType, reason: string, message: string): void {
+    const uid = obj.metadata.uid ?? `${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+    if (!this.spam.allow(uid)) return;
+    const writing = this.write(obj, uid, type, reason, message).catch((err: Error) =>
+      this.options.logger.warn({ err: err.message, reason, object: `${obj.kind}/${obj.metadata.name}` }, 'could not record event'),
+    );
+    this.pending.add(writing);
+    void writing.finally(() => this.pending.delete(writing));
+  }
+
+  /** Resolves when every event recorded so far has been written (or failed). */
+  async flush(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending);
+  }
+
+  private async write(obj: Resource, uid: string, type: EventType, reason: string, message: string): Promise<void> {
+    const now = this.clock.now();
+    const key = `${uid}\u0000${type}\u0000${reason}\u0000${message}`;
+    const seen = this.seen.get(key);
+    const timestamp = new Date(now);
+    if (seen && now - seen.last < (this.options.aggregateMs ?? 600_000)) {
+      seen.count++;
+      seen.last = now;
+      await this.api.patchNamespacedEvent(
+        { name: seen.name, namespace: seen.namespace, body: { count: seen.count, lastTimestamp: timestamp } },
+        mergePatch,
+      );
+      return;
+    }
+    // Cluster-scoped objects' events go to `default`, as Kubernetes does for Nodes.
+    const namespace = obj.metadata.namespace ?? 'default';
+    const name = `${obj.metadata.name}.${now.toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
+    await this.api.createNamespacedEvent({
+      namespace,
+      body: {
+        metadata: { name, namespace },
+        involvedObject: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          name: obj.metadata.name,
+          ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
+          ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
+          ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}),
+        },
+        type,
+        reason,
+        message,
+        count: 1,
+        firstTimestamp: timestamp,
+        lastTimestamp: timestamp,
+        source: { component: this.options.component ?? 'tend', ...(this.options.instance ? { host: this.options.instance } : {}) },
+        reportingComponent: this.options.component ?? 'tend',
+        ...(this.options.instance ? { reportingInstance: this.options.instance } : {}),
+      },
+    });
+    this.seen.set(key, { name, namespace, count: 1, last: now });
+    if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.keys().next().value!);
+  }
+}
