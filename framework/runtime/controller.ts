@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConflictError, type Resource } from '../client/index.js';
 import { ownsEverything, type Ownership } from '../coordination/ownership.js';
-import { RESULT, SKIP, type ControllerMetrics } from '../metrics/controller-metrics.js';
+import { RESULT, SKIP, type ControllerMetricFamilies, type ControllerMetrics } from '../metrics/controller-metrics.js';
 import { MemoryQueue } from '../queue/memory-queue.js';
 import type { RateLimiter } from '../queue/index.js';
 import { TerminalError, type Key, type ReconcileContext, type Reconciler, type Result } from '../reconcile/index.js';
@@ -33,7 +33,8 @@ export interface ControllerOptions<T extends Resource, C extends ReconcileContex
   /** Which keys this replica reconciles. @default ownsEverything */
   readonly ownership?: Ownership;
   readonly logger: Logger;
-  readonly metrics?: ControllerMetrics;
+  /** Where to report controller_runtime_* and workqueue_* metrics. */
+  readonly metrics?: ControllerMetricFamilies;
   /** @default systemClock */
   readonly clock?: Clock;
   /** Called after every reconcile that ran (for the reconcile journal). */
@@ -63,16 +64,18 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
   private readonly ownership: Ownership;
   private readonly inFlight = new Map<Key, AbortController>();
   private readonly log: Logger;
+  private readonly metrics: ControllerMetrics | undefined;
 
   constructor(private readonly options: ControllerOptions<T, C>) {
     this.name = options.name;
     this.clock = options.clock ?? systemClock;
     this.ownership = options.ownership ?? ownsEverything;
     this.log = options.logger.child({ controller: options.name });
+    this.metrics = options.metrics?.forController(options.name, options.concurrency ?? 4, () => this.queue.inFlight());
     this.queue = new MemoryQueue({
       clock: this.clock,
       ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
-      ...(options.metrics ? { metrics: options.metrics.queue } : {}),
+      ...(this.metrics ? { metrics: this.metrics.queue } : {}),
     });
   }
 
@@ -114,7 +117,8 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
   }
 
   private async process(key: Key): Promise<void> {
-    const { informer, metrics } = this.options;
+    const { informer } = this.options;
+    const metrics = this.metrics;
     if (!this.ownership.owns(this.name, key)) {
       // The owner sees the same change; if ownership moves here, rebalance() re-enqueues the key.
       this.queue.forget(key);
@@ -162,7 +166,7 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
 
   /** The one switch: outcome → queue action → metric label. */
   private handle(key: Key, outcome: { result: Result } | { error: unknown }, log: Logger): (typeof RESULT)[keyof typeof RESULT] {
-    const { metrics } = this.options;
+    const metrics = this.metrics;
     if ('error' in outcome) {
       const { error } = outcome;
       if (error instanceof ConflictError) {

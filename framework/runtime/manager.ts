@@ -1,0 +1,127 @@
+import type { Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Resource, ResourceClient } from '../client/index.js';
+import { Membership, type MembershipOptions } from '../coordination/membership.js';
+import { ownsEverything, type Ownership } from '../coordination/ownership.js';
+import { startHealthServer, type Checker, type HealthServer } from '../health/index.js';
+import { ControllerMetricFamilies } from '../metrics/controller-metrics.js';
+import type { Store } from '../store/index.js';
+import { Informer, type InformerOptions } from '../source/informer.js';
+
+/** Something the manager runs: resolves once `signal` has aborted and it has stopped. */
+export interface Runnable {
+  readonly name: string;
+  start(signal: AbortSignal): Promise<void>;
+}
+
+export interface ManagerOptions {
+  readonly logger: Logger;
+  /** This replica's name (pod or host name), shown in logs and the member list. */
+  readonly replica: string;
+  /** The database replicas coordinate through; without it this replica owns every key. */
+  readonly store?: Store;
+  /** Membership timing; `false` with a store still means "owns everything" (single replica). */
+  readonly membership?: Omit<MembershipOptions, 'store' | 'name' | 'logger'> | false;
+  /** Port of /healthz, /readyz and /metrics; absent: no health server. */
+  readonly healthPort?: number;
+  /** @default '127.0.0.1' */
+  readonly healthHost?: string;
+  /** @default a new Registry with the process's default metrics */
+  readonly registry?: Registry;
+}
+
+/**
+ * Wires one replica: the membership that shares keys, one informer per kind (shared by every
+ * controller that reads it), the controllers, and the health server. `start` runs them all until
+ * its signal aborts, then stops in order: controllers drain, membership leaves, informers stop.
+ */
+export class Manager {
+  readonly registry: Registry;
+  readonly metrics: ControllerMetricFamilies;
+  readonly ownership: Ownership;
+  private readonly membership: Membership | undefined;
+  private readonly informers = new Map<string, Informer<Resource>>();
+  private readonly runnables: Runnable[] = [];
+  private readonly log: Logger;
+
+  constructor(private readonly options: ManagerOptions) {
+    this.log = options.logger;
+    this.registry = options.registry ?? defaultRegistry();
+    this.metrics = new ControllerMetricFamilies(this.registry);
+    this.membership =
+      options.store && options.membership !== false
+        ? new Membership({ store: options.store, name: options.replica, logger: options.logger, ...(options.membership ?? {}) })
+        : undefined;
+    this.ownership = this.membership ?? ownsEverything;
+  }
+
+  /** The shared informer of `client`'s kind, made on first use. */
+  informer<T extends Resource>(client: ResourceClient<T>, options: Omit<InformerOptions<T>, 'logger'> = {}): Informer<T> {
+    const name = `${client.type.group}/${client.type.plural}`;
+    let informer = this.informers.get(name);
+    if (!informer) {
+      informer = new Informer(client, { logger: this.log, ...options }) as unknown as Informer<Resource>;
+      this.informers.set(name, informer);
+    }
+    return informer as unknown as Informer<T>;
+  }
+
+  /** Adds a controller (or any Runnable) to start with the manager. */
+  add(runnable: Runnable): void {
+    this.runnables.push(runnable);
+  }
+
+  /** Runs everything until `signal` aborts; resolves after an orderly stop. */
+  async start(signal: AbortSignal): Promise<void> {
+    const { store } = this.options;
+    const health = await this.startHealth();
+    const membershipStop = new AbortController();
+    const informerStop = new AbortController();
+    const membershipRun = this.membership?.start(membershipStop.signal);
+    if (this.membership) await Promise.race([this.membership.ready(), aborted(signal)]);
+    for (const informer of this.informers.values()) informer.start(informerStop.signal);
+    this.log.info({ replica: this.options.replica, member: String(this.membership?.id ?? 'none'), controllers: this.runnables.map((r) => r.name) }, 'manager started');
+    await Promise.all(this.runnables.map((r) => r.start(signal)));
+    // Controllers have drained: give our keys up, then stop watching.
+    membershipStop.abort();
+    await membershipRun;
+    informerStop.abort();
+    await health?.close();
+    if (store) this.log.info('manager stopped; closing the database pool');
+    await store?.close();
+  }
+
+  /** Ready when every informer has synced and (with a store) the database answers. */
+  private async startHealth(): Promise<HealthServer | undefined> {
+    if (this.options.healthPort === undefined) return undefined;
+    const store = this.options.store;
+    const readiness: Checker[] = [
+      {
+        name: 'informers-synced',
+        check: async () => {
+          const waiting = [...this.informers.entries()].filter(([, i]) => !i.hasSynced).map(([n]) => n);
+          if (waiting.length > 0) throw new Error(`not synced: ${waiting.join(', ')}`);
+        },
+      },
+      ...(store ? [{ name: 'database', check: () => store.ping() }] : []),
+    ];
+    return startHealthServer({
+      port: this.options.healthPort,
+      host: this.options.healthHost ?? '127.0.0.1',
+      liveness: [{ name: 'ping', check: async () => {} }],
+      readiness,
+      metrics: this.registry,
+      logger: this.log,
+    });
+  }
+}
+
+function defaultRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+}

@@ -1,0 +1,38 @@
+/**
+ * @module
+ * The PostgreSQL layer: one pool per process, named queries, transactions, and forward-only
+ * migrations that many replicas may run at once.
+ *
+ * Design notes
+ * - SQL is plain and parameterised, in `NamedQuery` constants next to the code that runs it. The
+ *   name labels the slow-query log and every error; parameter values are never logged.
+ * - Failures are ordinary errors, never crashes: `QueryError` names the query and carries the
+ *   SQLSTATE; `PoolExhaustedError` says every connection stayed busy — back off and retry.
+ * - A server restart costs the queries in flight, not the process: dead connections are dropped
+ *   and the next query opens a new one.
+ * - Only transaction-scoped state (`pg_advisory_xact_lock`, `set local`): behind a PgBouncer in
+ *   transaction mode a session-level lock or setting would stick to someone else's connection.
+ *   Turn `preparedStatements` off there too.
+ *
+ * ```ts
+ * import { Store, migrate, frameworkMigrationsFolder, type NamedQuery } from './framework/store/index.js';
+ *
+ * const countApps: NamedQuery = { name: 'app.count', text: 'select count(*)::int as n from platform.apps where tenant = $1' };
+ *
+ * await using store = new Store({ connectionString: databaseUrl, logger });
+ * await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+ * const [{ n }] = await store.query<{ n: number }>(countApps, ['acme']);
+ * await store.tx(async (tx) => {
+ *   await tx.query(insertApp, ['acme', 'web']);
+ *   await tx.query(bumpTenantVersion, ['acme']);
+ * });
+ * ```
+ */
+export type { NamedQuery } from './named-query.js';
+export { Store, type Queryable, type Tx, type StoreStats } from './store.js';
+export { compileStoreOptions, MAX_POOL_SIZE, type StoreOptions, type CompiledStoreOptions } from './store-options.js';
+export { QueryError } from './query-error.js';
+export { PoolExhaustedError } from './pool-exhausted-error.js';
+export { migrate, frameworkMigrationsFolder, type MigrateOptions, type AppliedMigration } from './migrate.js';
+export { readMigrationFiles, type MigrationFile } from './migration-files.js';
+export { MigrationError } from './migration-error.js';

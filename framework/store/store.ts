@@ -1,0 +1,224 @@
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { NamedQuery } from './named-query.js';
+import { PoolExhaustedError } from './pool-exhausted-error.js';
+import { QueryError } from './query-error.js';
+import { compileStoreOptions, type CompiledStoreOptions, type StoreOptions } from './store-options.js';
+
+/** Something that runs named queries: the `Store` itself or an open transaction. */
+export interface Queryable {
+  /** Runs `q` with `values` bound to `$1…`; resolves to the rows. Rejects with `QueryError` or `PoolExhaustedError`. */
+  query<R extends object = Record<string, unknown>>(q: NamedQuery, values?: readonly unknown[]): Promise<R[]>;
+}
+
+/** An open transaction: valid only inside the `tx()` callback that received it. */
+export interface Tx extends Queryable {
+  /**
+   * Runs a script of one or more statements without parameters over the simple protocol (never
+   * prepared, since pg cannot prepare several statements); `q.name` still labels logs and errors.
+   */
+  script(q: NamedQuery): Promise<void>;
+}
+
+/** Pool occupancy, for metrics. */
+export interface StoreStats {
+  /** Open connections, busy or idle. */
+  readonly total: number;
+  readonly idle: number;
+  /** Queries waiting for a connection. */
+  readonly waiting: number;
+}
+
+// pg-pool's words when a checkout waited `connectionTimeoutMillis` in its queue (pg-pool 3.x).
+// Matched by message because pg-pool gives the error no code; a test pins the behaviour.
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
+
+const PING: NamedQuery = { name: 'tend.ping', text: 'select 1' };
+const BEGIN: NamedQuery = { name: 'tend.begin', text: 'begin' };
+const COMMIT: NamedQuery = { name: 'tend.commit', text: 'commit' };
+const ROLLBACK: NamedQuery = { name: 'tend.rollback', text: 'rollback' };
+
+/**
+ * The process's one PostgreSQL pool, with named queries, transactions, a slow-query log and
+ * errors that name the query. Survives a server restart: pg drops dead connections, the
+ * queries on them fail once, and later queries open fresh connections.
+ *
+ * ```ts
+ * await using store = new Store({ connectionString, logger });
+ * const rows = await store.query<{ epoch: string }>(selectLease, [key]);
+ * await store.tx(async (tx) => { await tx.query(bumpEpoch, [key]); });
+ * ```
+ */
+export class Store implements Queryable, AsyncDisposable {
+  /** The options in force, defaults filled in. */
+  readonly options: CompiledStoreOptions;
+  private readonly pool: pg.Pool;
+  private ended: Promise<void> | undefined;
+
+  /** Validates `options` (throws `TypeError` naming the bad option) and creates the pool; connects lazily. */
+  constructor(options: StoreOptions) {
+    this.options = compileStoreOptions(options);
+    const o = this.options;
+    this.pool = new pg.Pool({
+      connectionString: o.connectionString,
+      max: o.poolSize,
+      // pg-pool uses one timeout both for waiting on a busy pool and for opening a connection.
+      connectionTimeoutMillis: o.connectionWaitMs,
+      // Sent in the startup packet: applies to every statement on the connection, no extra round trip.
+      // 0 is not sent, leaving the server's or role's setting.
+      statement_timeout: o.statementTimeoutMs === 0 ? undefined : o.statementTimeoutMs,
+      application_name: o.applicationName,
+      // Notices a silently dropped peer (NAT, failover) instead of waiting on a dead socket.
+      keepAlive: true,
+    });
+    // An idle connection failing (server restart, network) must not crash the process:
+    // pg-pool has already removed it; the next query opens a new one.
+    this.pool.on('error', (err) => {
+      this.logger.warn({ err: describe(err) }, 'idle PostgreSQL connection failed; the pool dropped it');
+    });
+  }
+
+  /** The logger given in the options (silent by default); migrate and others log through it. */
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  /** Runs one named query on a pooled connection and returns its rows. */
+  async query<R extends object = Record<string, unknown>>(q: NamedQuery, values?: readonly unknown[]): Promise<R[]> {
+    const client = await this.checkout(q.name);
+    let failure: unknown;
+    try {
+      return await this.run<R>(client, q, values);
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      this.release(client, failure);
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction: begin, `fn`, commit; rollback when `fn` throws (the error is
+   * rethrown). Keep `fn` short and free of non-database waits: it holds a connection and locks.
+   */
+  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.checkout(BEGIN.name);
+    let open = true;
+    const guard = (name: string): void => {
+      if (!open) throw new QueryError(name, new Error('the transaction has already ended; use tx only inside its callback'));
+    };
+    const tx: Tx = {
+      query: async <R extends object = Record<string, unknown>>(q: NamedQuery, values?: readonly unknown[]) => {
+        guard(q.name);
+        return this.run<R>(client, q, values);
+      },
+      script: async (q: NamedQuery) => {
+        guard(q.name);
+        await this.run(client, q, undefined, 'simple');
+      },
+    };
+    // Set only when the connection may be unusable: a successful rollback proves it is fine.
+    let broken: unknown;
+    try {
+      await this.run(client, BEGIN, undefined, 'simple');
+      const value = await fn(tx);
+      await this.run(client, COMMIT, undefined, 'simple');
+      return value;
+    } catch (err) {
+      // After a failed commit the server has already rolled back; a rollback then only warns.
+      try {
+        await this.run(client, ROLLBACK, undefined, 'simple');
+      } catch (rollbackErr) {
+        broken = rollbackErr;
+      }
+      throw err;
+    } finally {
+      open = false;
+      this.release(client, broken);
+    }
+  }
+
+  /** Resolves when the server answers a trivial query; for /readyz. */
+  async ping(): Promise<void> {
+    await this.query(PING);
+  }
+
+  /** Pool occupancy right now. */
+  stats(): StoreStats {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
+  /** Closes every connection once the busy ones are released; later queries reject. Idempotent. */
+  async close(): Promise<void> {
+    this.ended ??= this.pool.end();
+    await this.ended;
+  }
+
+  /** Same as `close()`, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async checkout(queryName: string): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      if (err instanceof Error && err.message === POOL_WAIT_TIMEOUT) {
+        throw new PoolExhaustedError(queryName, this.options.poolSize, this.options.connectionWaitMs);
+      }
+      throw new QueryError(queryName, err);
+    }
+    // pg-pool listens for errors only on idle clients; a checked-out client that loses its
+    // connection would otherwise emit an unhandled 'error' and crash the process. The query
+    // running on it rejects on its own, so here it is only logged.
+    client.on('error', this.onBusyClientError);
+    return client;
+  }
+
+  private release(client: pg.PoolClient, failure: unknown): void {
+    client.off('error', this.onBusyClientError);
+    // A plain statement error (constraint, timeout, syntax) leaves the connection usable, and
+    // keeping it keeps its prepared statements; anything else may have broken it: destroy it.
+    const reusable = failure === undefined || (failure instanceof QueryError && isStatementError(failure.cause));
+    client.release(reusable ? undefined : failure instanceof Error ? failure : new Error(String(failure)));
+  }
+
+  private readonly onBusyClientError = (err: Error): void => {
+    this.logger.warn({ err: describe(err) }, 'busy PostgreSQL connection failed; its query fails and the pool drops it');
+  };
+
+  private async run<R>(client: pg.PoolClient, q: NamedQuery, values: readonly unknown[] | undefined, protocol: 'named' | 'simple' = 'named'): Promise<R[]> {
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      if (protocol === 'simple') {
+        await client.query(q.text);
+        return [];
+      }
+      const config: pg.QueryConfig = { text: q.text, values: values as unknown[] | undefined };
+      if (this.options.preparedStatements) config.name = q.name;
+      const result = await client.query(config);
+      return result.rows as R[];
+    } catch (err) {
+      outcome = 'error';
+      throw new QueryError(q.name, err);
+    } finally {
+      const durationMs = Math.round(performance.now() - started);
+      // Name and duration only: parameter values may hold secrets.
+      if (durationMs > this.options.slowQueryMs) this.logger.warn({ query: q.name, durationMs, outcome }, 'slow query');
+    }
+  }
+}
+
+/** A server-reported statement error: the session survives it (FATAL/PANIC end the session). */
+function isStatementError(err: unknown): boolean {
+  return err instanceof pg.DatabaseError && err.severity === 'ERROR';
+}
+
+/** The parts of a connection error worth logging; pg errors hold no parameter values. */
+function describe(err: Error): { message: string; code?: string } {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? { message: err.message, code } : { message: err.message };
+}
