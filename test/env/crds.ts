@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiextensionsV1Api, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import { ApiextensionsV1Api, KubeConfig, loadYaml, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 
 /** Creates (or replaces) every CRD in `dir` and waits until the API server serves them all. */
 export async function installCrds(kubeconfigPath: string, dir: string, timeoutMs = 30_000): Promise<string[]> {
@@ -10,7 +9,9 @@ export async function installCrds(kubeconfigPath: string, dir: string, timeoutMs
   const api = kc.makeApiClient(ApiextensionsV1Api);
   const crds = readdirSync(dir)
     .filter((file) => file.endsWith('.yaml'))
-    .map((file) => parse(readFileSync(join(dir, file), 'utf8')) as V1CustomResourceDefinition);
+    // loadYaml maps the YAML onto client-node's model (xKubernetesValidations …); a plain parse
+    // would have its serializer silently drop every key it does not know by its own name.
+    .map((file) => loadYaml<V1CustomResourceDefinition>(readFileSync(join(dir, file), 'utf8')));
   for (const body of crds) {
     const name = body.metadata!.name!;
     try {

@@ -1,0 +1,37 @@
+import type { Resource } from '../../framework/client/index.js';
+import type { Condition } from '../../framework/conditions/index.js';
+
+/** Quantities as the API accepts them: `512Mi`, `250m`, or a plain number. */
+export type QuantityValue = string | number;
+
+export interface TenantQuota {
+  memory?: QuantityValue;
+  cpu?: QuantityValue;
+  apps?: number;
+  volumes?: number;
+  storage?: QuantityValue;
+}
+
+export interface TenantSpec {
+  namespaces?: string[];
+  quota?: TenantQuota;
+  allowedHostnames?: string[];
+  suspended?: boolean;
+}
+
+export interface TenantUsage {
+  memory?: string;
+  cpu?: string;
+  apps?: number;
+  volumes?: number;
+  storage?: string;
+}
+
+export interface TenantStatus {
+  usage?: TenantUsage;
+  conditions?: Condition[];
+  observedGeneration?: number;
+}
+
+/** schemas/tenant.schema.json as a TypeScript type. */
+export type Tenant = Resource<TenantSpec, TenantStatus>;

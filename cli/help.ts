@@ -1,0 +1,32 @@
+/**
+ * `tend help`: what the command can do.
+ */
+import { EXIT, type CliIo } from './io.js';
+import { VALIDATE_USAGE } from './validate.js';
+import { UsageError } from './usage-error.js';
+
+/** The overview shown by `tend help` and after a usage error. */
+export const USAGE = `Usage: tend <command> [options]
+
+Commands:
+  validate -f FILE|DIR   check tend.dev manifests offline (see: tend help validate)
+  version                print tend's version
+  help [COMMAND]         show this help, or a command's
+
+Exit codes: 0 ok, 1 invalid input, 2 usage error.`;
+
+const TOPICS: Readonly<Record<string, string>> = { validate: VALIDATE_USAGE };
+
+/** Run `tend help [COMMAND]`; returns the exit code. */
+export function runHelp(args: readonly string[], io: CliIo): number {
+  const [topic, ...rest] = args;
+  if (rest.length > 0) throw new UsageError('help takes at most one command name');
+  if (topic === undefined) {
+    io.out(USAGE);
+    return EXIT.ok;
+  }
+  const text = TOPICS[topic];
+  if (text === undefined) throw new UsageError(`no help for unknown command "${topic}"`);
+  io.out(text);
+  return EXIT.ok;
+}

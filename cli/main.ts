@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/**
+ * The `tend` command: picks the verb and runs it. Each verb lives in its own file and returns
+ * its exit code; a UsageError from any of them exits 2 with one line on stderr.
+ * Not imported anywhere (it sets process.exitCode); tests call the verbs or spawn this file.
+ */
+import { runHelp } from './help.js';
+import { EXIT, processIo, type CliIo } from './io.js';
+import { UsageError } from './usage-error.js';
+import { runValidate } from './validate.js';
+import { runVersion } from './version.js';
+
+type Verb = (args: readonly string[], io: CliIo) => number;
+
+const VERBS: Readonly<Record<string, Verb>> = {
+  validate: runValidate,
+  version: runVersion,
+  help: runHelp,
+  '--help': runHelp,
+  '-h': runHelp,
+  '--version': runVersion,
+};
+
+/** Run tend with the arguments after the program name; returns the exit code. */
+function main(argv: readonly string[], io: CliIo = processIo): number {
+  const [name, ...args] = argv;
+  try {
+    if (name === undefined) throw new UsageError('no command given');
+    const verb = VERBS[name];
+    if (!verb) throw new UsageError(`unknown command "${name}"`);
+    return verb(args, io);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.err(`tend: ${err.message} (see: tend help)`);
+    return EXIT.usage;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,25 @@
+import type { Logger } from 'pino';
+import type { App } from '../api/types/app.js';
+import type { Route } from '../api/types/route.js';
+import type { Tenant } from '../api/types/tenant.js';
+import type { Volume } from '../api/types/volume.js';
+import type { ResourceClient } from '../framework/client/index.js';
+import type { EventRecorder } from '../framework/events/index.js';
+import type { Manager } from '../framework/runtime/manager.js';
+import type { Store } from '../framework/store/index.js';
+
+/** What every platform controller is built from; the same whichever backend stores resources. */
+export interface PlatformDeps {
+  readonly manager: Manager;
+  readonly clients: {
+    readonly tenant: ResourceClient<Tenant>;
+    readonly app: ResourceClient<App>;
+    readonly route: ResourceClient<Route>;
+    readonly volume: ResourceClient<Volume>;
+  };
+  readonly store: Store;
+  readonly recorder: EventRecorder;
+  readonly logger: Logger;
+  /** Workers per controller. @default 4 */
+  readonly concurrency?: number;
+}

@@ -1,0 +1,58 @@
+/**
+ * One replica of tend's control plane on the Kubernetes backend: clients for the five kinds,
+ * the event recorder, and every platform controller on one Manager.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { resourceType } from '../api/resource-types.js';
+import type { App } from '../api/types/app.js';
+import type { Route } from '../api/types/route.js';
+import type { Tenant } from '../api/types/tenant.js';
+import type { Volume } from '../api/types/volume.js';
+import { KubeClient } from '../framework/client/index.js';
+import { KubeEventRecorder } from '../framework/events/index.js';
+import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
+import type { Store } from '../framework/store/index.js';
+import type { PlatformDeps } from './platform-deps.js';
+import { tenantController } from './tenant.js';
+
+export interface PlatformOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly replica: string;
+  readonly healthPort?: number;
+  readonly healthHost?: string;
+  readonly membership?: ManagerOptions['membership'];
+  /** Workers per controller. @default 4 */
+  readonly concurrency?: number;
+}
+
+/** Builds the manager with every platform controller; `manager.start(signal)` runs it. */
+export function buildPlatform(options: PlatformOptions): Manager {
+  const { kubeConfig, store, logger, replica } = options;
+  const manager = new Manager({
+    logger,
+    replica,
+    store,
+    ...(options.membership !== undefined ? { membership: options.membership } : {}),
+    ...(options.healthPort !== undefined ? { healthPort: options.healthPort } : {}),
+    ...(options.healthHost !== undefined ? { healthHost: options.healthHost } : {}),
+  });
+  const fieldManager = 'tend-controller';
+  const deps: PlatformDeps = {
+    manager,
+    store,
+    logger,
+    recorder: new KubeEventRecorder(kubeConfig, { logger, component: 'tend-controller', instance: replica }),
+    clients: {
+      tenant: new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig, fieldManager),
+      app: new KubeClient<App>(resourceType('App'), kubeConfig, fieldManager),
+      route: new KubeClient<Route>(resourceType('Route'), kubeConfig, fieldManager),
+      volume: new KubeClient<Volume>(resourceType('Volume'), kubeConfig, fieldManager),
+    },
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+  };
+  manager.add(tenantController(deps));
+  return manager;
+}

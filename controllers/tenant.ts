@@ -1,0 +1,107 @@
+/**
+ * The Tenant controller: watches Tenants, and Apps, Routes and Volumes in their namespaces;
+ * observes the caches and PostgreSQL, asks reconcilers/tenant.ts for a plan, executes it.
+ */
+import type { App } from '../api/types/app.js';
+import type { Route } from '../api/types/route.js';
+import type { Tenant } from '../api/types/tenant.js';
+import type { Volume } from '../api/types/volume.js';
+import { keyOfObject, type Resource } from '../framework/client/index.js';
+import { findCondition } from '../framework/conditions/index.js';
+import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
+import { done, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
+import { Controller } from '../framework/runtime/controller.js';
+import { byNamespace, specOrMetadataChanged, watches, type Informer, type Predicate } from '../framework/source/index.js';
+import { writeStatus } from '../framework/status/write-status.js';
+import { planTenant, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
+import type { PlatformDeps } from './platform-deps.js';
+import { deleteTenantRow, selectTenantRow, upsertTenantRow } from './tenant-queries.js';
+
+/** Finalizer that keeps a Tenant until its Apps, Routes and Volumes are gone and its row removed. */
+export const TENANT_FINALIZER = 'tend.dev/tenant';
+/** Index of the tenant cache: namespace → tenants claiming it. */
+const CLAIMS = 'claims';
+
+/** Builds the Tenant controller on `deps.manager`'s shared informers. */
+export function tenantController(deps: PlatformDeps): Controller<Tenant> {
+  const { manager, clients, store } = deps;
+  const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
+  const routes = manager.informer(clients.route, { indexers: { namespace: byNamespace } });
+  const volumes = manager.informer(clients.volume, { indexers: { namespace: byNamespace } });
+
+  const claimantsOf = (namespaces: readonly string[]) => [
+    ...new Map(namespaces.flatMap((ns) => tenants.cache.byIndex(CLAIMS, ns)).map((t) => [t.metadata.name, t])).values(),
+  ];
+  const tenantsOfNamespace = (obj: Resource) => tenants.cache.byIndex(CLAIMS, obj.metadata.namespace ?? '').map(keyOfObject);
+  const inNamespaces = <T extends Resource>(informer: Informer<T>, namespaces: readonly string[]) =>
+    namespaces.flatMap((ns) => informer.cache.byIndex('namespace', ns));
+
+  async function observe(tenant: Tenant) {
+    const namespaces = tenant.spec?.namespaces ?? [];
+    const [row] = await store.query<{ uid: string } & TenantRow>(selectTenantRow, [tenant.metadata.name]);
+    return {
+      claimants: claimantsOf(namespaces),
+      apps: inNamespaces(apps, namespaces) as App[],
+      routes: inNamespaces(routes, namespaces) as Route[],
+      volumes: inNamespaces(volumes, namespaces) as Volume[],
+      // A row of an earlier incarnation (same name, other uid) counts as no row.
+      row: row && row.uid === tenant.metadata.uid ? row : undefined,
+    };
+  }
+
+  async function execute(ctx: ReconcileContext, tenant: Tenant, plan: TenantPlan): Promise<void> {
+    const fence = String(ctx.fence);
+    for (const step of plan.steps) {
+      if (step.op === 'upsert-row') {
+        const written = await store.query(upsertTenantRow, [
+          tenant.metadata.name, tenant.metadata.uid, step.generation, step.namespaces, tenant.metadata.creationTimestamp, fence,
+        ]);
+        ctx.log.info({ step: step.op, written: written.length > 0, namespaces: step.namespaces }, 'tenant row');
+      } else {
+        await store.query(deleteTenantRow, [tenant.metadata.name, tenant.metadata.uid, fence]);
+        ctx.log.info({ step: step.op }, 'tenant row removed');
+      }
+    }
+    const before = findCondition(tenant.status?.conditions, 'Ready');
+    const written = await writeStatus(clients.tenant, tenant, plan.status);
+    const after = findCondition(plan.status.conditions, 'Ready');
+    if (written && after && (before?.status !== after.status || before?.reason !== after.reason)) {
+      deps.recorder.record(tenant, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message || `Ready is ${after.status}`);
+    }
+  }
+
+  async function reconcile(ctx: ReconcileContext, tenant: Tenant): Promise<Result> {
+    return withFinalizer(clients.tenant, tenant, TENANT_FINALIZER, {
+      apply: async (current) => {
+        const plan = planTenant(current, await observe(current), { now: ctx.now() });
+        await execute(ctx, current, plan);
+        return done();
+      },
+      cleanup: async (current) => {
+        const plan = planTenant(current, await observe(current), { now: ctx.now() });
+        await execute(ctx, current, plan);
+        // Blocked: the watches on Apps, Routes and Volumes bring us back when one goes.
+        return plan.release ? 'removed' : done();
+      },
+    });
+  }
+
+  return new Controller<Tenant>({
+    name: 'tenant',
+    informer: tenants,
+    reconcile,
+    logger: deps.logger,
+    ownership: manager.ownership,
+    metrics: manager.metrics,
+    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+    // Only spec and metadata matter here: status-only changes (ours included) are skipped.
+    watches: [
+      // A tenant's change can hand a namespace to (or take it from) another tenant.
+      watches(tenants, (t) => claimantsOf(t.spec?.namespaces ?? []).map(keyOfObject), specOrMetadataChanged),
+      watches(apps, tenantsOfNamespace, specOrMetadataChanged as Predicate<App>),
+      watches(routes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Route>),
+      watches(volumes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Volume>),
+    ],
+  });
+}

@@ -1,0 +1,171 @@
+/**
+ * The Tenant planner: desired Tenant × what the caches and PostgreSQL show → steps and status.
+ * Pure: no I/O, time comes in through `env`. controllers/tenant.ts observes and executes.
+ */
+import { Quantity } from '../api/quantity.js';
+import { formatQuantity } from '../api/quantity-format.js';
+import type { App } from '../api/types/app.js';
+import type { Tenant, TenantStatus, TenantUsage } from '../api/types/tenant.js';
+import type { Volume } from '../api/types/volume.js';
+import type { Route } from '../api/types/route.js';
+import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+
+/** What PostgreSQL holds for the tenant (platform.tenants). */
+export interface TenantRow {
+  readonly generation: number;
+  readonly namespaces: readonly string[];
+}
+
+export interface TenantObserved {
+  /** Every Tenant in the cache that claims one of this tenant's namespaces (this one included or not). */
+  readonly claimants: readonly Tenant[];
+  /** Apps, Routes and Volumes in the namespaces this tenant claims. */
+  readonly apps: readonly App[];
+  readonly routes: readonly Route[];
+  readonly volumes: readonly Volume[];
+  /** The row in PostgreSQL, if there is one. */
+  readonly row: TenantRow | undefined;
+}
+
+export type TenantStep =
+  | { readonly op: 'upsert-row'; readonly generation: number; readonly namespaces: readonly string[] }
+  | { readonly op: 'delete-row' };
+
+export interface TenantPlan {
+  /** Empty when PostgreSQL already matches. */
+  readonly steps: readonly TenantStep[];
+  /** The status the object should have; written only if it differs. */
+  readonly status: TenantStatus;
+  /** During deletion: whether cleanup is complete and the finalizer may go. */
+  readonly release: boolean;
+}
+
+/** Condition types of a Tenant, most fundamental first (Ready's precedence). */
+export const TENANT_CONDITIONS = ['NamespacesClaimed', 'Active', 'WithinQuota'] as const;
+
+/** Plans one Tenant. */
+export function planTenant(tenant: Tenant, observed: TenantObserved, env: { readonly now: Date }): TenantPlan {
+  const generation = tenant.metadata.generation ?? 0;
+  const claimed = [...new Set(tenant.spec?.namespaces ?? [])].sort();
+  const owners = new Map(claimed.map((ns) => [ns, ownerOf(ns, observed.claimants, tenant)]));
+  const granted = claimed.filter((ns) => owners.get(ns) === tenant.metadata.name);
+  const inGranted = <T extends { metadata: { namespace?: string } }>(list: readonly T[]) =>
+    list.filter((o) => o.metadata.namespace !== undefined && granted.includes(o.metadata.namespace));
+  const apps = inGranted(observed.apps);
+  const routes = inGranted(observed.routes);
+  const volumes = inGranted(observed.volumes);
+
+  const updates: ConditionUpdate[] = [];
+  if (tenant.metadata.deletionTimestamp) {
+    const remaining = describeCounts([
+      [apps.length, 'app'],
+      [routes.length, 'route'],
+      [volumes.length, 'volume'],
+    ]);
+    if (remaining) {
+      updates.push({ type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${remaining} remain; delete them to delete the tenant` });
+      return { steps: [], status: statusWith(tenant, updates, usageOf(apps, volumes), env), release: false };
+    }
+    return { steps: observed.row ? [{ op: 'delete-row' }] : [], status: tenant.status ?? {}, release: true };
+  }
+
+  const lost = claimed.filter((ns) => owners.get(ns) !== tenant.metadata.name);
+  updates.push(
+    lost.length === 0
+      ? { type: 'NamespacesClaimed', status: 'True', reason: 'Claimed', message: claimed.length ? `owns ${listOf('namespace', claimed)}` : 'claims no namespaces' }
+      : {
+          type: 'NamespacesClaimed',
+          status: 'False',
+          reason: 'NamespaceConflict',
+          message: lost.map((ns) => `namespace ${ns} belongs to tenant ${owners.get(ns)} (claimed first)`).join('; '),
+        },
+  );
+  updates.push(
+    tenant.spec?.suspended
+      ? { type: 'Active', status: 'False', reason: 'Suspended', message: 'spec.suspended is true' }
+      : { type: 'Active', status: 'True', reason: 'Active', message: '' },
+  );
+  const usage = usageOf(apps, volumes);
+  const over = overQuota(tenant, usage);
+  updates.push(
+    over.length === 0
+      ? { type: 'WithinQuota', status: 'True', reason: 'WithinQuota', message: '' }
+      : { type: 'WithinQuota', status: 'False', reason: 'QuotaExceeded', message: over.join('; ') },
+  );
+
+  const row = observed.row;
+  const rowCurrent = row !== undefined && row.generation === generation && row.namespaces.join() === granted.join();
+  // A row written from a newer generation than our cache shows is newer than us: leave it.
+  const rowNewer = row !== undefined && row.generation > generation;
+  const steps: TenantStep[] = rowCurrent || rowNewer ? [] : [{ op: 'upsert-row', generation, namespaces: granted }];
+  return { steps, status: statusWith(tenant, updates, usage, env), release: false };
+}
+
+/** The tenant that owns `namespace`: the earliest-created claimant, ties broken by name. */
+function ownerOf(namespace: string, claimants: readonly Tenant[], self: Tenant): string {
+  const all = [self, ...claimants.filter((t) => t.metadata.name !== self.metadata.name)];
+  const claiming = all.filter((t) => (t.spec?.namespaces ?? []).includes(namespace));
+  claiming.sort((a, b) => {
+    const [ta, tb] = [a.metadata.creationTimestamp ?? '', b.metadata.creationTimestamp ?? ''];
+    return ta < tb ? -1 : ta > tb ? 1 : a.metadata.name < b.metadata.name ? -1 : 1;
+  });
+  return claiming[0]!.metadata.name;
+}
+
+function statusWith(tenant: Tenant, updates: readonly ConditionUpdate[], usage: TenantUsage, env: { now: Date }): TenantStatus {
+  const generation = tenant.metadata.generation ?? 0;
+  let conditions: Condition[] = tenant.status?.conditions ?? [];
+  for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
+  if (!updates.some((u) => u.type === 'Ready')) {
+    const ready = readySummary(conditions, { dependsOn: TENANT_CONDITIONS });
+    conditions = setCondition(conditions, { type: 'Ready', ...ready }, { now: env.now, generation }).conditions;
+  }
+  return { usage, conditions, observedGeneration: generation };
+}
+
+/** Declared usage: what the tenant's Apps and Volumes ask for (like a ResourceQuota counts requests). */
+function usageOf(apps: readonly App[], volumes: readonly Volume[]): TenantUsage {
+  let memory = Quantity.parse(0);
+  let cpu = Quantity.parse(0);
+  for (const app of apps) {
+    const replicas = BigInt(app.spec?.replicas ?? 1);
+    const perMemory = Quantity.tryParse(app.spec?.resources?.memory ?? 0) ?? Quantity.parse(0);
+    const perCpu = Quantity.tryParse(app.spec?.resources?.cpu ?? '100m') ?? Quantity.parse('100m');
+    for (let i = 0n; i < replicas; i++) {
+      memory = memory.add(perMemory);
+      cpu = cpu.add(perCpu);
+    }
+  }
+  let storage = Quantity.parse(0);
+  for (const volume of volumes) storage = storage.add(Quantity.tryParse(volume.spec?.size ?? 0) ?? Quantity.parse(0));
+  return {
+    memory: formatQuantity(memory, 'binary'),
+    cpu: formatQuantity(cpu, 'decimal'),
+    apps: apps.length,
+    volumes: volumes.length,
+    storage: formatQuantity(storage, 'binary'),
+  };
+}
+
+function overQuota(tenant: Tenant, usage: TenantUsage): string[] {
+  const quota = tenant.spec?.quota ?? {};
+  const over: string[] = [];
+  if (quota.apps !== undefined && (usage.apps ?? 0) > quota.apps) over.push(`apps: ${usage.apps} of ${quota.apps}`);
+  if (quota.volumes !== undefined && (usage.volumes ?? 0) > quota.volumes) over.push(`volumes: ${usage.volumes} of ${quota.volumes}`);
+  for (const field of ['memory', 'cpu', 'storage'] as const) {
+    const limit = quota[field] === undefined ? undefined : Quantity.tryParse(quota[field]!);
+    if (limit && Quantity.parse(usage[field] ?? 0).isGreaterThan(limit)) over.push(`${field}: ${usage[field]} of ${quota[field]}`);
+  }
+  return over;
+}
+
+function describeCounts(counts: readonly (readonly [number, string])[]): string {
+  return counts
+    .filter(([n]) => n > 0)
+    .map(([n, noun]) => `${n} ${noun}${n === 1 ? '' : 's'}`)
+    .join(', ');
+}
+
+function listOf(noun: string, items: readonly string[]): string {
+  return `${noun}${items.length === 1 ? '' : 's'} ${items.join(', ')}`;
+}

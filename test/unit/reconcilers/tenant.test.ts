@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import type { App } from '../../../api/types/app.js';
+import type { Tenant } from '../../../api/types/tenant.js';
+import { findCondition } from '../../../framework/conditions/index.js';
+import { planTenant, type TenantObserved } from '../../../reconcilers/tenant.js';
+
+const now = new Date('2026-01-02T03:04:05Z');
+
+function tenant(name: string, spec: Tenant['spec'], extra: Partial<Tenant['metadata']> = {}): Tenant {
+  return {
+    apiVersion: 'tend.dev/v1alpha1',
+    kind: 'Tenant',
+    metadata: { name, generation: 1, creationTimestamp: '2026-01-01T00:00:00Z', ...extra },
+    spec,
+  };
+}
+
+function app(namespace: string, name: string, replicas: number, memory: string, cpu?: string): App {
+  return {
+    apiVersion: 'tend.dev/v1alpha1',
+    kind: 'App',
+    metadata: { name, namespace },
+    spec: { replicas, resources: { memory, ...(cpu ? { cpu } : {}) } },
+  };
+}
+
+const nothing: TenantObserved = { claimants: [], apps: [], routes: [], volumes: [], row: undefined };
+
+describe('planTenant', () => {
+  it('writes the row of a new tenant and reports it Ready with zero usage', () => {
+    const t = tenant('acme', { namespaces: ['acme-prod', 'acme-dev'] });
+    const plan = planTenant(t, nothing, { now });
+    expect(plan.steps).toEqual([{ op: 'upsert-row', generation: 1, namespaces: ['acme-dev', 'acme-prod'] }]);
+    expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
+    expect(plan.status.usage).toEqual({ memory: '0', cpu: '0', apps: 0, volumes: 0, storage: '0' });
+    expect(plan.status.observedGeneration).toBe(1);
+  });
+
+  it('plans nothing when the row and status already match (steady state is free)', () => {
+    const t = tenant('acme', { namespaces: ['acme-prod'] });
+    const first = planTenant(t, nothing, { now });
+    const settled = { ...t, status: first.status };
+    const again = planTenant(settled, { ...nothing, row: { generation: 1, namespaces: ['acme-prod'] } }, { now: new Date(now.getTime() + 60_000) });
+    expect(again.steps).toEqual([]);
+    expect(again.status).toEqual(settled.status);
+  });
+
+  it('writes the row again when the spec changes', () => {
+    const t = tenant('acme', { namespaces: ['a', 'b'] }, { generation: 2 });
+    const plan = planTenant(t, { ...nothing, row: { generation: 1, namespaces: ['a'] } }, { now });
+    expect(plan.steps).toEqual([{ op: 'upsert-row', generation: 2, namespaces: ['a', 'b'] }]);
+  });
+
+  it('never overwrites a row written from a newer generation than the cache shows', () => {
+    const t = tenant('acme', { namespaces: ['a'] }, { generation: 2 });
+    expect(planTenant(t, { ...nothing, row: { generation: 3, namespaces: ['a', 'b'] } }, { now }).steps).toEqual([]);
+  });
+
+  it('gives a namespace claimed twice to the older tenant and names it in the younger one\'s condition', () => {
+    const older = tenant('acme', { namespaces: ['shared'] }, { creationTimestamp: '2026-01-01T00:00:00Z' });
+    const younger = tenant('beta', { namespaces: ['shared', 'beta'] }, { creationTimestamp: '2026-01-01T00:00:09Z' });
+    const plan = planTenant(younger, { ...nothing, claimants: [older, younger] }, { now });
+    expect(findCondition(plan.status.conditions, 'NamespacesClaimed')).toMatchObject({
+      status: 'False',
+      reason: 'NamespaceConflict',
+      message: 'namespace shared belongs to tenant acme (claimed first)',
+    });
+    expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'NamespaceConflict' });
+    expect(plan.steps).toEqual([{ op: 'upsert-row', generation: 1, namespaces: ['beta'] }]);
+    const winner = planTenant(older, { ...nothing, claimants: [older, younger] }, { now });
+    expect(findCondition(winner.status.conditions, 'Ready')?.status).toBe('True');
+  });
+
+  it('reports a suspended tenant not Ready with reason Suspended', () => {
+    const plan = planTenant(tenant('acme', { suspended: true }), nothing, { now });
+    expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Suspended' });
+  });
+
+  it('sums declared usage of the apps in its namespaces and flags an exceeded quota', () => {
+    const t = tenant('acme', { namespaces: ['a'], quota: { memory: '1Gi', apps: 1 } });
+    const apps = [app('a', 'web', 3, '512Mi', '250m'), app('a', 'db', 1, '256Mi'), app('elsewhere', 'x', 9, '9Gi')];
+    const plan = planTenant(t, { ...nothing, apps }, { now });
+    expect(plan.status.usage).toMatchObject({ apps: 2, memory: '1792Mi', cpu: '850m' });
+    expect(findCondition(plan.status.conditions, 'WithinQuota')).toMatchObject({
+      status: 'False',
+      reason: 'QuotaExceeded',
+      message: 'apps: 2 of 1; memory: 1792Mi of 1Gi',
+    });
+  });
+
+  it('blocks deletion while apps, routes or volumes remain, and says how many', () => {
+    const t = tenant('acme', { namespaces: ['a'] }, { deletionTimestamp: '2026-01-02T00:00:00Z', finalizers: ['tend.dev/tenant'] });
+    const plan = planTenant(t, { ...nothing, apps: [app('a', 'web', 1, '1Mi'), app('a', 'db', 1, '1Mi'), app('a', 'q', 1, '1Mi')] }, { now });
+    expect(plan.release).toBe(false);
+    expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'DeletionBlocked', message: expect.stringMatching(/^3 apps remain/) });
+  });
+
+  it('releases a deleted tenant with nothing left, removing its row', () => {
+    const t = tenant('acme', { namespaces: ['a'] }, { deletionTimestamp: '2026-01-02T00:00:00Z' });
+    const plan = planTenant(t, { ...nothing, row: { generation: 1, namespaces: ['a'] } }, { now });
+    expect(plan).toMatchObject({ release: true, steps: [{ op: 'delete-row' }] });
+  });
+
+  it('keeps lastTransitionTime when a condition keeps its status', () => {
+    const t = tenant('acme', {});
+    const first = planTenant(t, nothing, { now });
+    const later = planTenant({ ...t, status: first.status }, nothing, { now: new Date(now.getTime() + 3_600_000) });
+    expect(findCondition(later.status.conditions, 'Ready')?.lastTransitionTime).toBe('2026-01-02T03:04:05Z');
+  });
+});
