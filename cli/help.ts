@@ -2,6 +2,7 @@
  * `tend help`: what the command can do.
  */
 import { EXIT, type CliIo } from './io.js';
+import { RUN_USAGE } from './run.js';
 import { VALIDATE_USAGE } from './validate.js';
 import { UsageError } from './usage-error.js';
 
@@ -9,13 +10,14 @@ import { UsageError } from './usage-error.js';
 export const USAGE = `Usage: tend <command> [options]
 
 Commands:
+  run                    run one replica of the controllers (see: tend help run)
   validate -f FILE|DIR   check tend.dev manifests offline (see: tend help validate)
   version                print tend's version
   help [COMMAND]         show this help, or a command's
 
 Exit codes: 0 ok, 1 invalid input, 2 usage error.`;
 
-const TOPICS: Readonly<Record<string, string>> = { validate: VALIDATE_USAGE };
+const TOPICS: Readonly<Record<string, string>> = { run: RUN_USAGE, validate: VALIDATE_USAGE };
 
 /** Run `tend help [COMMAND]`; returns the exit code. */
 export function runHelp(args: readonly string[], io: CliIo): number {

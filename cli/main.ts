@@ -5,14 +5,16 @@
  * Not imported anywhere (it sets process.exitCode); tests call the verbs or spawn this file.
  */
 import { runHelp } from './help.js';
+import { runRun } from './run.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 import { runValidate } from './validate.js';
 import { runVersion } from './version.js';
 
-type Verb = (args: readonly string[], io: CliIo) => number;
+type Verb = (args: readonly string[], io: CliIo) => number | Promise<number>;
 
 const VERBS: Readonly<Record<string, Verb>> = {
+  run: runRun,
   validate: runValidate,
   version: runVersion,
   help: runHelp,
@@ -22,13 +24,13 @@ const VERBS: Readonly<Record<string, Verb>> = {
 };
 
 /** Run tend with the arguments after the program name; returns the exit code. */
-function main(argv: readonly string[], io: CliIo = processIo): number {
+async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const [name, ...args] = argv;
   try {
     if (name === undefined) throw new UsageError('no command given');
     const verb = VERBS[name];
     if (!verb) throw new UsageError(`unknown command "${name}"`);
-    return verb(args, io);
+    return await verb(args, io);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     io.err(`tend: ${err.message} (see: tend help)`);
@@ -36,4 +38,4 @@ function main(argv: readonly string[], io: CliIo = processIo): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

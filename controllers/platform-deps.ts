@@ -22,4 +22,6 @@ export interface PlatformDeps {
   readonly logger: Logger;
   /** Workers per controller. @default 4 */
   readonly concurrency?: number;
+  /** Look at every object again after this long, so missed events heal. @default 600_000 */
+  readonly resyncMs?: number;
 }

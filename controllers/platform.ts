@@ -26,6 +26,8 @@ export interface PlatformOptions {
   readonly membership?: ManagerOptions['membership'];
   /** Workers per controller. @default 4 */
   readonly concurrency?: number;
+  /** Resync period of every controller. @default 600_000 */
+  readonly resyncMs?: number;
 }
 
 /** Builds the manager with every platform controller; `manager.start(signal)` runs it. */
@@ -52,6 +54,7 @@ export function buildPlatform(options: PlatformOptions): Manager {
       volume: new KubeClient<Volume>(resourceType('Volume'), kubeConfig, fieldManager),
     },
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
   };
   manager.add(tenantController(deps));
   return manager;

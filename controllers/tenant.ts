@@ -95,6 +95,7 @@ export function tenantController(deps: PlatformDeps): Controller<Tenant> {
     ownership: manager.ownership,
     metrics: manager.metrics,
     ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+    ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),
     // Only spec and metadata matter here: status-only changes (ours included) are skipped.
     watches: [
       // A tenant's change can hand a namespace to (or take it from) another tenant.

@@ -62,8 +62,10 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
       [routes.length, 'route'],
       [volumes.length, 'volume'],
     ]);
-    if (remaining) {
-      updates.push({ type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${remaining} remain; delete them to delete the tenant` });
+    const left = apps.length + routes.length + volumes.length;
+    if (left > 0) {
+      const verb = left === 1 ? 'remains; delete it' : 'remain; delete them';
+      updates.push({ type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${remaining} ${verb} to delete the tenant` });
       return { steps: [], status: statusWith(tenant, updates, usageOf(apps, volumes), env), release: false };
     }
     return { steps: observed.row ? [{ op: 'delete-row' }] : [], status: tenant.status ?? {}, release: true };

@@ -1,0 +1,115 @@
+/**
+ * `tend run`: one replica of tend's control plane on the Kubernetes backend. Any number may run at
+ * once; they share the work through PostgreSQL (docs/coordination.md). SIGTERM or SIGINT drains
+ * in-flight reconciles (up to 30 s), leaves the member list, closes the pool and exits 0.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { buildPlatform } from '../controllers/platform.js';
+import { createLogger } from '../framework/log/logger.js';
+import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
+import { platformMigrationsFolder } from '../migrations/index.js';
+import { EXIT, type CliIo } from './io.js';
+import { UsageError } from './usage-error.js';
+
+/** Usage text of the verb. */
+export const RUN_USAGE = `Usage: tend run [options]
+
+Run one replica of tend's controllers against a Kubernetes API server and PostgreSQL.
+Start as many replicas as you like: there is no leader; they share keys through PostgreSQL.
+
+Options:
+  --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
+  --database-url URL      PostgreSQL (default: $DATABASE_URL)
+  --replica NAME          this replica's name in logs and the member list (default: host-pid)
+  --health-port N         serve /healthz, /readyz and /metrics on this port (default: none)
+  --health-host ADDR      address for the health port (default: 127.0.0.1; 0.0.0.0 in a pod)
+  --concurrency N         workers per controller (default: 4)
+  --log-level LEVEL       trace|debug|info|warn|error (default: info)
+  --heartbeat-ms N        membership heartbeat period (default: 2000)
+  --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
+  --join-delay-ms N       a new replica takes keys after this delay (default: 3000)
+  -h, --help              show this help`;
+
+/** Run `tend run`; resolves with the exit code once the replica has stopped. */
+export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values } = parse(args);
+  if (values.help) {
+    io.out(RUN_USAGE);
+    return EXIT.ok;
+  }
+  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+  if (!databaseUrl) throw new UsageError('run needs --database-url or DATABASE_URL');
+  const replica = values.replica ?? `${hostname()}-${process.pid}`;
+  const logger = createLogger({ level: values['log-level'] ?? 'info', replica });
+  const kubeConfig = new KubeConfig();
+  if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
+  else kubeConfig.loadFromDefault();
+
+  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}` });
+  const applied = await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
+
+  const membership = {
+    ...(values['heartbeat-ms'] ? { heartbeatMs: number(values['heartbeat-ms'], 'heartbeat-ms') } : {}),
+    ...(values['member-ttl-ms'] ? { ttlMs: number(values['member-ttl-ms'], 'member-ttl-ms') } : {}),
+    ...(values['join-delay-ms'] !== undefined ? { joinDelayMs: number(values['join-delay-ms'], 'join-delay-ms') } : {}),
+  };
+  const manager = buildPlatform({
+    kubeConfig,
+    store,
+    logger,
+    replica,
+    membership,
+    ...(values['health-port'] ? { healthPort: number(values['health-port'], 'health-port') } : {}),
+    ...(values['health-host'] ? { healthHost: values['health-host'] } : {}),
+    ...(values.concurrency ? { concurrency: number(values.concurrency, 'concurrency') } : {}),
+  });
+
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      logger.warn({ signal }, 'second signal: exiting without draining');
+      process.exit(EXIT.invalid);
+    }
+    logger.info({ signal }, 'stopping: draining in-flight reconciles');
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await manager.start(stop.signal);
+  logger.info('stopped');
+  return EXIT.ok;
+}
+
+function parse(args: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...args],
+      options: {
+        kubeconfig: { type: 'string' },
+        'database-url': { type: 'string' },
+        replica: { type: 'string' },
+        'health-port': { type: 'string' },
+        'health-host': { type: 'string' },
+        concurrency: { type: 'string' },
+        'log-level': { type: 'string' },
+        'heartbeat-ms': { type: 'string' },
+        'member-ttl-ms': { type: 'string' },
+        'join-delay-ms': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new UsageError(`run: ${(err as Error).message}`);
+  }
+}
+
+function number(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new UsageError(`run: --${flag} must be a whole number, got "${text}"`);
+  return value;
+}

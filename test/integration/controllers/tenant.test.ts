@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resourceType } from '../../../api/resource-types.js';
+import type { App } from '../../../api/types/app.js';
+import type { Tenant } from '../../../api/types/tenant.js';
+import { TENANT_FINALIZER } from '../../../controllers/tenant.js';
+import { buildPlatform } from '../../../controllers/platform.js';
+import { KubeClient } from '../../../framework/client/index.js';
+import { findCondition } from '../../../framework/conditions/index.js';
+import { createLogger } from '../../../framework/log/logger.js';
+import type { Key } from '../../../framework/reconcile/index.js';
+import type { Manager } from '../../../framework/runtime/manager.js';
+import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
+import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { freshNamespace, kubeConfig } from '../../env/context.js';
+import { eventually } from '../../env/eventually.js';
+import { FreshDatabases } from '../../env/fresh-database.js';
+
+const logger = createLogger({ level: 'warn' });
+const databases = new FreshDatabases('tenant');
+const tenants = new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig());
+const apps = new KubeClient<App>(resourceType('App'), kubeConfig());
+const stop = new AbortController();
+let store: Store;
+let manager: Manager;
+let running: Promise<void>;
+
+const rowOf = { name: 'test.tenant_row', text: 'select generation::int as generation, namespaces, writes::int as writes, xmin::text as xmin from platform.tenants where name = $1' };
+type Row = { generation: number; namespaces: string[]; writes: number; xmin: string };
+
+beforeAll(async () => {
+  store = new Store({ connectionString: await databases.create(), logger });
+  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  // Resync every 300 ms so the steady-state test sees reconciles that must write nothing.
+  manager = buildPlatform({ kubeConfig: kubeConfig(), store, logger, replica: 'test', resyncMs: 300, membership: { heartbeatMs: 200, ttlMs: 1_000, joinDelayMs: 0 } });
+  running = manager.start(stop.signal);
+});
+
+afterAll(async () => {
+  stop.abort();
+  await running;
+  await databases.dropAll();
+});
+
+const unique = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+async function createTenant(name: string, spec: Tenant['spec']): Promise<Tenant> {
+  return tenants.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name }, spec });
+}
+
+/** Waits until the tenant's Ready condition matches and it has observed its latest generation. */
+async function readyState(name: string, match: { status: string; reason?: string }) {
+  return eventually(async () => {
+    const t = await tenants.get(name as Key);
+    const ready = findCondition(t?.status?.conditions, 'Ready');
+    const current = t && t.status?.observedGeneration === t.metadata.generation;
+    return current && ready?.status === match.status && (!match.reason || ready.reason === match.reason) ? { tenant: t!, ready: ready! } : undefined;
+  }, { what: `tenant ${name} Ready=${match.status}${match.reason ? ` (${match.reason})` : ''}` });
+}
+
+async function row(name: string): Promise<Row | undefined> {
+  return (await store.query<Row>(rowOf, [name]))[0];
+}
+
+describe('the Tenant controller', () => {
+  it('makes a new tenant Ready, with its finalizer, its row written once, and zero usage', async () => {
+    const ns = await freshNamespace('t');
+    const name = unique('acme');
+    await createTenant(name, { namespaces: [ns] });
+    const { tenant } = await readyState(name, { status: 'True' });
+    expect(tenant.metadata.finalizers).toContain(TENANT_FINALIZER);
+    expect(tenant.status?.usage).toEqual({ memory: '0', cpu: '0', apps: 0, volumes: 0, storage: '0' });
+    expect(await row(name)).toMatchObject({ generation: 1, namespaces: [ns], writes: 1 });
+  });
+
+  it('follows a spec change: observedGeneration moves on and the row is written once more', async () => {
+    const [ns1, ns2] = [await freshNamespace('t'), await freshNamespace('t')];
+    const name = unique('grow');
+    await createTenant(name, { namespaces: [ns1] });
+    const { tenant } = await readyState(name, { status: 'True' });
+    await tenants.update({ ...tenant, spec: { namespaces: [ns1, ns2] } });
+    const updated = await readyState(name, { status: 'True' });
+    expect(updated.tenant.status?.observedGeneration).toBe(2);
+    expect(findCondition(updated.tenant.status?.conditions, 'Ready')?.observedGeneration).toBe(2);
+    await eventually(async () => ((await row(name))?.generation === 2 ? true : undefined));
+    expect(await row(name)).toMatchObject({ namespaces: [ns1, ns2].sort(), writes: 2 });
+  });
+
+  it('gives a shared namespace to the older tenant, and the younger takes over when the older goes', async () => {
+    const ns = await freshNamespace('shared');
+    const [older, younger] = [unique('older'), unique('younger')];
+    await createTenant(older, { namespaces: [ns] });
+    await readyState(older, { status: 'True' });
+    // creationTimestamp has one-second resolution: make sure the second one is younger.
+    await eventually(async () => (Date.now() - Date.parse((await tenants.get(older as Key))!.metadata.creationTimestamp!) > 1_000 ? true : undefined));
+    await createTenant(younger, { namespaces: [ns] });
+    const { ready } = await readyState(younger, { status: 'False', reason: 'NamespaceConflict' });
+    expect(ready.message).toBe(`namespace ${ns} belongs to tenant ${older} (claimed first)`);
+    expect(await row(younger)).toMatchObject({ namespaces: [] });
+
+    await tenants.delete(older as Key);
+    await readyState(younger, { status: 'True' });
+    await eventually(async () => ((await row(younger))?.namespaces.length === 1 ? true : undefined), { what: 'row takes the namespace' });
+  });
+
+  it('reports a suspended tenant not Ready with reason Suspended', async () => {
+    const name = unique('paused');
+    await createTenant(name, { namespaces: [await freshNamespace('t')], suspended: true });
+    await readyState(name, { status: 'False', reason: 'Suspended' });
+  });
+
+  it('keeps a deleted tenant while an App remains, says so, then lets it go and removes its row', async () => {
+    const ns = await freshNamespace('t');
+    const name = unique('leaving');
+    await createTenant(name, { namespaces: [ns] });
+    await readyState(name, { status: 'True' });
+    await apps.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name: 'web', namespace: ns }, spec: { command: ['true'], resources: { memory: '64Mi' } } } as App);
+    await eventually(async () => ((await tenants.get(name as Key))?.status?.usage?.apps === 1 ? true : undefined), { what: 'usage counts the app' });
+
+    await tenants.delete(name as Key);
+    const blocked = await eventually(async () => {
+      const ready = findCondition((await tenants.get(name as Key))?.status?.conditions, 'Ready');
+      return ready?.reason === 'DeletionBlocked' ? ready : undefined;
+    }, { what: 'DeletionBlocked' });
+    expect(blocked.message).toBe('1 app remains; delete it to delete the tenant');
+    expect(await row(name)).toBeDefined();
+
+    await apps.delete(`${ns}/web` as Key);
+    await eventually(async () => ((await tenants.get(name as Key)) === undefined ? true : undefined), { what: 'tenant gone' });
+    expect(await row(name)).toBeUndefined();
+  });
+
+  it('writes nothing in steady state: no resourceVersion and no row changes while it keeps reconciling', async () => {
+    const names = [unique('quiet'), unique('quiet'), unique('quiet')];
+    for (const name of names) await createTenant(name, { namespaces: [await freshNamespace('q')] });
+    for (const name of names) await readyState(name, { status: 'True' });
+    const snapshot = async () =>
+      Promise.all(names.map(async (name) => ({ rv: (await tenants.get(name as Key))!.metadata.resourceVersion, row: await row(name) })));
+    const reconciles = async () => {
+      const metric = await manager.registry.getSingleMetric('controller_runtime_reconcile_total')!.get();
+      return metric.values.filter((v) => v.labels.controller === 'tenant').reduce((sum, v) => sum + v.value, 0);
+    };
+    const before = await snapshot();
+    const reconcilesBefore = await reconciles();
+    // Several resync periods pass: each tenant is reconciled again and again, and must write nothing.
+    await eventually(async () => ((await reconciles()) >= reconcilesBefore + names.length * 3 ? true : undefined), { what: 'resync reconciles' });
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
