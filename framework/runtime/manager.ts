@@ -5,6 +5,7 @@ import { Membership, type MembershipOptions } from '../coordination/membership.j
 import { ownsEverything, type Ownership } from '../coordination/ownership.js';
 import { startHealthServer, type Checker, type HealthServer } from '../health/index.js';
 import { ControllerMetricFamilies } from '../metrics/controller-metrics.js';
+import { registerTendMetrics } from '../metrics/tend-metrics.js';
 import type { Store } from '../store/index.js';
 import { Informer, type InformerOptions } from '../source/informer.js';
 
@@ -53,6 +54,13 @@ export class Manager {
         ? new Membership({ store: options.store, name: options.replica, logger: options.logger, ...(options.membership ?? {}) })
         : undefined;
     this.ownership = this.membership ?? ownsEverything;
+    const membership = this.membership;
+    registerTendMetrics(this.registry, {
+      ...(membership
+        ? { activeMembers: () => membership.activeMembers().length, selfActive: () => membership.id !== undefined && membership.activeMembers().includes(membership.id) }
+        : {}),
+      ...(options.store ? { store: options.store } : {}),
+    });
   }
 
   /** The shared informer of `client`'s kind, made on first use. */

@@ -16,6 +16,7 @@ import { startTestEnvironment, type TestEnvironment } from '../../env/environmen
 import { eventually } from '../../env/eventually.js';
 import type { ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
+import { freePort } from '../../env/ports.js';
 
 const TENANTS = 500;
 let env: TestEnvironment;
@@ -38,9 +39,10 @@ afterAll(async () => {
   await env?.stop();
 });
 
-function startReplica(name: string): ServerProcess {
+function startReplica(name: string, extra: string[] = []): ServerProcess {
   const replica = startTend(name, [
     'run',
+    ...extra,
     '--kubeconfig', env.apiserver.kubeconfigPath,
     '--database-url', env.postgres.databaseUrl,
     '--replica', name,
@@ -61,7 +63,8 @@ async function liveMembers(): Promise<number> {
 
 describe('three replicas as separate processes', () => {
   it('converge a burst of 500 tenants although one is killed mid-burst, writing each row once', async () => {
-    const [, victim] = [startReplica('r1'), startReplica('r2'), startReplica('r3')];
+    const healthPort = await freePort();
+    const [, victim] = [startReplica('r1', ['--health-port', String(healthPort)]), startReplica('r2'), startReplica('r3')];
     await eventually(async () => ((await liveMembers()) === 3 ? true : undefined), { what: 'three active members', timeoutMs: 30_000 });
 
     const names = Array.from({ length: TENANTS }, (_, i) => `burst-${String(i).padStart(3, '0')}`);
@@ -83,5 +86,14 @@ describe('three replicas as separate processes', () => {
     expect(rows).toHaveLength(TENANTS);
     expect(rows.filter((r) => r.writes !== 1)).toEqual([]);
     expect(await liveMembers()).toBe(2);
+
+    // The survivor's own view: ready, and its metrics count the work it did.
+    const readyz = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
+    expect(readyz.status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    const succeeded = Number(/^controller_runtime_reconcile_total\{controller="tenant",result="success"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(succeeded).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^tend_members_active 2$/m);
+    expect(metrics).toMatch(/^workqueue_depth\{controller="tenant",name="tenant"\} \d+$/m);
   }, 150_000);
 });
