@@ -3,8 +3,9 @@ import type { App } from '../api/types/app.js';
 import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
-import type { ResourceClient } from '../framework/client/index.js';
+import type { Resource, ResourceClient } from '../framework/client/index.js';
 import type { EventRecorder } from '../framework/events/index.js';
+import type { Reconciler } from '../framework/reconcile/index.js';
 import type { Manager } from '../framework/runtime/manager.js';
 import type { Store } from '../framework/store/index.js';
 
@@ -24,4 +25,7 @@ export interface PlatformDeps {
   readonly concurrency?: number;
   /** Look at every object again after this long, so missed events heal. @default 600_000 */
   readonly resyncMs?: number;
+  /** Wraps every reconciler (benchmarks add latency and count runs; tracing could hook here). */
+  readonly around?: <T extends Resource>(controller: string, reconcile: Reconciler<T>) => Reconciler<T>;
 }
+

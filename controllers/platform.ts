@@ -28,6 +28,7 @@ export interface PlatformOptions {
   readonly concurrency?: number;
   /** Resync period of every controller. @default 600_000 */
   readonly resyncMs?: number;
+  readonly around?: PlatformDeps['around'];
 }
 
 /** Builds the manager with every platform controller; `manager.start(signal)` runs it. */
@@ -55,6 +56,7 @@ export function buildPlatform(options: PlatformOptions): Manager {
     },
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
+    ...(options.around ? { around: options.around } : {}),
   };
   manager.add(tenantController(deps));
   return manager;

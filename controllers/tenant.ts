@@ -66,7 +66,10 @@ export function tenantController(deps: PlatformDeps): Controller<Tenant> {
     const before = findCondition(tenant.status?.conditions, 'Ready');
     const written = await writeStatus(clients.tenant, tenant, plan.status);
     const after = findCondition(plan.status.conditions, 'Ready');
-    if (written && after && (before?.status !== after.status || before?.reason !== after.reason)) {
+    // Events for what a person should notice: trouble, and recovery from it. A tenant becoming
+    // Ready on creation is the normal case; an event each would double the API writes of a burst.
+    const transition = after && (before?.status !== after.status || before?.reason !== after.reason);
+    if (written && after && transition && (after.status !== 'True' || before !== undefined)) {
       deps.recorder.record(tenant, after.status === 'True' ? 'Normal' : 'Warning', after.reason, after.message || `Ready is ${after.status}`);
     }
   }
@@ -90,7 +93,7 @@ export function tenantController(deps: PlatformDeps): Controller<Tenant> {
   return new Controller<Tenant>({
     name: 'tenant',
     informer: tenants,
-    reconcile,
+    reconcile: deps.around ? deps.around('tenant', reconcile) : reconcile,
     logger: deps.logger,
     ownership: manager.ownership,
     metrics: manager.metrics,

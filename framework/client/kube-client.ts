@@ -10,6 +10,7 @@ import type { Key } from '../reconcile/index.js';
 import { parseKey } from '../reconcile/index.js';
 import { ApiError, apiError } from './errors.js';
 import type { Resource, ResourceClient, ResourceType, WatchEvent } from './index.js';
+import { poolConnections } from './pooled-kube-config.js';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -24,6 +25,7 @@ export class KubeClient<T extends Resource = Resource> implements ResourceClient
     /** Field manager name recorded by the server for our writes. @default 'tend' */
     private readonly fieldManager = 'tend',
   ) {
+    poolConnections(kubeConfig);
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
     this.watcher = new Watch(kubeConfig);
   }

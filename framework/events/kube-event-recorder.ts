@@ -1,6 +1,7 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Resource } from '../client/index.js';
+import { poolConnections } from '../client/pooled-kube-config.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import type { EventRecorder, EventType } from './index.js';
 import { SpamFilter } from './spam-filter.js';
@@ -36,7 +37,7 @@ export class KubeEventRecorder implements EventRecorder {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(kubeConfig: KubeConfig, private readonly options: KubeEventRecorderOptions) {
-    this.api = kubeConfig.makeApiClient(CoreV1Api);
+    this.api = poolConnections(kubeConfig).makeApiClient(CoreV1Api);
     this.clock = options.clock ?? systemClock;
     this.spam = new SpamFilter(this.clock);
   }
