@@ -22,7 +22,7 @@ Start as many replicas as you like: there is no leader; they share keys through 
 Options:
   --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
   --database-url URL      PostgreSQL (default: $DATABASE_URL)
-  --replica NAME          this replica's name in logs and the member list (default: host-pid)
+  --replica NAME          this replica's name in logs and the member list (default: $TEND_REPLICA or host-pid)
   --health-port N         serve /healthz, /readyz and /metrics on this port (default: none)
   --health-host ADDR      address for the health port (default: 127.0.0.1; 0.0.0.0 in a pod)
   --concurrency N         workers per controller (default: 4)
@@ -41,7 +41,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
   }
   const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
   if (!databaseUrl) throw new UsageError('run needs --database-url or DATABASE_URL');
-  const replica = values.replica ?? `${hostname()}-${process.pid}`;
+  const replica = values.replica ?? env.TEND_REPLICA ?? `${hostname()}-${process.pid}`;
   const logger = createLogger({ level: values['log-level'] ?? 'info', replica });
   const kubeConfig = new KubeConfig();
   if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
