@@ -17,6 +17,5 @@ create table platform.tenants (
   updated_at timestamptz not null default now()
 );
 
--- Serves platform.tenant_of_namespace (which tenant owns a namespace: every App, Route and
--- Volume controller asks).
-create index tenants_namespaces on platform.tenants using gin (namespaces);
+-- No secondary index yet: the only query is by primary key (platform.tenant_select). The
+-- namespace → tenant lookup of the App controller adds a GIN index on namespaces with its query.
