@@ -1,0 +1,59 @@
+/**
+ * @module
+ * tend's operator framework: reconcile loops for any Kubernetes-style resource, run by any
+ * number of identical replicas with no leader — they share the keys through PostgreSQL
+ * (docs/coordination.md). It never imports tend's platform code (controllers/, reconcilers/).
+ *
+ * ```ts
+ * import { KubeConfig } from '@kubernetes/client-node';
+ * import {
+ *   Controller, KubeClient, Manager, Store, createLogger, done, frameworkMigrationsFolder,
+ *   migrate, requeueAfter, setCondition, writeStatus, type Condition, type Reconciler, type Resource,
+ * } from 'tend/framework';   // see examples/custom-controller.ts, type-checked with the repository
+ *
+ * type Widget = Resource<{ size: number }, { conditions?: Condition[]; observedGeneration?: number }>;
+ *
+ * const logger = createLogger({ replica: 'widgets-1' });
+ * const kubeConfig = new KubeConfig();
+ * kubeConfig.loadFromDefault();
+ * const store = new Store({ connectionString: process.env.DATABASE_URL!, logger });
+ * await migrate(store, { folders: [frameworkMigrationsFolder] });
+ *
+ * const widgets = new KubeClient<Widget>({ group: 'example.dev', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true }, kubeConfig);
+ * const manager = new Manager({ logger, replica: 'widgets-1', store, healthPort: 8081 });
+ *
+ * const reconcile: Reconciler<Widget> = async (ctx, widget) => {
+ *   const generation = widget.metadata.generation;
+ *   const { conditions } = setCondition(widget.status?.conditions, { type: 'Ready', status: 'True', reason: 'Sized', message: '' }, { now: ctx.now(), generation });
+ *   await writeStatus(widgets, widget, { conditions, observedGeneration: generation });   // writes only if it differs
+ *   return widget.spec!.size > 10 ? requeueAfter(30_000) : done();
+ * };
+ *
+ * manager.add(new Controller({ name: 'widget', informer: manager.informer(widgets), reconcile, logger,
+ *   ownership: manager.ownership, metrics: manager.metrics }));
+ * const stop = new AbortController();
+ * process.on('SIGTERM', () => stop.abort());
+ * await manager.start(stop.signal);   // drains, leaves the member list, closes the pool
+ * ```
+ */
+export {
+  ApiError, ConflictError, GoneError, NotFoundError, KubeClient, keyOfObject, poolConnections,
+  type ObjectMeta, type Resource, type ResourceClient, type ResourceType, type WatchEvent,
+} from './client/index.js';
+export { conditionsEqual, findCondition, isTrue, readySummary, removeCondition, setCondition, type Condition, type ConditionUpdate } from './conditions/index.js';
+export { Membership, type MembershipOptions } from './coordination/membership.js';
+export { ownsEverything, type Ownership } from './coordination/ownership.js';
+export { KubeEventRecorder, noEvents, type EventRecorder, type EventType } from './events/index.js';
+export { withFinalizer, type FinalizerSteps } from './finalizers/with-finalizer.js';
+export { startHealthServer, type Checker, type HealthServer } from './health/index.js';
+export { createLogger, type Logger, type LoggerOptions } from './log/logger.js';
+export { ControllerMetricFamilies } from './metrics/controller-metrics.js';
+export { ExponentialRateLimiter, MemoryQueue, type Enqueuer, type RateLimiter, type WorkQueue } from './queue/index.js';
+export { TerminalError, done, keyOf, parseKey, requeueAfter, type Key, type ReconcileContext, type Reconciler, type Result } from './reconcile/index.js';
+export { Controller, type ControllerOptions, type ReconcileRecord } from './runtime/controller.js';
+export { Manager, type ManagerOptions, type Runnable } from './runtime/manager.js';
+export { Cache, Informer, byNamespace, byOwner, forKind, specOrMetadataChanged, watches, type Change, type IndexFn, type MapFn, type Predicate, type Source } from './source/index.js';
+export { writeStatus } from './status/write-status.js';
+export { mergePatchOf } from './status/merge-patch.js';
+export { MigrationError, PoolExhaustedError, QueryError, Store, frameworkMigrationsFolder, migrate, type NamedQuery, type StoreOptions } from './store/index.js';
+export { systemClock, type Clock } from './time/clock.js';
