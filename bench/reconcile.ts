@@ -175,6 +175,7 @@ async function run(mode: 'plain' | 'wait10', replicas: number): Promise<RunResul
     const lastReady = Math.max(...readyAt.values());
     const latencies = names.map((n) => readyAt.get(n)! - createdAt.get(n)!).sort((a, b) => a - b);
     const rss = processes.map((p) => rssMb(p.pid!));
+    const burstRuns = await reconcileTotal(ports);
     const benchCpu = process.cpuUsage(benchCpuBefore);
     const cpu = {
       ...Object.fromEntries(Object.entries(servers).map(([name, pid]) => [name, cpuOf(name, pid) - cpuBefore[name]!])),
@@ -209,7 +210,6 @@ async function run(mode: 'plain' | 'wait10', replicas: number): Promise<RunResul
     const counts = processes.map((_, i) => JSON.parse(readFileSync(join(env.dir, `counts-r${i + 1}.json`), 'utf8')) as Record<string, number>);
     const keysOf = counts.map((c) => new Set(Object.keys(c)));
     const duplicateKeys = names.filter((n) => keysOf.filter((k) => k.has(n)).length > 1).length;
-    const totalRuns = counts.reduce((sum, c) => sum + Object.values(c).reduce((a, b) => a + b, 0), 0);
     return {
       mode,
       replicas,
@@ -219,7 +219,7 @@ async function run(mode: 'plain' | 'wait10', replicas: number): Promise<RunResul
       p99: quantile(latencies, 0.99),
       shares: keysOf.map((k) => names.filter((n) => k.has(n)).length / N),
       duplicates: duplicateKeys / N,
-      runsPerKey: totalRuns / N,
+      runsPerKey: burstRuns / N,
       rssMb: rss,
       cpu,
       ...(steady ? { steady } : {}),

@@ -95,5 +95,10 @@ describe('three replicas as separate processes', () => {
     expect(succeeded).toBeGreaterThan(0);
     expect(metrics).toMatch(/^tend_members_active 2$/m);
     expect(metrics).toMatch(/^workqueue_depth\{controller="tenant",name="tenant"\} \d+$/m);
+
+    // SIGTERM: drain, leave the member list, exit 0.
+    const survivor = replicas[0]!;
+    expect(await survivor.stop()).toEqual({ code: 0, signal: null });
+    await eventually(async () => ((await liveMembers()) === 1 ? true : undefined), { what: 'the stopped replica left the member list' });
   }, 150_000);
 });
