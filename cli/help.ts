@@ -15,7 +15,8 @@ Commands:
   version                print tend's version
   help [COMMAND]         show this help, or a command's
 
-Exit codes: 0 ok, 1 invalid input, 2 usage error.`;
+Exit codes: 0 ok, 1 failure (invalid input, unreachable server …), 2 usage error.
+TEND_DEBUG=1 prints the stack of an unexpected error.`;
 
 const TOPICS: Readonly<Record<string, string>> = { run: RUN_USAGE, validate: VALIDATE_USAGE };
 

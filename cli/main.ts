@@ -32,9 +32,14 @@ async function main(argv: readonly string[], io: CliIo = processIo): Promise<num
     if (!verb) throw new UsageError(`unknown command "${name}"`);
     return await verb(args, io);
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    io.err(`tend: ${err.message} (see: tend help)`);
-    return EXIT.usage;
+    if (err instanceof UsageError) {
+      io.err(`tend: ${err.message} (see: tend help)`);
+      return EXIT.usage;
+    }
+    // One clear line (the database is down, the kubeconfig is missing …); the stack only on request.
+    io.err(`tend: ${err instanceof Error ? err.message : String(err)}`);
+    if (process.env.TEND_DEBUG && err instanceof Error && err.stack) io.err(err.stack);
+    return EXIT.invalid;
   }
 }
 
