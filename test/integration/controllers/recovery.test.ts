@@ -24,7 +24,8 @@ let running: Promise<void>;
 const logger = createLogger({ level: 'silent' });
 
 beforeAll(async () => {
-  env = await startTestEnvironment();
+  // This test stops PostgreSQL, so it needs its own server even when DATABASE_URL names a shared one.
+  env = await startTestEnvironment({ env: { ...process.env, DATABASE_URL: '' } });
   const kc = new KubeConfig();
   kc.loadFromFile(env.apiserver.kubeconfigPath);
   tenants = new KubeClient<Tenant>(resourceType('Tenant'), kc);
