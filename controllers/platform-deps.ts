@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { App } from '../api/types/app.js';
+import type { Node } from '../api/types/node.js';
 import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
@@ -17,6 +18,7 @@ export interface PlatformDeps {
     readonly app: ResourceClient<App>;
     readonly route: ResourceClient<Route>;
     readonly volume: ResourceClient<Volume>;
+    readonly node: ResourceClient<Node>;
   };
   readonly store: Store;
   readonly recorder: EventRecorder;

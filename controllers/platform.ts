@@ -6,6 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { resourceType } from '../api/resource-types.js';
 import type { App } from '../api/types/app.js';
+import type { Node } from '../api/types/node.js';
 import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
@@ -15,6 +16,8 @@ import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
 import type { Store } from '../framework/store/index.js';
 import type { PlatformDeps } from './platform-deps.js';
 import { tenantController } from './tenant.js';
+import { nodeController } from './node.js';
+import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig } from '../reconcilers/node.js';
 
 export interface PlatformOptions {
   readonly kubeConfig: KubeConfig;
@@ -26,6 +29,10 @@ export interface PlatformOptions {
   readonly membership?: ManagerOptions['membership'];
   /** Workers per controller. @default 4 */
   readonly concurrency?: number;
+  /** Cluster-wide settings (CPU overcommit, memory buffer, heartbeat timing). @default DEFAULT_CLUSTER_CONFIG */
+  readonly cluster?: Partial<ClusterConfig>;
+  /** Direct PostgreSQL URL for LISTEN (not through a transaction-pooling PgBouncer). @default the store's */
+  readonly listenUrl?: string;
   /** Resync period of every controller. @default 600_000 */
   readonly resyncMs?: number;
   readonly around?: PlatformDeps['around'];
@@ -53,11 +60,14 @@ export function buildPlatform(options: PlatformOptions): Manager {
       app: new KubeClient<App>(resourceType('App'), kubeConfig, fieldManager),
       route: new KubeClient<Route>(resourceType('Route'), kubeConfig, fieldManager),
       volume: new KubeClient<Volume>(resourceType('Volume'), kubeConfig, fieldManager),
+      node: new KubeClient<Node>(resourceType('Node'), kubeConfig, fieldManager),
     },
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
     ...(options.around ? { around: options.around } : {}),
   };
   manager.add(tenantController(deps));
+  const cluster = { ...DEFAULT_CLUSTER_CONFIG, ...(options.cluster ?? {}) };
+  manager.add(nodeController({ ...deps, cluster, listenUrl: options.listenUrl ?? store.options.connectionString }));
   return manager;
 }

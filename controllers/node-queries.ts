@@ -1,0 +1,43 @@
+import type { NamedQuery } from '../framework/store/index.js';
+
+/** The scheduler's view of one node, as last written. */
+export const selectNodeRow: NamedQuery = {
+  name: 'platform.node_select',
+  text: `select generation::int as generation, address, labels, state,
+                allocatable_memory::float8 as "allocatableMemory", allocatable_cpu::float8 as "allocatableCpu"
+         from platform.nodes where name = $1`,
+};
+
+/** The node's agent: last heartbeat and measured capacity. */
+export const selectNodeAgent: NamedQuery = {
+  name: 'platform.node_agent_select',
+  text: `select heartbeat_at, capacity_cpu::float8 as cpu, capacity_memory::float8 as memory, capacity_disk::float8 as disk
+         from platform.node_agents where node = $1`,
+};
+
+/** What is placed on the node. */
+export const selectNodeAllocation: NamedQuery = {
+  name: 'platform.node_allocation',
+  text: `select coalesce(sum(memory), 0)::float8 as memory, coalesce(sum(cpu), 0)::float8 as cpu, count(*)::int as instances
+         from platform.instances where node = $1`,
+};
+
+/** Writes the node's row; fenced by the writer's membership ($9; 0 = single replica). */
+export const upsertNodeRow: NamedQuery = {
+  name: 'platform.node_upsert',
+  text: `insert into platform.nodes as n (name, uid, generation, address, labels, state, allocatable_memory, allocatable_cpu)
+         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8
+         where $9::bigint = 0 or exists (select 1 from tend.members m where m.id = $9 and m.expires_at > now())
+         on conflict (name) do update
+           set uid = excluded.uid, generation = excluded.generation, address = excluded.address, labels = excluded.labels,
+               state = excluded.state, allocatable_memory = excluded.allocatable_memory,
+               allocatable_cpu = excluded.allocatable_cpu, updated_at = now()
+           where n.uid <> excluded.uid or n.generation <= excluded.generation`,
+};
+
+/** Removes a deleted node's row (only when nothing is placed there any more: the FK guards it). */
+export const deleteNodeRow: NamedQuery = {
+  name: 'platform.node_delete',
+  text: `delete from platform.nodes where name = $1 and uid = $2
+           and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
+};

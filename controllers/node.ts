@@ -1,0 +1,94 @@
+/**
+ * The Node controller: keeps platform.nodes (what the scheduler reads) in line with each Node's
+ * spec and its agent's reports, and reports liveness — NodeLost after missed heartbeats, judged
+ * from PostgreSQL without the agent ever writing the API server.
+ */
+import type { Node } from '../api/types/node.js';
+import { keyOf } from '../framework/reconcile/index.js';
+import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
+import { done, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
+import { Controller } from '../framework/runtime/controller.js';
+import { postgresSource } from '../framework/source/postgres.js';
+import { writeStatus } from '../framework/status/write-status.js';
+import { planNode, type ClusterConfig, type NodeObserved, type NodePlan, type NodeRow } from '../reconcilers/node.js';
+import { deleteNodeRow, selectNodeAgent, selectNodeAllocation, selectNodeRow, upsertNodeRow } from './node-queries.js';
+import type { PlatformDeps } from './platform-deps.js';
+
+/** Keeps a Node until nothing is placed on it and its row is gone. */
+export const NODE_FINALIZER = 'tend.dev/node';
+
+/** Builds the Node controller. */
+export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listenUrl: string }): Controller<Node> {
+  const { manager, clients, store, cluster } = deps;
+  const nodes = manager.informer(clients.node);
+
+  async function observe(node: Node): Promise<NodeObserved> {
+    const name = node.metadata.name;
+    const [[row], [agent], [allocated]] = await Promise.all([
+      store.query<NodeRow>(selectNodeRow, [name]),
+      store.query<{ heartbeat_at: Date; cpu: number; memory: number; disk: number }>(selectNodeAgent, [name]),
+      store.query<{ memory: number; cpu: number; instances: number }>(selectNodeAllocation, [name]),
+    ]);
+    return {
+      row,
+      agent: agent ? { heartbeatAt: agent.heartbeat_at, capacity: { cpu: agent.cpu, memory: agent.memory, disk: agent.disk } } : undefined,
+      allocated: allocated!,
+    };
+  }
+
+  async function execute(ctx: ReconcileContext, node: Node, plan: NodePlan): Promise<void> {
+    const fence = String(ctx.fence);
+    if (plan.upsert) {
+      const r = plan.upsert;
+      await store.query(upsertNodeRow, [node.metadata.name, node.metadata.uid, r.generation, r.address, JSON.stringify(r.labels), r.state, r.allocatableMemory, r.allocatableCpu, fence]);
+      ctx.log.info({ state: r.state, allocatableMemory: r.allocatableMemory, allocatableCpu: r.allocatableCpu }, 'node row written');
+    }
+    await writeStatus(clients.node, node, plan.status);
+  }
+
+  async function reconcile(ctx: ReconcileContext, node: Node): Promise<Result> {
+    return withFinalizer(clients.node, node, NODE_FINALIZER, {
+      apply: async (current) => {
+        const plan = planNode(current, await observe(current), cluster, { now: ctx.now() });
+        await execute(ctx, current, plan);
+        return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
+      },
+      cleanup: async (current) => {
+        const plan = planNode(current, await observe(current), cluster, { now: ctx.now() });
+        if (!plan.release) {
+          await writeStatus(clients.node, current, plan.status);
+          return done(); // an instance leaving notifies tend_instances, which brings us back
+        }
+        await store.query(deleteNodeRow, [current.metadata.name, current.metadata.uid, String(ctx.fence)]);
+        return 'removed';
+      },
+    });
+  }
+
+  return new Controller<Node>({
+    name: 'node',
+    informer: nodes,
+    reconcile: deps.around ? deps.around('node', reconcile) : reconcile,
+    logger: deps.logger,
+    ownership: manager.ownership,
+    metrics: manager.metrics,
+    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+    ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),
+    watches: [
+      postgresSource({
+        name: 'node-agents',
+        connectionString: deps.listenUrl,
+        channel: 'tend_nodes',
+        map: (node) => [keyOf(undefined, node)],
+        logger: deps.logger,
+      }),
+      postgresSource({
+        name: 'node-instances',
+        connectionString: deps.listenUrl,
+        channel: 'tend_instances',
+        map: (payload) => [keyOf(undefined, payload.split(' ')[1] ?? '')],
+        logger: deps.logger,
+      }),
+    ],
+  });
+}

@@ -1,0 +1,74 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Enqueuer } from '../queue/index.js';
+import type { Key } from '../reconcile/index.js';
+import { sleep } from '../time/sleep.js';
+import type { Source } from './index.js';
+
+export interface PostgresSourceOptions {
+  readonly name: string;
+  /** A direct connection (LISTEN does not work through a transaction-pooling PgBouncer). */
+  readonly connectionString: string;
+  /** The NOTIFY channel to listen on. */
+  readonly channel: string;
+  /** Payload of one notification → keys to reconcile. */
+  readonly map: (payload: string) => readonly Key[];
+  /**
+   * Keys to reconcile after every (re)connect: notifications sent while not listening are lost,
+   * so a reconnect re-checks what they could have been about.
+   */
+  readonly resync?: () => Promise<readonly Key[]>;
+  readonly logger: Logger;
+  /** Longest wait between reconnect attempts. @default 10_000 */
+  readonly maxRetryDelayMs?: number;
+}
+
+/**
+ * Keys from PostgreSQL LISTEN/NOTIFY: changes that happen in the database (an agent reporting an
+ * instance ready, a placement) wake the controllers that care, in milliseconds. Notifications are
+ * a hint, never the truth: a lost one costs the time until the next resync, not correctness.
+ */
+export function postgresSource(options: PostgresSourceOptions): Source {
+  let resolveSynced!: () => void;
+  const synced = new Promise<void>((resolve) => (resolveSynced = resolve));
+  return {
+    name: `postgres:${options.channel}`,
+    start(signal: AbortSignal, queue: Enqueuer): void {
+      void listen(options, signal, queue, resolveSynced);
+    },
+    synced: () => synced,
+  };
+}
+
+async function listen(options: PostgresSourceOptions, signal: AbortSignal, queue: Enqueuer, onSynced: () => void): Promise<void> {
+  const log = options.logger.child({ source: options.name });
+  for (let failures = 0; !signal.aborted; ) {
+    const client = new pg.Client({ connectionString: options.connectionString, application_name: `tend listen ${options.channel}` });
+    const closed = new Promise<Error | undefined>((resolve) => {
+      client.on('error', resolve);
+      client.on('end', () => resolve(undefined));
+    });
+    try {
+      await client.connect();
+      client.on('notification', (message) => {
+        if (message.channel !== options.channel || message.payload === undefined) return;
+        for (const key of options.map(message.payload)) queue.add(key);
+      });
+      await client.query(`listen ${client.escapeIdentifier(options.channel)}`);
+      failures = 0;
+      for (const key of (await options.resync?.()) ?? []) queue.add(key);
+      onSynced();
+      const stop = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+      const err = await Promise.race([closed, stop]);
+      if (err) throw err;
+    } catch (err) {
+      if (signal.aborted) break;
+      failures++;
+      const delayMs = Math.min(options.maxRetryDelayMs ?? 10_000, 100 * 2 ** Math.min(failures - 1, 16));
+      log.warn({ err: (err as Error).message, delayMs }, 'LISTEN connection lost; reconnecting');
+      await sleep(delayMs, signal);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The Node planner: a Node's spec × what its agent reports × what is placed on it → the row the
+ * scheduler reads, the status people read, and when to look again. Pure.
+ *
+ * Liveness is judged here, from the agent's last heartbeat in PostgreSQL: heartbeats never write
+ * the API server; the status changes only when something does (Ready flips, allocation moves).
+ */
+import { Quantity } from '../api/quantity.js';
+import { formatQuantity } from '../api/quantity-format.js';
+import type { Node, NodeStatus } from '../api/types/node.js';
+import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { deepEqual } from '../framework/status/merge-patch.js';
+
+/** Cluster-wide settings every replica must agree on. */
+export interface ClusterConfig {
+  /** CPU is sold this many times over. @default 4 */
+  readonly cpuOvercommitRatio: number;
+  /** Memory kept free on every node beyond `reserved`, bytes. @default 256 MiB */
+  readonly memorySafetyBuffer: number;
+  /** How often agents heartbeat. @default 5_000 */
+  readonly heartbeatMs: number;
+  /** Heartbeats missed before a node is lost. @default 3 */
+  readonly missedHeartbeats: number;
+}
+
+export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
+  cpuOvercommitRatio: 4,
+  memorySafetyBuffer: 256 * 2 ** 20,
+  heartbeatMs: 5_000,
+  missedHeartbeats: 3,
+};
+
+/** What the agent wrote (platform.node_agents). */
+export interface AgentReport {
+  readonly heartbeatAt: Date;
+  readonly capacity: { readonly cpu: number; readonly memory: number; readonly disk: number };
+}
+
+/** What the scheduler reads (platform.nodes), as the planner wants it. */
+export interface NodeRow {
+  readonly generation: number;
+  readonly address: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly state: NodeState;
+  readonly allocatableMemory: number;
+  readonly allocatableCpu: number;
+}
+
+export type NodeState = 'ready' | 'cordoned' | 'draining' | 'decommissioned';
+
+export interface NodeObserved {
+  readonly agent: AgentReport | undefined;
+  /** Σ over instances placed on the node. */
+  readonly allocated: { readonly memory: number; readonly cpu: number; readonly instances: number };
+  readonly row: NodeRow | undefined;
+}
+
+export interface NodePlan {
+  /** The row to write, when it differs from the one stored. */
+  readonly upsert: NodeRow | undefined;
+  readonly status: NodeStatus;
+  /** Look again then (the moment the node would be lost), even if nothing changes. */
+  readonly requeueAfterMs: number | undefined;
+  /** During deletion: nothing is placed here any more, so the row and the finalizer may go. */
+  readonly release: boolean;
+}
+
+/** Condition types of a Node, Ready's precedence first. */
+export const NODE_CONDITIONS = ['Alive', 'Schedulable'] as const;
+
+/** Plans one Node. */
+export function planNode(node: Node, observed: NodeObserved, config: ClusterConfig, env: { readonly now: Date }): NodePlan {
+  const spec = node.spec ?? {};
+  const generation = node.metadata.generation ?? 0;
+  const now = env.now.getTime();
+  const reported = observed.agent?.capacity;
+  // The spec may offer less than the agent measured; without either the node offers nothing.
+  const capacity = {
+    cpu: millicores(spec.capacity?.cpu) ?? reported?.cpu ?? 0,
+    memory: bytes(spec.capacity?.memory) ?? reported?.memory ?? 0,
+    disk: bytes(spec.capacity?.disk) ?? reported?.disk ?? 0,
+  };
+  const reserved = { cpu: millicores(spec.reserved?.cpu) ?? 0, memory: bytes(spec.reserved?.memory) ?? 0 };
+  const allocatableMemory = Math.max(0, capacity.memory - reserved.memory - config.memorySafetyBuffer);
+  const allocatableCpu = Math.max(0, Math.floor(capacity.cpu * config.cpuOvercommitRatio) - reserved.cpu);
+  const state: NodeState = spec.decommission ? 'decommissioned' : spec.drain ? 'draining' : spec.unschedulable ? 'cordoned' : 'ready';
+  const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu };
+
+  const lostAfterMs = config.heartbeatMs * config.missedHeartbeats;
+  const beat = observed.agent?.heartbeatAt.getTime();
+  const alive = beat !== undefined && now - beat <= lostAfterMs;
+  const updates: ConditionUpdate[] = [];
+  if (beat === undefined) {
+    updates.push({ type: 'Alive', status: 'Unknown', reason: 'AgentNotReporting', message: `no agent has reported for this node yet: run tend agent --node ${node.metadata.name}` });
+  } else if (!alive) {
+    const missed = Math.floor((now - beat) / config.heartbeatMs);
+    updates.push({ type: 'Alive', status: 'False', reason: 'NodeLost', message: `no heartbeat since ${new Date(beat).toISOString()} (${missed} missed, lost after ${config.missedHeartbeats})` });
+  } else {
+    updates.push({ type: 'Alive', status: 'True', reason: 'Heartbeating', message: '' });
+  }
+  const instances = observed.allocated.instances;
+  updates.push(
+    state === 'ready'
+      ? { type: 'Schedulable', status: 'True', reason: 'Schedulable', message: '' }
+      : state === 'cordoned'
+        ? { type: 'Schedulable', status: 'False', reason: 'Cordoned', message: 'spec.unschedulable is true: nothing new is placed here' }
+        : state === 'draining'
+          ? { type: 'Schedulable', status: 'False', reason: 'Draining', message: `draining: ${plural(instances, 'instance')} left` }
+          : { type: 'Schedulable', status: 'False', reason: 'Decommissioned', message: instances > 0 ? `${plural(instances, 'instance')} still here: drain the node first` : 'retired' },
+  );
+
+  let conditions: Condition[] = node.status?.conditions ?? [];
+  for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
+  const deleting = node.metadata.deletionTimestamp !== undefined;
+  const ready: ConditionUpdate = deleting
+    ? { type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${plural(instances, 'instance')} still placed here: drain the node first` }
+    : state === 'decommissioned' && instances === 0
+      ? { type: 'Ready', status: 'False', reason: 'Decommissioned', message: 'the node is retired; delete it when its machine is gone' }
+      : { type: 'Ready', ...readySummary(conditions, { dependsOn: ['Alive'] }) };
+  const previousReady = conditions.find((c) => c.type === 'Ready');
+  conditions = setCondition(conditions, ready, { now: env.now, generation }).conditions;
+  const readyChanged = previousReady?.status !== ready.status;
+
+  const status: NodeStatus = {
+    capacity: { cpu: formatQuantity(Quantity.parse(`${capacity.cpu}m`), 'decimal'), memory: binary(capacity.memory), disk: binary(capacity.disk) },
+    allocatable: { cpu: formatQuantity(Quantity.parse(`${allocatableCpu}m`), 'decimal'), memory: binary(allocatableMemory) },
+    allocated: { cpu: formatQuantity(Quantity.parse(`${observed.allocated.cpu}m`), 'decimal'), memory: binary(observed.allocated.memory) },
+    instances,
+    conditions,
+    observedGeneration: generation,
+    // The heartbeat as of Ready's last change: moving it on every beat would write every beat.
+    ...(readyChanged && beat !== undefined
+      ? { lastHeartbeatTime: new Date(beat).toISOString().replace(/\.\d{3}Z$/, 'Z') }
+      : node.status?.lastHeartbeatTime
+        ? { lastHeartbeatTime: node.status.lastHeartbeatTime }
+        : {}),
+  };
+  const stored = observed.row;
+  const same = stored !== undefined && deepEqual(stored, row);
+  return {
+    upsert: same ? undefined : row,
+    status,
+    // Alive: look again when it would be lost. Lost: look every heartbeat period for its return
+    // (a PostgreSQL read; nothing is written unless it did return).
+    requeueAfterMs: alive ? beat! + lostAfterMs - now + 1 : beat !== undefined ? config.heartbeatMs : undefined,
+    release: deleting && instances === 0,
+  };
+}
+
+function millicores(value: string | number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return Number(Quantity.parse(value).nanos / 1_000_000n);
+}
+
+function bytes(value: string | number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  return Number(Quantity.parse(value).nanos / 1_000_000_000n);
+}
+
+function binary(n: number): string {
+  return formatQuantity(Quantity.parse(n), 'binary');
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
