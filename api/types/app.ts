@@ -2,16 +2,26 @@ import type { Resource } from '../../framework/client/index.js';
 import type { Condition } from '../../framework/conditions/index.js';
 import type { QuantityValue } from './tenant.js';
 
-/** The parts of schemas/app.schema.json the controllers read so far. */
+/** schemas/app.schema.json's spec. */
 export interface AppSpec {
   replicas?: number;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string }[];
+  image?: string;
+  port?: number;
   resources: { memory: QuantityValue; cpu?: QuantityValue };
+  healthCheck?: { httpGet: { path: string }; periodSeconds?: number; timeoutSeconds?: number; failureThreshold?: number };
   volumes?: { volume: string; mountPath: string }[];
+  placement?: { nodeSelector?: Record<string, string>; strategy?: 'binpack' | 'spread' };
+  rollout?: { maxSurge?: number | string; maxUnavailable?: number | string; progressDeadlineSeconds?: number };
 }
 
 export interface AppStatus {
   replicas?: number;
   readyReplicas?: number;
+  updatedReplicas?: number;
+  revision?: string;
   conditions?: Condition[];
   observedGeneration?: number;
 }

@@ -1,0 +1,193 @@
+/**
+ * The App planner: an App's spec × its instances in PostgreSQL → the steps of one reconcile
+ * (place new instances, stop old ones, forget stopped ones) and the status to report. Pure.
+ *
+ * Rollouts follow Deployments: at most `replicas + maxSurge` instances run, at least
+ * `replicas − maxUnavailable` stay ready, and old instances stop only as new ones become ready.
+ * Instances on a draining node count as old (replaced first, then stopped); instances on a node
+ * lost for longer than `lostGraceMs` are stopped so replacements can be placed elsewhere.
+ */
+import type { App, AppStatus } from '../api/types/app.js';
+import { hash32 } from '../framework/coordination/rendezvous.js';
+import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+
+/** One instance of the app, as PostgreSQL and the node's liveness show it. */
+export interface AppInstance {
+  readonly id: string;
+  readonly revision: string;
+  readonly node: string;
+  readonly desired: 'running' | 'stopped';
+  readonly phase: string | null;
+  readonly ready: boolean;
+  readonly createdAt: Date;
+  /** When the node's agent was last heard from, if the node is lost now. */
+  readonly nodeLostSince?: Date;
+  readonly nodeDraining?: boolean;
+}
+
+/** What an instance runs, as the agent reads it (platform.instances.spec). */
+export interface InstanceTemplate {
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly healthCheck?: { readonly path: string; readonly periodSeconds: number; readonly timeoutSeconds: number; readonly failureThreshold: number };
+}
+
+export type AppStep =
+  | { readonly op: 'place'; readonly revision: string; readonly count: number }
+  | { readonly op: 'stop'; readonly id: string; readonly why: string }
+  | { readonly op: 'forget'; readonly id: string };
+
+export interface AppPlan {
+  readonly revision: string;
+  readonly template: InstanceTemplate;
+  readonly steps: readonly AppStep[];
+  /** Look again after this long while the app is not converged. */
+  readonly requeueAfterMs: number | undefined;
+}
+
+/** What the executor learned while placing (the scheduler's verdict), for the status. */
+export interface PlacementOutcome {
+  readonly placed: number;
+  readonly unplaced?: { readonly reason: string; readonly message: string };
+}
+
+export interface AppEnv {
+  readonly now: Date;
+  /** A lost node's stateless instances are replaced after this long. @default 30_000 */
+  readonly lostGraceMs?: number;
+}
+
+/** The instance template of the spec, and its revision (a hash of everything an instance runs with). */
+export function templateOf(app: App): { template: InstanceTemplate; revision: string } {
+  const spec = app.spec!;
+  const hc = spec.healthCheck;
+  const template: InstanceTemplate = {
+    command: [...(spec.command ?? []), ...(spec.args ?? [])],
+    env: Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value ?? ''])),
+    ...(hc ? { healthCheck: { path: hc.httpGet.path, periodSeconds: hc.periodSeconds ?? 10, timeoutSeconds: hc.timeoutSeconds ?? 1, failureThreshold: hc.failureThreshold ?? 3 } } : {}),
+  };
+  const identity = JSON.stringify({ template, image: spec.image ?? null, port: spec.port ?? null, resources: spec.resources, volumes: spec.volumes ?? [] });
+  const revision = (hash32(identity).toString(16).padStart(8, '0') + hash32(`${identity.length}:${identity}`).toString(16).padStart(8, '0')).slice(0, 10);
+  return { template, revision };
+}
+
+/** Resolves maxSurge / maxUnavailable: a number, or a percentage of replicas rounded up or down. */
+export function resolveIntOrPercent(value: number | string | undefined, replicas: number, fallback: string, round: 'up' | 'down'): number {
+  const v = value ?? fallback;
+  if (typeof v === 'number') return v;
+  const percent = Number(v.replace('%', ''));
+  const exact = (percent * replicas) / 100;
+  return round === 'up' ? Math.ceil(exact) : Math.floor(exact);
+}
+
+/** Plans one reconcile of `app`. */
+export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv): AppPlan {
+  const { template, revision } = templateOf(app);
+  const replicas = app.spec?.replicas ?? 1;
+  const surge = resolveIntOrPercent(app.spec?.rollout?.maxSurge, replicas, '25%', 'up');
+  let unavailable = resolveIntOrPercent(app.spec?.rollout?.maxUnavailable, replicas, '25%', 'down');
+  if (surge === 0 && unavailable === 0) unavailable = 1; // the CRD rejects it; never deadlock
+  const now = env.now.getTime();
+  const lostGraceMs = env.lostGraceMs ?? 30_000;
+  const steps: AppStep[] = [];
+
+  // Stopped instances leave once their agent reports them stopped (or their node is gone for good).
+  for (const i of instances) {
+    if (i.desired === 'stopped' && (i.phase === 'stopped' || i.nodeLostSince !== undefined)) steps.push({ op: 'forget', id: i.id });
+  }
+  // Stateless instances on a node lost past the grace period are given up and replaced.
+  const stopped = new Set<string>();
+  for (const i of instances) {
+    if (i.desired === 'running' && i.nodeLostSince && now - i.nodeLostSince.getTime() > lostGraceMs) {
+      steps.push({ op: 'stop', id: i.id, why: `node ${i.node} lost since ${i.nodeLostSince.toISOString()}` });
+      stopped.add(i.id);
+    }
+  }
+  const live = instances.filter((i) => i.desired === 'running' && !stopped.has(i.id));
+  const current = live.filter((i) => i.revision === revision && !i.nodeDraining);
+  const old = live.filter((i) => i.revision !== revision || i.nodeDraining);
+  const readyCount = (list: readonly AppInstance[]) => list.filter((i) => i.ready).length;
+
+  // Up: new instances, within replicas + maxSurge in total.
+  const toPlace = Math.max(0, Math.min(replicas - current.length, replicas + surge - live.length));
+  if (toPlace > 0) steps.push({ op: 'place', revision, count: toPlace });
+
+  // Down: old instances, never below replicas − maxUnavailable ready. Unready old ones go first:
+  // they serve nobody.
+  let budget = readyCount(live) - (replicas - unavailable);
+  const byAge = (a: AppInstance, b: AppInstance) => b.createdAt.getTime() - a.createdAt.getTime();
+  for (const i of [...old].sort((a, b) => Number(a.ready) - Number(b.ready) || byAge(a, b))) {
+    if (i.ready) {
+      if (budget <= 0) break;
+      budget--;
+    }
+    steps.push({ op: 'stop', id: i.id, why: i.nodeDraining ? `node ${i.node} is draining` : `replaced by revision ${revision}` });
+  }
+  // Scale down: current instances beyond replicas, unready and newest first.
+  const extra = current.length - replicas;
+  if (extra > 0) {
+    for (const i of [...current].sort((a, b) => Number(a.ready) - Number(b.ready) || byAge(a, b)).slice(0, extra)) {
+      steps.push({ op: 'stop', id: i.id, why: `scaled down to ${replicas}` });
+    }
+  }
+  const converged = steps.length === 0 && old.length === 0 && current.length === replicas && readyCount(current) === replicas;
+  return { revision, template, steps, requeueAfterMs: converged ? undefined : 2_000 };
+}
+
+/** Condition types of an App, Ready's precedence first. */
+export const APP_CONDITIONS = ['Scheduled', 'Available', 'Progressing'] as const;
+
+/** The status after this reconcile: counts, revision and the conditions with actionable messages. */
+export function appStatus(app: App, instances: readonly AppInstance[], plan: AppPlan, outcome: PlacementOutcome, env: AppEnv): AppStatus {
+  const generation = app.metadata.generation ?? 0;
+  const replicas = app.spec?.replicas ?? 1;
+  const stoppedNow = new Set(plan.steps.flatMap((s) => (s.op === 'stop' ? [s.id] : [])));
+  const live = instances.filter((i) => i.desired === 'running' && !stoppedNow.has(i.id));
+  const current = live.filter((i) => i.revision === plan.revision && !i.nodeDraining);
+  const ready = live.filter((i) => i.ready).length;
+  const currentReady = current.filter((i) => i.ready).length;
+  const deadlineMs = (app.spec?.rollout?.progressDeadlineSeconds ?? 600) * 1000;
+  const now = env.now.getTime();
+
+  const updates: ConditionUpdate[] = [];
+  const wanted = replicas - current.length - outcome.placed;
+  updates.push(
+    outcome.unplaced && wanted > 0
+      ? { type: 'Scheduled', status: 'False', reason: outcome.unplaced.reason, message: outcome.unplaced.message }
+      : { type: 'Scheduled', status: 'True', reason: 'Placed', message: replicas === 0 ? 'scaled to zero' : `${plural(current.length + outcome.placed, 'instance')} placed` },
+  );
+  updates.push(
+    ready >= replicas
+      ? { type: 'Available', status: 'True', reason: 'MinimumReplicasReady', message: replicas === 0 ? 'scaled to zero' : `${ready} of ${replicas} ready` }
+      : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready` },
+  );
+  const stuck = current.filter((i) => !i.ready && now - i.createdAt.getTime() > deadlineMs);
+  const complete = current.length === replicas && currentReady === replicas && live.length === replicas;
+  updates.push(
+    complete
+      ? { type: 'Progressing', status: 'True', reason: 'RolloutComplete', message: `revision ${plan.revision} runs everywhere` }
+      : stuck.length > 0
+        ? {
+            type: 'Progressing',
+            status: 'False',
+            reason: 'ProgressDeadlineExceeded',
+            message: `revision ${plan.revision}: ${plural(stuck.length, 'instance')} not ready after ${deadlineMs / 1000} s (${stuck.map((i) => `${i.id} on ${i.node}: ${i.phase ?? 'not started'}`).join('; ')}); the previous revision keeps serving`,
+          }
+        : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${currentReady} of ${replicas} instances of revision ${plan.revision} ready` },
+  );
+  let conditions: Condition[] = app.status?.conditions ?? [];
+  for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
+  conditions = setCondition(conditions, { type: 'Ready', ...readySummary(conditions, { dependsOn: APP_CONDITIONS }) }, { now: env.now, generation }).conditions;
+  return {
+    replicas: live.length + outcome.placed,
+    readyReplicas: ready,
+    updatedReplicas: current.length + outcome.placed,
+    revision: plan.revision,
+    conditions,
+    observedGeneration: generation,
+  };
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { App } from '../../../api/types/app.js';
+import { findCondition } from '../../../framework/conditions/index.js';
+import { appStatus, planApp, templateOf, type AppInstance } from '../../../reconcilers/app.js';
+
+const now = new Date('2026-01-02T03:04:05Z');
+
+function app(replicas: number, rollout: NonNullable<App['spec']>['rollout'] = {}, command = ['node', 'server.mjs']): App {
+  return { apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name: 'web', namespace: 'acme', generation: 1 }, spec: { replicas, command, resources: { memory: '64Mi' }, rollout } };
+}
+
+let seq = 0;
+function instance(revision: string, ready: boolean, extra: Partial<AppInstance> = {}): AppInstance {
+  seq++;
+  return { id: `i${seq}`, revision, node: 'n1', desired: 'running', phase: ready ? 'running' : 'starting', ready, createdAt: new Date(now.getTime() - 60_000 + seq), ...extra };
+}
+
+const ops = (plan: ReturnType<typeof planApp>) => plan.steps.map((s) => (s.op === 'place' ? `place ${s.count}` : `${s.op} ${s.id}`));
+
+describe('planApp', () => {
+  it('places every replica of a new app', () => {
+    expect(ops(planApp(app(3), [], { now }))).toEqual(['place 3']);
+  });
+
+  it('does nothing for a converged app and does not ask to look again', () => {
+    const rev = templateOf(app(2)).revision;
+    const plan = planApp(app(2), [instance(rev, true), instance(rev, true)], { now });
+    expect(plan.steps).toEqual([]);
+    expect(plan.requeueAfterMs).toBeUndefined();
+  });
+
+  it('changes revision when what an instance runs changes, not otherwise', () => {
+    expect(templateOf(app(1)).revision).toBe(templateOf(app(5)).revision);
+    expect(templateOf(app(1, {}, ['node', 'v2.mjs'])).revision).not.toBe(templateOf(app(1)).revision);
+  });
+
+  it('surges first when maxUnavailable is 0, stopping an old instance only once a new one is ready', () => {
+    const a = app(3, { maxSurge: 1, maxUnavailable: 0 });
+    const old = [instance('old', true), instance('old', true), instance('old', true)];
+    expect(ops(planApp(a, old, { now }))).toEqual(['place 1']);
+    const rev = templateOf(a).revision;
+    const starting = instance(rev, false);
+    expect(ops(planApp(a, [...old, starting], { now }))).toEqual([]);
+    const readyNew = { ...starting, ready: true };
+    expect(ops(planApp(a, [...old, readyNew], { now }))).toEqual([`stop ${old[2]!.id}`]);
+  });
+
+  it('stops first when maxSurge is 0', () => {
+    const old = [instance('old', true), instance('old', true), instance('old', true), instance('old', true)];
+    expect(ops(planApp(app(4, { maxSurge: 0, maxUnavailable: 1 }), old, { now }))).toEqual([`stop ${old[3]!.id}`]);
+  });
+
+  it('never drops below replicas − maxUnavailable ready during a whole rollout', () => {
+    for (const rollout of [{ maxSurge: 1, maxUnavailable: 0 }, { maxSurge: 0, maxUnavailable: 1 }, { maxSurge: '25%', maxUnavailable: '25%' }, { maxSurge: 2, maxUnavailable: 2 }]) {
+      const a = app(5, rollout);
+      const rev = templateOf(a).revision;
+      let instances: AppInstance[] = Array.from({ length: 5 }, () => instance('old', true));
+      const floor = 5 - Number(typeof rollout.maxUnavailable === 'number' ? rollout.maxUnavailable : 1);
+      for (let round = 0; round < 50; round++) {
+        // Instances started last round are ready now, as if their health checks passed.
+        instances = instances.map((i) => ({ ...i, ready: true }));
+        const plan = planApp(a, instances, { now });
+        const stopping = new Set(plan.steps.flatMap((s) => (s.op === 'stop' ? [s.id] : [])));
+        instances = instances.filter((i) => !stopping.has(i.id));
+        expect(instances.filter((i) => i.ready).length, JSON.stringify(rollout)).toBeGreaterThanOrEqual(floor);
+        for (const s of plan.steps) if (s.op === 'place') for (let k = 0; k < s.count; k++) instances.push(instance(rev, false));
+        if (plan.steps.length === 0) break;
+      }
+      expect(instances.map((i) => i.revision)).toEqual(Array(5).fill(rev));
+    }
+  });
+
+  it('scales down unready instances first', () => {
+    const rev = templateOf(app(1)).revision;
+    const [a, b, c] = [instance(rev, true), instance(rev, false), instance(rev, true)];
+    expect(ops(planApp(app(1), [a!, b!, c!], { now }))).toEqual([`stop ${b!.id}`, `stop ${c!.id}`]);
+  });
+
+  it('forgets instances that stopped, and replaces those on a node lost past the grace period', () => {
+    const rev = templateOf(app(2)).revision;
+    const gone = instance(rev, false, { desired: 'stopped', phase: 'stopped' });
+    const stranded = instance(rev, true, { node: 'n2', nodeLostSince: new Date(now.getTime() - 31_000) });
+    const fine = instance(rev, true);
+    expect(ops(planApp(app(2), [gone, stranded, fine], { now }))).toEqual([`forget ${gone.id}`, `stop ${stranded.id}`, 'place 1']);
+  });
+
+  it('replaces the instances of a draining node before stopping them', () => {
+    const a = app(2, { maxSurge: 1, maxUnavailable: 0 });
+    const rev = templateOf(a).revision;
+    const draining = instance(rev, true, { nodeDraining: true });
+    expect(ops(planApp(a, [draining, instance(rev, true)], { now }))).toEqual(['place 1']);
+  });
+});
+
+describe('appStatus', () => {
+  it('reports ProgressDeadlineExceeded naming the stuck instances, with the old revision still serving', () => {
+    const a = app(2, { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 30 });
+    const rev = templateOf(a).revision;
+    const instances = [instance('old', true), instance('old', true), { ...instance(rev, false), id: 'stuck', phase: 'backoff', createdAt: new Date(now.getTime() - 31_000) }];
+    const plan = planApp(a, instances, { now });
+    const status = appStatus(a, instances, plan, { placed: 0 }, { now });
+    expect(findCondition(status.conditions, 'Progressing')).toMatchObject({ status: 'False', reason: 'ProgressDeadlineExceeded' });
+    expect(findCondition(status.conditions, 'Progressing')?.message).toContain('stuck on n1: backoff');
+    expect(findCondition(status.conditions, 'Available')?.status).toBe('True');
+    expect(findCondition(status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'ProgressDeadlineExceeded' });
+  });
+
+  it('carries the scheduler\'s message when instances cannot be placed', () => {
+    const a = app(1);
+    const plan = planApp(a, [], { now });
+    const message = '0/1 nodes can run 1 instance of 64Mi/100m: 1 insufficient memory (largest free 32Mi)';
+    const status = appStatus(a, [], plan, { placed: 0, unplaced: { reason: 'Unschedulable', message } }, { now });
+    expect(findCondition(status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Unschedulable', message });
+  });
+
+  it('is Ready when every replica of the current revision is ready', () => {
+    const a = app(2);
+    const rev = templateOf(a).revision;
+    const instances = [instance(rev, true), instance(rev, true)];
+    const status = appStatus(a, instances, planApp(a, instances, { now }), { placed: 0 }, { now });
+    expect(status).toMatchObject({ replicas: 2, readyReplicas: 2, updatedReplicas: 2, revision: rev });
+    expect(findCondition(status.conditions, 'Ready')?.status).toBe('True');
+  });
+});
