@@ -128,7 +128,7 @@ export const KINDS: readonly KindInfo[] = [
         jsonPath: '.status.readyReplicas',
         description: 'Instances that pass their health check.',
       },
-      { name: 'Revision', type: 'integer', jsonPath: '.status.revision', description: 'Current revision of the spec.' },
+      { name: 'Revision', type: 'string', jsonPath: '.status.revision', description: 'Current revision: a hash of what an instance runs.' },
       reasonColumn,
       ageColumn,
     ],

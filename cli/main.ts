@@ -4,6 +4,7 @@
  * its exit code; a UsageError from any of them exits 2 with one line on stderr.
  * Not imported anywhere (it sets process.exitCode); tests call the verbs or spawn this file.
  */
+import { runAgent } from './agent.js';
 import { runHelp } from './help.js';
 import { runRun } from './run.js';
 import { EXIT, processIo, type CliIo } from './io.js';
@@ -14,6 +15,7 @@ import { runVersion } from './version.js';
 type Verb = (args: readonly string[], io: CliIo) => number | Promise<number>;
 
 const VERBS: Readonly<Record<string, Verb>> = {
+  agent: runAgent,
   run: runRun,
   validate: runValidate,
   version: runVersion,

@@ -25,6 +25,7 @@ Options:
   --replica NAME          this replica's name in logs and the member list (default: $TEND_REPLICA or host-pid)
   --health-port N         serve /healthz, /readyz and /metrics on this port (default: none)
   --health-host ADDR      address for the health port (default: 127.0.0.1; 0.0.0.0 in a pod)
+  --selector LABELS       reconcile only objects with these labels, e.g. tend.dev/shard=a (default: all)
   --concurrency N         workers per controller (default: 4)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
@@ -65,6 +66,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
     ...(values['health-port'] ? { healthPort: number(values['health-port'], 'health-port') } : {}),
     ...(values['health-host'] ? { healthHost: values['health-host'] } : {}),
     ...(values.concurrency ? { concurrency: number(values.concurrency, 'concurrency') } : {}),
+    ...(values.selector ? { selector: values.selector } : {}),
   });
 
   const stop = new AbortController();
@@ -94,6 +96,7 @@ function parse(args: readonly string[]) {
         'health-port': { type: 'string' },
         'health-host': { type: 'string' },
         concurrency: { type: 'string' },
+        selector: { type: 'string' },
         'log-level': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'member-ttl-ms': { type: 'string' },

@@ -17,6 +17,7 @@ import type { Store } from '../framework/store/index.js';
 import type { PlatformDeps } from './platform-deps.js';
 import { tenantController } from './tenant.js';
 import { nodeController } from './node.js';
+import { appController } from './app.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig } from '../reconcilers/node.js';
 
 export interface PlatformOptions {
@@ -33,6 +34,8 @@ export interface PlatformOptions {
   readonly cluster?: Partial<ClusterConfig>;
   /** Direct PostgreSQL URL for LISTEN (not through a transaction-pooling PgBouncer). @default the store's */
   readonly listenUrl?: string;
+  /** Reconcile only objects with these labels (`tend.dev/shard=a`): several control planes, one API server. */
+  readonly selector?: string;
   /** Resync period of every controller. @default 600_000 */
   readonly resyncMs?: number;
   readonly around?: PlatformDeps['around'];
@@ -50,17 +53,18 @@ export function buildPlatform(options: PlatformOptions): Manager {
     ...(options.healthHost !== undefined ? { healthHost: options.healthHost } : {}),
   });
   const fieldManager = 'tend-controller';
+  const selector = options.selector ? { labelSelector: options.selector } : {};
   const deps: PlatformDeps = {
     manager,
     store,
     logger,
     recorder: new KubeEventRecorder(kubeConfig, { logger, component: 'tend-controller', instance: replica }),
     clients: {
-      tenant: new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig, fieldManager),
-      app: new KubeClient<App>(resourceType('App'), kubeConfig, fieldManager),
-      route: new KubeClient<Route>(resourceType('Route'), kubeConfig, fieldManager),
-      volume: new KubeClient<Volume>(resourceType('Volume'), kubeConfig, fieldManager),
-      node: new KubeClient<Node>(resourceType('Node'), kubeConfig, fieldManager),
+      tenant: new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig, fieldManager, selector),
+      app: new KubeClient<App>(resourceType('App'), kubeConfig, fieldManager, selector),
+      route: new KubeClient<Route>(resourceType('Route'), kubeConfig, fieldManager, selector),
+      volume: new KubeClient<Volume>(resourceType('Volume'), kubeConfig, fieldManager, selector),
+      node: new KubeClient<Node>(resourceType('Node'), kubeConfig, fieldManager, selector),
     },
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
@@ -68,6 +72,8 @@ export function buildPlatform(options: PlatformOptions): Manager {
   };
   manager.add(tenantController(deps));
   const cluster = { ...DEFAULT_CLUSTER_CONFIG, ...(options.cluster ?? {}) };
-  manager.add(nodeController({ ...deps, cluster, listenUrl: options.listenUrl ?? store.options.connectionString }));
+  const listenUrl = options.listenUrl ?? store.options.connectionString;
+  manager.add(nodeController({ ...deps, cluster, listenUrl }));
+  manager.add(appController({ ...deps, cluster, listenUrl }));
   return manager;
 }

@@ -105,13 +105,17 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
 
 /** The tenant that owns `namespace`: the earliest-created claimant, ties broken by name. */
 function ownerOf(namespace: string, claimants: readonly Tenant[], self: Tenant): string {
-  const all = [self, ...claimants.filter((t) => t.metadata.name !== self.metadata.name)];
-  const claiming = all.filter((t) => (t.spec?.namespaces ?? []).includes(namespace));
+  return tenantOfNamespace(namespace, [self, ...claimants.filter((t) => t.metadata.name !== self.metadata.name)])!.metadata.name;
+}
+
+/** Which of `tenants` owns `namespace` (the earliest-created claimant, ties by name), if any. */
+export function tenantOfNamespace(namespace: string, tenants: readonly Tenant[]): Tenant | undefined {
+  const claiming = tenants.filter((t) => (t.spec?.namespaces ?? []).includes(namespace));
   claiming.sort((a, b) => {
     const [ta, tb] = [a.metadata.creationTimestamp ?? '', b.metadata.creationTimestamp ?? ''];
     return ta < tb ? -1 : ta > tb ? 1 : a.metadata.name < b.metadata.name ? -1 : 1;
   });
-  return claiming[0]!.metadata.name;
+  return claiming[0];
 }
 
 function statusWith(tenant: Tenant, updates: readonly ConditionUpdate[], usage: TenantUsage, env: { now: Date }): TenantStatus {

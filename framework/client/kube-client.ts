@@ -19,12 +19,17 @@ export class KubeClient<T extends Resource = Resource> implements ResourceClient
   private readonly api: CustomObjectsApi;
   private readonly watcher: Watch;
 
+  private readonly labelSelector: string | undefined;
+
   constructor(
     readonly type: ResourceType,
     kubeConfig: KubeConfig,
     /** Field manager name recorded by the server for our writes. @default 'tend' */
     private readonly fieldManager = 'tend',
+    /** Only objects matching this label selector are listed and watched (one control plane per shard). */
+    options: { readonly labelSelector?: string } = {},
   ) {
+    this.labelSelector = options.labelSelector;
     poolConnections(kubeConfig);
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
     this.watcher = new Watch(kubeConfig);
@@ -32,7 +37,8 @@ export class KubeClient<T extends Resource = Resource> implements ResourceClient
 
   async list(): Promise<{ items: T[]; resourceVersion: string }> {
     const { group, version, plural } = this.type;
-    const list = (await this.call('list', () => this.api.listClusterCustomObject({ group, version, plural }))) as {
+    const selector = this.labelSelector ? { labelSelector: this.labelSelector } : {};
+    const list = (await this.call('list', () => this.api.listClusterCustomObject({ group, version, plural, ...selector }))) as {
       items: T[];
       metadata: { resourceVersion: string };
     };
@@ -48,6 +54,7 @@ export class KubeClient<T extends Resource = Resource> implements ResourceClient
         {
           resourceVersion,
           allowWatchBookmarks: true,
+          ...(this.labelSelector ? { labelSelector: this.labelSelector } : {}),
           // Like client-go's reflector: end each watch after 5–10 min so connections are refreshed.
           timeoutSeconds: 300 + Math.floor(Math.random() * 300),
         },

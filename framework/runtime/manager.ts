@@ -66,12 +66,15 @@ export class Manager {
   /** The shared informer of `client`'s kind, made on first use. */
   informer<T extends Resource>(client: ResourceClient<T>, options: Omit<InformerOptions<T>, 'logger'> = {}): Informer<T> {
     const name = `${client.type.group}/${client.type.plural}`;
-    let informer = this.informers.get(name);
-    if (!informer) {
-      informer = new Informer(client, { logger: this.log, ...options }) as unknown as Informer<Resource>;
-      this.informers.set(name, informer);
+    const existing = this.informers.get(name) as unknown as Informer<T> | undefined;
+    if (!existing) {
+      const informer = new Informer(client, { logger: this.log, ...options });
+      this.informers.set(name, informer as unknown as Informer<Resource>);
+      return informer;
     }
-    return informer as unknown as Informer<T>;
+    // Several controllers share one informer; each brings the indexes it needs.
+    for (const [index, fn] of Object.entries(options.indexers ?? {})) existing.cache.addIndexer(index, fn);
+    return existing;
   }
 
   /** Adds a controller (or any Runnable) to start with the manager. */

@@ -22,6 +22,20 @@ export class Cache<T extends Resource> {
     for (const [name, fn] of Object.entries(indexers)) this.indexes.set(name, { fn, entries: new Map() });
   }
 
+  /** Adds an index (indexing what is already cached); adding one that exists keeps the first. */
+  addIndexer(name: string, fn: IndexFn<T>): void {
+    if (this.indexes.has(name)) return;
+    const entries = new Map<string, Set<Key>>();
+    this.indexes.set(name, { fn, entries });
+    for (const [key, obj] of this.objects) {
+      for (const value of fn(obj)) {
+        let keys = entries.get(value);
+        if (!keys) entries.set(value, (keys = new Set()));
+        keys.add(key);
+      }
+    }
+  }
+
   get(key: Key): T | undefined {
     return this.objects.get(key);
   }

@@ -12,9 +12,11 @@ import { platformMigrationsFolder } from '../../../migrations/index.js';
 import { kubeConfig } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
+import { testShard } from '../../env/shard.js';
 
 const logger = createLogger({ level: 'warn' });
 const databases = new FreshDatabases('node');
+const shard = testShard('node');
 const nodes = new KubeClient<Node>(resourceType('Node'), kubeConfig());
 const stop = new AbortController();
 let store: Store;
@@ -26,7 +28,7 @@ beforeAll(async () => {
   store = new Store({ connectionString: await databases.create(), logger });
   await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
   const manager = buildPlatform({
-    kubeConfig: kubeConfig(), store, logger, replica: 'test', membership: false,
+    kubeConfig: kubeConfig(), store, logger, replica: 'test', membership: false, selector: shard.selector,
     cluster: { heartbeatMs: HEARTBEAT_MS, missedHeartbeats: 3 },
   });
   running = manager.start(stop.signal);
@@ -61,7 +63,7 @@ async function readyIs(name: string, status: string, reason?: string): Promise<N
 describe('the Node controller', () => {
   it('waits for an agent, then offers the reported capacity, and writes nothing on ordinary heartbeats', async () => {
     const name = `node-${randomBytes(3).toString('hex')}`;
-    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name }, spec: { address: '127.0.0.1', reserved: { memory: '1Gi', cpu: '500m' } } });
+    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name, labels: shard.labels }, spec: { address: '127.0.0.1', reserved: { memory: '1Gi', cpu: '500m' } } });
     await readyIs(name, 'Unknown', 'AgentNotReporting');
     await beat(name);
     const ready = await readyIs(name, 'True');
@@ -80,7 +82,7 @@ describe('the Node controller', () => {
 
   it('declares a node lost after three missed heartbeats and Ready again when its agent returns', async () => {
     const name = `node-${randomBytes(3).toString('hex')}`;
-    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name }, spec: { address: '127.0.0.1' } });
+    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name, labels: shard.labels }, spec: { address: '127.0.0.1' } });
     await beat(name);
     await readyIs(name, 'True');
     const lost = await readyIs(name, 'False', 'NodeLost');
@@ -91,7 +93,7 @@ describe('the Node controller', () => {
 
   it('records cordon in the row the scheduler reads', async () => {
     const name = `node-${randomBytes(3).toString('hex')}`;
-    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name }, spec: { address: '127.0.0.1', unschedulable: true } });
+    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name, labels: shard.labels }, spec: { address: '127.0.0.1', unschedulable: true } });
     await beat(name);
     const node = await readyIs(name, 'True');
     expect(findCondition(node.status?.conditions, 'Schedulable')).toMatchObject({ status: 'False', reason: 'Cordoned' });

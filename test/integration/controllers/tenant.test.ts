@@ -15,9 +15,11 @@ import { platformMigrationsFolder } from '../../../migrations/index.js';
 import { freshNamespace, kubeConfig } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
+import { testShard } from '../../env/shard.js';
 
 const logger = createLogger({ level: 'warn' });
 const databases = new FreshDatabases('tenant');
+const shard = testShard('tenant');
 const tenants = new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig());
 const apps = new KubeClient<App>(resourceType('App'), kubeConfig());
 const stop = new AbortController();
@@ -32,7 +34,7 @@ beforeAll(async () => {
   store = new Store({ connectionString: await databases.create(), logger });
   await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
   // Resync every 300 ms so the steady-state test sees reconciles that must write nothing.
-  manager = buildPlatform({ kubeConfig: kubeConfig(), store, logger, replica: 'test', resyncMs: 300, membership: { heartbeatMs: 200, ttlMs: 1_000, joinDelayMs: 0 } });
+  manager = buildPlatform({ kubeConfig: kubeConfig(), store, logger, replica: 'test', resyncMs: 300, selector: shard.selector, membership: { heartbeatMs: 200, ttlMs: 1_000, joinDelayMs: 0 } });
   running = manager.start(stop.signal);
 });
 
@@ -45,7 +47,7 @@ afterAll(async () => {
 const unique = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
 
 async function createTenant(name: string, spec: Tenant['spec']): Promise<Tenant> {
-  return tenants.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name }, spec });
+  return tenants.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name, labels: shard.labels }, spec });
 }
 
 /** Waits until the tenant's Ready condition matches and it has observed its latest generation. */
@@ -114,7 +116,7 @@ describe('the Tenant controller', () => {
     const name = unique('leaving');
     await createTenant(name, { namespaces: [ns] });
     await readyState(name, { status: 'True' });
-    await apps.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name: 'web', namespace: ns }, spec: { command: ['true'], resources: { memory: '64Mi' } } } as App);
+    await apps.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name: 'web', namespace: ns, labels: shard.labels }, spec: { command: ['true'], resources: { memory: '64Mi' } } } as App);
     await eventually(async () => ((await tenants.get(name as Key))?.status?.usage?.apps === 1 ? true : undefined), { what: 'usage counts the app' });
 
     await tenants.delete(name as Key);

@@ -15,9 +15,11 @@ import { freshNamespace, kubeConfig, kubectl } from '../../env/context.js';
 import { REPO_ROOT } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
+import { testShard } from '../../env/shard.js';
 
 const manifests = join(REPO_ROOT, 'manifests');
 const databases = new FreshDatabases('manifests');
+const shard = testShard('manifests');
 const SA = 'system:serviceaccount:tend-system:tend-controller';
 
 afterAll(() => databases.dropAll());
@@ -64,11 +66,11 @@ describe('manifests/ (deploying tend itself)', () => {
     const store = new Store({ connectionString: await databases.create(), logger });
     await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
     const stop = new AbortController();
-    const running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'sa', membership: false }).start(stop.signal);
+    const running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'sa', membership: false, selector: shard.selector }).start(stop.signal);
     try {
       const tenants = new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig());
       const name = `rbac-${randomBytes(3).toString('hex')}`;
-      await tenants.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name }, spec: { namespaces: [await freshNamespace('rbac')] } });
+      await tenants.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name, labels: shard.labels }, spec: { namespaces: [await freshNamespace('rbac')] } });
       await eventually(async () => (findCondition((await tenants.get(name as Key))?.status?.conditions, 'Ready')?.status === 'True' ? true : undefined), {
         what: 'tenant Ready under the service account',
       });

@@ -1,0 +1,103 @@
+import { request } from 'node:http';
+import type { Clock } from '../../../framework/time/clock.js';
+import type { InstanceSpec } from './runtime.js';
+
+export type HealthCheck = NonNullable<InstanceSpec['healthCheck']>;
+
+export interface HealthCheckerOptions {
+  readonly port: number;
+  readonly check: HealthCheck;
+  readonly clock: Clock;
+  /** Called when readiness flips, with the probe result that flipped it. */
+  readonly onReadyChange: (ready: boolean, detail: string) => void;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+}
+
+/** The result of one probe: 2xx and 3xx pass, anything else (refused, timeout, 5xx) fails. */
+export interface ProbeResult {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/**
+ * Probes one instance's health endpoint every `periodMs`: ready after one pass, not ready after
+ * `failureThreshold` failures in a row. It only reports: an unhealthy instance keeps running,
+ * because restarting or replacing it is the control plane's decision, not this host's.
+ * A probe starts `periodMs` after the previous one finished, so slow probes never pile up.
+ */
+export class HealthChecker {
+  private ready = false;
+  private failures = 0;
+  private stopped = false;
+  private cancelTimer: (() => void) | undefined;
+  private readonly url: string;
+
+  constructor(private readonly options: HealthCheckerOptions) {
+    this.url = `http://${options.host ?? '127.0.0.1'}:${options.port}${options.check.path}`;
+  }
+
+  /** Probes now and then every period, until `stop`. */
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** No more probes; a probe in flight is ignored when it answers. */
+  stop(): void {
+    this.stopped = true;
+    this.cancelTimer?.();
+  }
+
+  /** Whether the last probes make the instance ready. */
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.cancelTimer = this.options.clock.setTimer(() => void this.probeOnce(), ms);
+  }
+
+  private async probeOnce(): Promise<void> {
+    const { check, clock } = this.options;
+    const result = await probeHttp(this.url, check.timeoutMs, clock);
+    if (this.stopped) return;
+    if (result.ok) {
+      this.failures = 0;
+      if (!this.ready) this.flip(true, result.detail);
+    } else {
+      this.failures++;
+      if (this.ready && this.failures >= check.failureThreshold) {
+        this.flip(false, `${this.failures} probes failed in a row, last: ${result.detail}`);
+      }
+    }
+    this.schedule(check.periodMs);
+  }
+
+  private flip(ready: boolean, detail: string): void {
+    this.ready = ready;
+    this.options.onReadyChange(ready, detail);
+  }
+}
+
+/** One GET without keep-alive (a pooled socket would outlive the instance); never rejects. */
+export function probeHttp(url: string, timeoutMs: number, clock: Clock): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (result: ProbeResult): void => {
+      if (settled) return;
+      settled = true;
+      cancelTimeout();
+      req.destroy();
+      resolve(result);
+    };
+    const req = request(url, { method: 'GET', agent: false, headers: { 'user-agent': 'tend-node-agent/health' } }, (res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      finish({ ok: status >= 200 && status < 400, detail: `GET ${url}: ${status}` });
+    });
+    const cancelTimeout = clock.setTimer(() => finish({ ok: false, detail: `GET ${url}: no answer within ${timeoutMs} ms` }), timeoutMs);
+    req.on('error', (err) => finish({ ok: false, detail: `GET ${url}: ${err.message}` }));
+    req.end();
+  });
+}

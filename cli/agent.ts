@@ -1,0 +1,90 @@
+/**
+ * `tend agent --node NAME`: the node agent of one worker host. Talks to PostgreSQL only.
+ * SIGTERM stops the agent and leaves its instances running: the next agent adopts them.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runNodeAgent } from '../agents/node/agent.js';
+import { ProcessRuntime } from '../agents/node/runtime/index.js';
+import { createLogger } from '../framework/log/logger.js';
+import { Store } from '../framework/store/index.js';
+import { EXIT, type CliIo } from './io.js';
+import { UsageError } from './usage-error.js';
+
+/** Usage text of the verb. */
+export const AGENT_USAGE = `Usage: tend agent --node NAME [options]
+
+Run the node agent of one worker host: heartbeat into PostgreSQL, run the instances placed on
+this node as processes, report what runs. Instances survive an agent restart (they are adopted).
+
+Options:
+  --node NAME             the Node this host is (required)
+  --database-url URL      PostgreSQL (default: $DATABASE_URL)
+  --state-dir DIR         instance state and logs (default: .tend/agent-NAME)
+  --heartbeat-ms N        heartbeat period (default: 5000)
+  --poll-ms N             full read of this node's instances at least this often (default: 5000)
+  --crash-backoff-ms N    first restart delay of a crashing instance, doubling to 5 min (default: 10000)
+  --log-level LEVEL       trace|debug|info|warn|error (default: info)
+  -h, --help              show this help`;
+
+/** Run `tend agent`; resolves with the exit code once the agent has stopped. */
+export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        node: { type: 'string' },
+        'database-url': { type: 'string' },
+        'state-dir': { type: 'string' },
+        'heartbeat-ms': { type: 'string' },
+        'poll-ms': { type: 'string' },
+        'crash-backoff-ms': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`agent: ${(err as Error).message}`);
+  }
+  if (values.help) {
+    io.out(AGENT_USAGE);
+    return EXIT.ok;
+  }
+  const node = values.node;
+  if (!node) throw new UsageError('agent needs --node NAME');
+  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+  if (!databaseUrl) throw new UsageError('agent needs --database-url or DATABASE_URL');
+  const stateDir = resolve(values['state-dir'] ?? `.tend/agent-${node}`);
+  mkdirSync(stateDir, { recursive: true });
+  const logger = createLogger({ level: values['log-level'] ?? 'info', replica: `agent-${node}` });
+  const crashBase = values['crash-backoff-ms'] ? whole(values['crash-backoff-ms'], 'crash-backoff-ms') : undefined;
+  const runtime = new ProcessRuntime({ stateDir, logger, ...(crashBase !== undefined ? { crashBackoff: { baseMs: crashBase } } : {}) });
+  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend agent ${node}`, poolSize: 2 });
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop.abort());
+  await runNodeAgent(
+    {
+      node,
+      store,
+      listenUrl: databaseUrl,
+      runtime,
+      memoryEnforcement: runtime.memoryEnforcement,
+      stateDir,
+      logger,
+      ...(values['heartbeat-ms'] ? { heartbeatMs: whole(values['heartbeat-ms'], 'heartbeat-ms') } : {}),
+      ...(values['poll-ms'] ? { pollMs: whole(values['poll-ms'], 'poll-ms') } : {}),
+    },
+    stop.signal,
+  );
+  await runtime.close();
+  await store.close();
+  return EXIT.ok;
+}
+
+function whole(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new UsageError(`agent: --${flag} must be a whole number, got "${text}"`);
+  return value;
+}

@@ -1,0 +1,79 @@
+import type { NamedQuery } from '../framework/store/index.js';
+
+/** The app's instances with what the App planner needs of their nodes (lost since, draining). */
+export const instancesOfApp: NamedQuery = {
+  name: 'platform.instances_of_app',
+  text: `select i.id, i.revision, i.node, i.desired, i.phase, i.ready, i.created_at as "createdAt",
+                case when ag.heartbeat_at is null or ag.heartbeat_at < now() - $2 * interval '1 millisecond'
+                     then coalesce(ag.heartbeat_at, i.created_at) end as "nodeLostSince",
+                n.state = 'draining' as "nodeDraining"
+         from platform.instances i
+         join platform.nodes n on n.name = i.node
+         left join platform.node_agents ag on ag.node = i.node
+         where i.app = $1`,
+};
+
+/** Every node as the scheduler sees it: state, liveness, what it offers and what is placed on it. */
+export const schedulerNodes: NamedQuery = {
+  name: 'platform.scheduler_nodes',
+  text: `select n.name, n.state, n.labels, n.allocatable_memory::float8 as "allocatableMemory", n.allocatable_cpu::float8 as "allocatableCpu",
+                coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu",
+                coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive
+         from platform.nodes n
+         left join (select node, sum(memory) as memory, sum(cpu) as cpu from platform.instances group by node) a on a.node = n.name
+         left join platform.node_agents ag on ag.node = n.name`,
+};
+
+/** Memory and CPU the tenant's running instances hold (for the hard memory quota). */
+export const tenantUsage: NamedQuery = {
+  name: 'platform.tenant_usage',
+  text: `select coalesce(sum(memory), 0)::float8 as memory, coalesce(sum(cpu), 0)::float8 as cpu
+         from platform.instances where tenant = $1`,
+};
+
+/** In the placement transaction: the member is still live (fence; 0 = single replica). */
+export const checkFence: NamedQuery = {
+  name: 'platform.check_fence',
+  text: `select ($1::bigint = 0 or exists (select 1 from tend.members m where m.id = $1 and m.expires_at > now())) as ok`,
+};
+
+/**
+ * Locks the chosen nodes' rows (in name order, so two replicas never deadlock) and returns what
+ * is placed on them now: the re-check that makes overbooking impossible whatever ran meanwhile.
+ */
+export const lockNodes: NamedQuery = {
+  name: 'platform.lock_nodes',
+  text: `with locked as (select name, allocatable_memory, allocatable_cpu from platform.nodes where name = any($1::text[]) order by name for update)
+         select l.name, l.allocatable_memory::float8 as "allocatableMemory", l.allocatable_cpu::float8 as "allocatableCpu",
+                coalesce((select sum(memory) from platform.instances i where i.node = l.name), 0)::float8 as "allocatedMemory",
+                coalesce((select sum(cpu) from platform.instances i where i.node = l.name), 0)::float8 as "allocatedCpu"
+         from locked l`,
+};
+
+/** Serialises placements of one tenant (its memory quota is hard) by locking its row. */
+export const lockTenant: NamedQuery = {
+  name: 'platform.lock_tenant',
+  text: `select name from platform.tenants where name = $1 for update`,
+};
+
+export const insertInstance: NamedQuery = {
+  name: 'platform.instance_insert',
+  text: `insert into platform.instances (id, app, tenant, revision, node, memory, cpu, spec)
+         values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
+};
+
+/** Asks the node's agent to stop an instance; fenced. */
+export const stopInstance: NamedQuery = {
+  name: 'platform.instance_stop',
+  text: `update platform.instances set desired = 'stopped'
+         where id = $1 and desired <> 'stopped'
+           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+};
+
+/** Removes an instance its agent reported stopped (or whose node is gone); fenced. */
+export const forgetInstance: NamedQuery = {
+  name: 'platform.instance_forget',
+  text: `delete from platform.instances
+         where id = $1 and desired = 'stopped'
+           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+};

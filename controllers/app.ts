@@ -1,0 +1,134 @@
+/**
+ * The App controller: observes an App's instances in PostgreSQL, asks reconcilers/app.ts for the
+ * steps, executes them (placement through the scheduler's commit layer, stop, forget), and
+ * reports replicas, revision and conditions. Agents' reports wake it through LISTEN tend_instances.
+ */
+import { Quantity } from '../api/quantity.js';
+import type { App } from '../api/types/app.js';
+import type { Tenant } from '../api/types/tenant.js';
+import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
+import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
+import { Controller } from '../framework/runtime/controller.js';
+import { postgresSource } from '../framework/source/postgres.js';
+import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
+import { keyOfObject } from '../framework/client/index.js';
+import { setCondition } from '../framework/conditions/index.js';
+import { writeStatus } from '../framework/status/write-status.js';
+import { appStatus, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
+import type { ClusterConfig } from '../reconcilers/node.js';
+import { tenantOfNamespace } from '../reconcilers/tenant.js';
+import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
+import { placeInstances } from './place-instances.js';
+import type { PlatformDeps } from './platform-deps.js';
+
+/** Keeps an App until its instances are stopped and gone. */
+export const APP_FINALIZER = 'tend.dev/app';
+const CLAIMS = 'claims';
+
+/** Builds the App controller. */
+export function appController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listenUrl: string }): Controller<App> {
+  const { manager, clients, store, cluster } = deps;
+  const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
+  const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  const liveWithinMs = cluster.heartbeatMs * cluster.missedHeartbeats;
+
+  async function observe(key: string): Promise<AppInstance[]> {
+    return store.query<AppInstance>(instancesOfApp, [key, liveWithinMs]);
+  }
+
+  async function reconcileLive(ctx: ReconcileContext, app: App): Promise<Result> {
+    const key = `${app.metadata.namespace}/${app.metadata.name}`;
+    const tenant = tenantOfNamespace(app.metadata.namespace!, tenants.cache.byIndex(CLAIMS, app.metadata.namespace!));
+    if (!tenant) {
+      const generation = app.metadata.generation ?? 0;
+      const message = `namespace ${app.metadata.namespace} belongs to no Tenant: add it to a Tenant's spec.namespaces`;
+      let conditions = app.status?.conditions ?? [];
+      conditions = setCondition(conditions, { type: 'Scheduled', status: 'False', reason: 'NoTenant', message }, { now: ctx.now(), generation }).conditions;
+      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'NoTenant', message }, { now: ctx.now(), generation }).conditions;
+      await writeStatus(clients.app, app, { ...(app.status ?? {}), conditions, observedGeneration: generation });
+      return done(); // a Tenant's change brings us back (watch below)
+    }
+    const instances = await observe(key);
+    const plan = planApp(app, instances, { now: ctx.now() });
+    let outcome: PlacementOutcome = { placed: 0 };
+    const fence = String(ctx.fence);
+    for (const step of plan.steps) {
+      if (step.op === 'forget') await store.query(forgetInstance, [step.id, fence]);
+      else if (step.op === 'stop') {
+        await store.query(stopInstance, [step.id, fence]);
+        ctx.log.info({ instance: step.id, why: step.why }, 'stopping instance');
+      } else {
+        const spec = app.spec!;
+        const existingByNode: Record<string, number> = {};
+        for (const i of instances) if (i.desired === 'running') existingByNode[i.node] = (existingByNode[i.node] ?? 0) + 1;
+        const quota = tenant.spec?.quota ?? {};
+        outcome = await placeInstances(store, ctx, {
+          app: key,
+          tenant: tenant.metadata.name,
+          revision: step.revision,
+          count: step.count,
+          memory: bytes(spec.resources.memory),
+          cpu: millicores(spec.resources.cpu ?? '100m'),
+          template: plan.template,
+          nodeSelector: spec.placement?.nodeSelector ?? {},
+          strategy: spec.placement?.strategy ?? 'binpack',
+          existingByNode,
+          quota: {
+            ...(quota.memory !== undefined ? { memory: bytes(quota.memory) } : {}),
+            ...(quota.cpu !== undefined ? { cpu: millicores(quota.cpu) } : {}),
+          },
+          liveWithinMs,
+        });
+      }
+    }
+    await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, { now: ctx.now() }));
+    return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
+  }
+
+  async function cleanup(ctx: ReconcileContext, app: App): Promise<'removed' | Result> {
+    const key = `${app.metadata.namespace}/${app.metadata.name}`;
+    const instances = await observe(key);
+    if (instances.length === 0) return 'removed';
+    for (const i of instances) {
+      if (i.desired === 'running') await store.query(stopInstance, [i.id, String(ctx.fence)]);
+      else if (i.phase === 'stopped' || i.nodeLostSince) await store.query(forgetInstance, [i.id, String(ctx.fence)]);
+    }
+    return requeueAfter(1_000);
+  }
+
+  const reconcile = (ctx: ReconcileContext, app: App) =>
+    withFinalizer(clients.app, app, APP_FINALIZER, { apply: (a) => reconcileLive(ctx, a), cleanup: (a) => cleanup(ctx, a) });
+
+  return new Controller<App>({
+    name: 'app',
+    informer: apps,
+    reconcile: deps.around ? deps.around('app', reconcile) : reconcile,
+    logger: deps.logger,
+    ownership: manager.ownership,
+    metrics: manager.metrics,
+    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+    ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),
+    watches: [
+      // A Tenant appearing, changing its namespaces or quota concerns the apps in its namespaces.
+      watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged),
+      postgresSource({
+        name: 'app-instances',
+        connectionString: deps.listenUrl,
+        channel: 'tend_instances',
+        map: (payload) => {
+          const { namespace, name } = parseKey((payload.split(' ')[0] ?? '') as never);
+          return namespace ? [keyOf(namespace, name)] : [];
+        },
+        logger: deps.logger,
+      }),
+    ],
+  });
+}
+
+function bytes(value: string | number): number {
+  return Number(Quantity.parse(value).nanos / 1_000_000_000n);
+}
+
+function millicores(value: string | number): number {
+  return Number(Quantity.parse(value).nanos / 1_000_000n);
+}

@@ -1,0 +1,127 @@
+/**
+ * Apps end to end, with real parts: controllers in this process, two `tend agent` processes as
+ * two worker nodes, and the instances they start as real HTTP servers.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resourceType } from '../../../api/resource-types.js';
+import type { App } from '../../../api/types/app.js';
+import type { Node } from '../../../api/types/node.js';
+import type { Tenant } from '../../../api/types/tenant.js';
+import { buildPlatform } from '../../../controllers/platform.js';
+import { KubeClient } from '../../../framework/client/index.js';
+import { findCondition } from '../../../framework/conditions/index.js';
+import { createLogger } from '../../../framework/log/logger.js';
+import type { Key } from '../../../framework/reconcile/index.js';
+import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
+import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
+import { eventually } from '../../env/eventually.js';
+import type { ServerProcess } from '../../env/server-process.js';
+import { startTend } from '../../env/tend-process.js';
+
+const HEARTBEAT_MS = 500;
+const logger = createLogger({ level: 'warn' });
+let env: TestEnvironment;
+let store: Store;
+let clients: { app: KubeClient<App>; node: KubeClient<Node>; tenant: KubeClient<Tenant> };
+const agents: ServerProcess[] = [];
+const stop = new AbortController();
+let running: Promise<void>;
+
+beforeAll(async () => {
+  // A private API server: this file's App controller must be the only one reconciling its Apps.
+  env = await startTestEnvironment();
+  const kc = new KubeConfig();
+  kc.loadFromFile(env.apiserver.kubeconfigPath);
+  clients = {
+    app: new KubeClient<App>(resourceType('App'), kc),
+    node: new KubeClient<Node>(resourceType('Node'), kc),
+    tenant: new KubeClient<Tenant>(resourceType('Tenant'), kc),
+  };
+  store = new Store({ connectionString: env.postgres.databaseUrl, logger });
+  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS } }).start(stop.signal);
+  for (const node of ['n1', 'n2']) {
+    await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
+    const stateDir = mkdtempSync(join(tmpdir(), `tend-agent-${node}-`));
+    agents.push(startTend(`agent-${node}`, ['agent', '--node', node, '--database-url', env.postgres.databaseUrl, '--state-dir', stateDir, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '1000', '--crash-backoff-ms', '200'], join(env.dir, `agent-${node}.log`)));
+  }
+  await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'] } });
+  for (const node of ['n1', 'n2']) {
+    await eventually(async () => (findCondition((await clients.node.get(node as Key))?.status?.conditions, 'Ready')?.status === 'True' ? true : undefined), { what: `node ${node} Ready`, timeoutMs: 30_000 });
+  }
+}, 120_000);
+
+afterAll(async () => {
+  // Apps first, so the agents stop their instances; then the agents, the controllers, the servers.
+  for (const app of (await clients?.app.list())?.items ?? []) await clients.app.delete(`default/${app.metadata.name}` as Key);
+  await eventually(async () => ((await store.query<{ n: number }>({ name: 'test.count_instances', text: 'select count(*)::int as n from platform.instances' }))[0]!.n === 0 ? true : undefined), { what: 'every instance gone', timeoutMs: 30_000 }).catch(() => {});
+  await Promise.all(agents.map((a) => a.stop()));
+  stop.abort();
+  await running;
+  await env?.stop();
+});
+
+interface Placed { id: string; node: string; port: number | null; ready: boolean; desired: string }
+const instancesOf = (app: string) =>
+  store.query<Placed>({ name: 'test.instances_of', text: 'select id, node, port, ready, desired from platform.instances where app = $1 order by id' }, [app]);
+
+async function get(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  return res.text();
+}
+
+function hello(name: string, replicas: number, extra: Partial<NonNullable<App['spec']>> = {}): App {
+  return {
+    apiVersion: 'tend.dev/v1alpha1',
+    kind: 'App',
+    metadata: { name, namespace: 'default' },
+    spec: { replicas, command: ['node', 'examples/hello-server.mjs'], resources: { memory: '64Mi', cpu: '100m' }, healthCheck: { httpGet: { path: '/healthz' }, periodSeconds: 1 }, ...extra },
+  };
+}
+
+async function readyApp(name: string, replicas: number): Promise<App> {
+  return eventually(async () => {
+    const app = await clients.app.get(`default/${name}` as Key);
+    const ready = findCondition(app?.status?.conditions, 'Ready');
+    if (ready?.status === 'True' && app?.status?.readyReplicas === replicas && app.status.replicas === replicas) return app;
+    throw new Error(`status ${JSON.stringify(app?.status)}; instances ${JSON.stringify(await instancesOf(`default/${name}`))}`);
+  }, { what: `app ${name} Ready with ${replicas} replicas`, timeoutMs: 45_000 });
+}
+
+describe('Apps on two nodes with real agents', () => {
+  it('runs three replicas as processes that answer HTTP, and the App says Ready', async () => {
+    await clients.app.create(hello('web', 3));
+    const app = await readyApp('web', 3);
+    expect(app.status?.updatedReplicas).toBe(3);
+    const instances = await instancesOf('default/web');
+    expect(instances).toHaveLength(3);
+    for (const i of instances) expect(await get(`http://127.0.0.1:${i.port}/`)).toBe(`hello from ${i.id}\n`);
+  });
+
+  it('scales down to one, stopping the processes of the others', async () => {
+    const before = await instancesOf('default/web');
+    const current = (await clients.app.get('default/web' as Key))!;
+    await clients.app.update({ ...current, spec: { ...current.spec!, replicas: 1 } });
+    await readyApp('web', 1);
+    await eventually(async () => ((await instancesOf('default/web')).length === 1 ? true : undefined), { what: 'two instances forgotten' });
+    const [kept] = await instancesOf('default/web');
+    for (const gone of before.filter((i) => i.id !== kept!.id)) {
+      await expect(get(`http://127.0.0.1:${gone.port}/`)).rejects.toThrow();
+    }
+  });
+
+  it('says exactly why an App that fits nowhere is not scheduled', async () => {
+    await clients.app.create(hello('huge', 1, { resources: { memory: '64Gi' } }));
+    const ready = await eventually(async () => {
+      const c = findCondition((await clients.app.get('default/huge' as Key))?.status?.conditions, 'Scheduled');
+      return c?.status === 'False' ? c : undefined;
+    }, { what: 'Scheduled=False' });
+    expect(ready.reason).toBe('Unschedulable');
+    expect(ready.message).toMatch(/^0\/2 nodes can run 1 instance of 64Gi\/100m: 2 insufficient memory \(largest free \d+Mi\)$/);
+  });
+});
