@@ -1,15 +1,13 @@
 import type { NamedQuery } from '../framework/store/index.js';
 
-/** The app's instances with what the App planner needs of their nodes (lost since, draining). */
+/** The app's instances with the Node controller's verdict on their nodes (lost since, draining). */
 export const instancesOfApp: NamedQuery = {
   name: 'platform.instances_of_app',
-  text: `select i.id, i.revision, i.node, i.desired, i.phase, i.ready, i.created_at as "createdAt",
-                case when ag.heartbeat_at is null or ag.heartbeat_at < now() - $2 * interval '1 millisecond'
-                     then coalesce(ag.heartbeat_at, i.created_at) end as "nodeLostSince",
-                n.state = 'draining' as "nodeDraining"
+  text: `select i.id, i.revision, i.node, i.desired, i.phase, i.ready and n.lost_since is null as ready,
+                i.created_at as "createdAt", i.restarts, i.last_exit as "lastExit",
+                n.lost_since as "nodeLostSince", n.state = 'draining' as "nodeDraining"
          from platform.instances i
          join platform.nodes n on n.name = i.node
-         left join platform.node_agents ag on ag.node = i.node
          where i.app = $1`,
 };
 

@@ -33,7 +33,8 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
   const liveWithinMs = cluster.heartbeatMs * cluster.missedHeartbeats;
 
   async function observe(key: string): Promise<AppInstance[]> {
-    return store.query<AppInstance>(instancesOfApp, [key, liveWithinMs]);
+    const rows = await store.query<AppInstance & { nodeLostSince: Date | null }>(instancesOfApp, [key]);
+    return rows.map(({ nodeLostSince, ...i }) => (nodeLostSince ? { ...i, nodeLostSince } : i));
   }
 
   async function reconcileLive(ctx: ReconcileContext, app: App): Promise<Result> {
@@ -49,7 +50,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       return done(); // a Tenant's change brings us back (watch below)
     }
     const instances = await observe(key);
-    const plan = planApp(app, instances, { now: ctx.now() });
+    const plan = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs });
     let outcome: PlacementOutcome = { placed: 0 };
     const fence = String(ctx.fence);
     for (const step of plan.steps) {
@@ -81,7 +82,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
         });
       }
     }
-    await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, { now: ctx.now() }));
+    await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs }));
     return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
   }
 

@@ -16,6 +16,9 @@ create table platform.nodes (
   -- capacity × cpuOvercommitRatio − reserved (CPU, millicores).
   allocatable_memory bigint not null,
   allocatable_cpu bigint not null,
+  -- Set by the Node controller when it declares the node lost (the agent's last heartbeat),
+  -- cleared when the agent is back: every App judges its instances there by the same verdict.
+  lost_since timestamptz,
   updated_at timestamptz not null default now()
 );
 
@@ -79,3 +82,16 @@ begin
 end $$;
 create trigger node_agents_notify after insert or update on platform.node_agents
   for each row execute function platform.notify_agent_change();
+
+-- A node that starts draining, is cordoned, or is lost/back concerns the Apps with instances
+-- there: notify them (same channel and payload as instance changes).
+create function platform.notify_node_change() returns trigger language plpgsql as $$
+begin
+  if new.state is distinct from old.state or new.lost_since is distinct from old.lost_since then
+    perform pg_notify('tend_instances', a.app || ' ' || new.name)
+    from (select distinct app from platform.instances where node = new.name) a;
+  end if;
+  return null;
+end $$;
+create trigger nodes_notify after update on platform.nodes
+  for each row execute function platform.notify_node_change();

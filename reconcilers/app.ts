@@ -23,6 +23,9 @@ export interface AppInstance {
   /** When the node's agent was last heard from, if the node is lost now. */
   readonly nodeLostSince?: Date;
   readonly nodeDraining?: boolean;
+  /** As the agent reported them. */
+  readonly restarts?: number;
+  readonly lastExit?: { readonly reason: string; readonly code: number | null; readonly message?: string } | null;
 }
 
 /** What an instance runs, as the agent reads it (platform.instances.spec). */
@@ -159,7 +162,7 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
   updates.push(
     ready >= replicas
       ? { type: 'Available', status: 'True', reason: 'MinimumReplicasReady', message: replicas === 0 ? 'scaled to zero' : `${ready} of ${replicas} ready` }
-      : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready` },
+      : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready${troubleOf(live)}` },
   );
   const stuck = current.filter((i) => !i.ready && now - i.createdAt.getTime() > deadlineMs);
   const complete = current.length === replicas && currentReady === replicas && live.length === replicas;
@@ -186,6 +189,19 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
     conditions,
     observedGeneration: generation,
   };
+}
+
+/** Why the unready instances are unready, for a person: phase, last exit, restarts (first three). */
+function troubleOf(instances: readonly AppInstance[]): string {
+  const unready = instances.filter((i) => !i.ready);
+  if (unready.length === 0) return '';
+  const described = unready.slice(0, 3).map((i) => {
+    const exit = i.lastExit ? `, last exit ${i.lastExit.reason}${i.lastExit.message ? ` (${i.lastExit.message})` : i.lastExit.code !== null ? ` (code ${i.lastExit.code})` : ''}` : '';
+    const restarts = i.restarts ? `, restarted ${i.restarts} time${i.restarts === 1 ? '' : 's'}` : '';
+    const where = i.nodeLostSince ? ` (node ${i.node} lost)` : '';
+    return `${i.id} on ${i.node}: ${i.phase ?? 'not started yet'}${where}${exit}${restarts}`;
+  });
+  return `; ${described.join('; ')}${unready.length > 3 ? `; and ${unready.length - 3} more` : ''}`;
 }
 
 function plural(n: number, noun: string): string {

@@ -21,6 +21,8 @@ export interface ClusterConfig {
   readonly heartbeatMs: number;
   /** Heartbeats missed before a node is lost. @default 3 */
   readonly missedHeartbeats: number;
+  /** A lost node's stateless instances are replaced elsewhere after this long. @default 30_000 */
+  readonly lostGraceMs: number;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -28,6 +30,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   memorySafetyBuffer: 256 * 2 ** 20,
   heartbeatMs: 5_000,
   missedHeartbeats: 3,
+  lostGraceMs: 30_000,
 };
 
 /** What the agent wrote (platform.node_agents). */
@@ -44,6 +47,8 @@ export interface NodeRow {
   readonly state: NodeState;
   readonly allocatableMemory: number;
   readonly allocatableCpu: number;
+  /** The agent's last heartbeat while the node is lost; null while it is alive (or never seen). */
+  readonly lostSince: string | null;
 }
 
 export type NodeState = 'ready' | 'cordoned' | 'draining' | 'decommissioned';
@@ -84,11 +89,11 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
   const allocatableMemory = Math.max(0, capacity.memory - reserved.memory - config.memorySafetyBuffer);
   const allocatableCpu = Math.max(0, Math.floor(capacity.cpu * config.cpuOvercommitRatio) - reserved.cpu);
   const state: NodeState = spec.decommission ? 'decommissioned' : spec.drain ? 'draining' : spec.unschedulable ? 'cordoned' : 'ready';
-  const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu };
-
   const lostAfterMs = config.heartbeatMs * config.missedHeartbeats;
   const beat = observed.agent?.heartbeatAt.getTime();
   const alive = beat !== undefined && now - beat <= lostAfterMs;
+  const lostSince = beat !== undefined && !alive ? new Date(beat).toISOString() : null;
+  const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu, lostSince };
   const updates: ConditionUpdate[] = [];
   if (beat === undefined) {
     updates.push({ type: 'Alive', status: 'Unknown', reason: 'AgentNotReporting', message: `no agent has reported for this node yet: run tend agent --node ${node.metadata.name}` });

@@ -28,7 +28,8 @@ const logger = createLogger({ level: 'warn' });
 let env: TestEnvironment;
 let store: Store;
 let clients: { app: KubeClient<App>; node: KubeClient<Node>; tenant: KubeClient<Tenant> };
-const agents: ServerProcess[] = [];
+const agents = new Map<string, ServerProcess>();
+const stateDirs = new Map<string, string>();
 const stop = new AbortController();
 let running: Promise<void>;
 
@@ -44,11 +45,11 @@ beforeAll(async () => {
   };
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
   await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
-  running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS } }).start(stop.signal);
+  running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 } }).start(stop.signal);
   for (const node of ['n1', 'n2']) {
     await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
-    const stateDir = mkdtempSync(join(tmpdir(), `tend-agent-${node}-`));
-    agents.push(startTend(`agent-${node}`, ['agent', '--node', node, '--database-url', env.postgres.databaseUrl, '--state-dir', stateDir, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '1000', '--crash-backoff-ms', '200'], join(env.dir, `agent-${node}.log`)));
+    stateDirs.set(node, mkdtempSync(join(tmpdir(), `tend-agent-${node}-`)));
+    startAgent(node);
   }
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'] } });
   for (const node of ['n1', 'n2']) {
@@ -60,15 +61,34 @@ afterAll(async () => {
   // Apps first, so the agents stop their instances; then the agents, the controllers, the servers.
   for (const app of (await clients?.app.list())?.items ?? []) await clients.app.delete(`default/${app.metadata.name}` as Key);
   await eventually(async () => ((await store.query<{ n: number }>({ name: 'test.count_instances', text: 'select count(*)::int as n from platform.instances' }))[0]!.n === 0 ? true : undefined), { what: 'every instance gone', timeoutMs: 30_000 }).catch(() => {});
-  await Promise.all(agents.map((a) => a.stop()));
+  await Promise.all([...agents.values()].map((a) => a.stop()));
   stop.abort();
   await running;
   await env?.stop();
 });
 
+/** Starts (or restarts) the agent of `node` on its state folder: a restarted agent adopts what runs. */
+function startAgent(node: string): ServerProcess {
+  const agent = startTend(`agent-${node}`, ['agent', '--node', node, '--database-url', env.postgres.databaseUrl, '--state-dir', stateDirs.get(node)!, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '1000', '--crash-backoff-ms', '200'], join(env.dir, `agent-${node}.log`));
+  agents.set(node, agent);
+  return agent;
+}
+
 interface Placed { id: string; node: string; port: number | null; ready: boolean; desired: string }
 const instancesOf = (app: string) =>
-  store.query<Placed>({ name: 'test.instances_of', text: 'select id, node, port, ready, desired from platform.instances where app = $1 order by id' }, [app]);
+  store.query<Placed & { revision: string }>({ name: 'test.instances_of', text: 'select id, node, port, ready, desired, revision from platform.instances where app = $1 order by id' }, [app]);
+
+async function update(name: string, change: (spec: NonNullable<App['spec']>) => NonNullable<App['spec']>): Promise<void> {
+  const current = (await clients.app.get(`default/${name}` as Key))!;
+  await clients.app.update({ ...current, spec: change(current.spec!) });
+}
+
+async function condition(name: string, type: string, status: string, reason?: string) {
+  return eventually(async () => {
+    const c = findCondition((await clients.app.get(`default/${name}` as Key))?.status?.conditions, type);
+    return c?.status === status && (!reason || c.reason === reason) ? c : undefined;
+  }, { what: `${name} ${type}=${status} ${reason ?? ''}`, timeoutMs: 45_000 });
+}
 
 async function get(url: string): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
@@ -113,6 +133,73 @@ describe('Apps on two nodes with real agents', () => {
     for (const gone of before.filter((i) => i.id !== kept!.id)) {
       await expect(get(`http://127.0.0.1:${gone.port}/`)).rejects.toThrow();
     }
+  });
+
+  it('rolls out a new revision without ever having fewer than replicas − maxUnavailable ready', async () => {
+    await clients.app.create(hello('roll', 3, { rollout: { maxSurge: 1, maxUnavailable: 0 } }));
+    const first = await readyApp('roll', 3);
+    await update('roll', (spec) => ({ ...spec, env: [{ name: 'VERSION', value: '2' }] }));
+    let fewest = Infinity;
+    const rolled = await eventually(async () => {
+      const live = (await instancesOf('default/roll')).filter((i) => i.desired === 'running');
+      fewest = Math.min(fewest, live.filter((i) => i.ready).length);
+      const app = await clients.app.get('default/roll' as Key);
+      return app?.status?.revision !== first.status?.revision && app?.status?.updatedReplicas === 3 && app.status.readyReplicas === 3 && live.length === 3 ? app : undefined;
+    }, { what: 'rollout complete', timeoutMs: 60_000 });
+    expect(fewest).toBeGreaterThanOrEqual(3);
+    expect(new Set((await instancesOf('default/roll')).map((i) => i.revision))).toEqual(new Set([rolled.status!.revision]));
+  });
+
+  it('stops a broken revision at its progress deadline while the old instances keep serving', async () => {
+    await clients.app.create(hello('broken', 2, { rollout: { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 3 } }));
+    await readyApp('broken', 2);
+    await update('broken', (spec) => ({ ...spec, command: ['node', '-e', 'process.exit(3)'] }));
+    const stuck = await condition('broken', 'Progressing', 'False', 'ProgressDeadlineExceeded');
+    expect(stuck.message).toMatch(/not ready after 3 s/);
+    const old = (await instancesOf('default/broken')).filter((i) => i.ready);
+    expect(old).toHaveLength(2);
+    for (const i of old) expect(await get(`http://127.0.0.1:${i.port}/`)).toBe(`hello from ${i.id}\n`);
+  });
+
+  it('kills an instance over its memory limit and says OOMKilled', async () => {
+    const hog = `require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT); const a = []; setInterval(() => a.push(Buffer.alloc(16 << 20, 1)), 50);`;
+    await clients.app.create(hello('hog', 1, { command: ['node', '-e', hog], resources: { memory: '96Mi', cpu: '100m' }, healthCheck: undefined }));
+    const available = await eventually(async () => {
+      const c = findCondition((await clients.app.get('default/hog' as Key))?.status?.conditions, 'Available');
+      return c?.message.includes('OOMKilled') ? c : undefined;
+    }, { what: 'OOMKilled reported', timeoutMs: 30_000 });
+    expect(available.message).toMatch(/last exit OOMKilled \(used [\d.]+Mi of its 96Mi memory limit\)/);
+  });
+
+  it('drains a node: its instances are replaced on another node first, then stopped', async () => {
+    await clients.app.create(hello('moving', 2, { placement: { strategy: 'spread' }, rollout: { maxSurge: 1, maxUnavailable: 0 } }));
+    await readyApp('moving', 2);
+    expect(new Set((await instancesOf('default/moving')).map((i) => i.node))).toEqual(new Set(['n1', 'n2']));
+    const n1 = (await clients.node.get('n1' as Key))!;
+    await clients.node.update({ ...n1, spec: { ...n1.spec!, drain: {} } });
+    await eventually(async () => {
+      const live = (await instancesOf('default/moving')).filter((i) => i.desired === 'running');
+      return live.length === 2 && live.every((i) => i.node === 'n2' && i.ready) ? true : undefined;
+    }, { what: 'both instances on n2 and ready', timeoutMs: 45_000 });
+    const drained = (await clients.node.get('n1' as Key))!;
+    await clients.node.update({ ...drained, spec: { ...drained.spec!, drain: undefined } });
+    await condition('moving', 'Ready', 'True');
+  });
+
+  it('replaces the instances of a node whose agent was killed, once the node is lost', async () => {
+    await clients.app.create(hello('survivor', 2, { placement: { strategy: 'spread' } }));
+    await readyApp('survivor', 2);
+    const onN1 = (await instancesOf('default/survivor')).filter((i) => i.node === 'n1');
+    expect(onN1).toHaveLength(1);
+    await agents.get('n1')!.kill();
+    await eventually(async () => (findCondition((await clients.node.get('n1' as Key))?.status?.conditions, 'Ready')?.reason === 'NodeLost' ? true : undefined), { what: 'n1 lost' });
+    await eventually(async () => {
+      const live = (await instancesOf('default/survivor')).filter((i) => i.desired === 'running');
+      return live.length === 2 && live.every((i) => i.node === 'n2' && i.ready) ? true : undefined;
+    }, { what: 'both instances on n2', timeoutMs: 45_000 });
+    // The agent comes back, adopts its orphaned process and stops it: it is no longer assigned.
+    startAgent('n1');
+    await eventually(async () => get(`http://127.0.0.1:${onN1[0]!.port}/`).then(() => undefined, () => true), { what: 'the orphan stopped', timeoutMs: 30_000 });
   });
 
   it('says exactly why an App that fits nowhere is not scheduled', async () => {
