@@ -22,8 +22,8 @@ export interface ProbeResult {
 
 /**
  * Probes one instance's health endpoint every `periodMs`: ready after one pass, not ready after
- * `failureThreshold` failures in a row. It only reports: an unhealthy instance keeps running,
- * because restarting or replacing it is the control plane's decision, not this host's.
+ * `failureThreshold` failures in a row. It only reports; the supervisor restarts an instance that
+ * turns unhealthy, as the App's healthCheck promises (like a kubelet liveness probe).
  * A probe starts `periodMs` after the previous one finished, so slow probes never pile up.
  */
 export class HealthChecker {

@@ -46,6 +46,8 @@ export class InstanceSupervisor {
   private backoffUntilMs: number | undefined;
   private process: InstanceProcess | undefined;
   private health: HealthChecker | undefined;
+  /** Set when the instance is killed for failing its health check: the message of its exit. */
+  private unhealthy: string | undefined;
   private memoryWatch: MemoryWatch | undefined;
   /** The backoff timer or the stop grace timer; never both, as one needs a process and the other none. */
   private cancelTimer: (() => void) | undefined;
@@ -209,9 +211,18 @@ export class InstanceSupervisor {
         clock: this.ctx.clock,
         onReadyChange: (ready, detail) => {
           if (this.process !== process || this.phase !== 'running') return;
-          this.log.info({ ready, detail }, ready ? 'instance is ready' : 'instance failed its health check; it keeps running');
           this.ready = ready;
+          if (ready) {
+            this.log.info({ detail }, 'instance is ready');
+            this.publish();
+            return;
+          }
+          // A ready instance that stops answering is wedged: restart it (the App's healthCheck
+          // contract), through the same exit path and crash backoff as a crash.
+          this.unhealthy = `restarted after failing its health check: ${detail}`;
+          this.log.warn({ detail }, 'instance failed its health check; restarting it');
           this.publish();
+          this.signal(process, 'SIGKILL');
         },
       });
       this.health.start();
@@ -263,8 +274,11 @@ export class InstanceSupervisor {
         : exit.observed
           ? exit.code === 0 ? 'Completed' : 'Error'
           : this.stopRequested ? 'Completed' : 'Error';
+    const unhealthy = this.unhealthy;
+    this.unhealthy = undefined;
     const message =
       oom ??
+      unhealthy ??
       (this.killedAfterGrace ? `did not exit within ${this.spec.stopGraceMs ?? DEFAULT_STOP_GRACE_MS} ms of SIGTERM` : undefined) ??
       (exit.observed ? undefined : `adopted process ${process.pid} exited; its exit status is not observable`);
     this.lastExit = { code: exit.code, signal: exit.signal, reason, at: this.iso(now), ...(message ? { message } : {}) };

@@ -223,19 +223,18 @@ describe('ProcessRuntime', () => {
     expect(processesOf(s.id)).toEqual([again.pid]);
   });
 
-  it('keeps an instance that fails its health check running, but not ready after failureThreshold failures', async () => {
+  it('restarts an instance that turns unhealthy after failureThreshold failed checks, saying why', async () => {
     const runtime = newRuntime();
     const seen = record(runtime);
     const s = await spec({ FAIL_HEALTH_AFTER: '3' });
 
     runtime.ensure(s);
-    await whenStatus(runtime, s.id, { phase: 'running', ready: true });
-    const status = await eventually(() => seen.find((x, i) => i > 0 && seen[i - 1]!.ready && !x.ready), { what: 'ready flipping back to false' });
+    const first = await whenStatus(runtime, s.id, { phase: 'running', ready: true });
+    const restarted = await eventually(() => seen.find((x) => x.restarts === 1 && x.phase === 'running'), { what: 'a restart' });
 
-    expect(status).toMatchObject({ phase: 'running', restarts: 0 });
-    expect(isAlive(status.pid!)).toBe(true);
-    expect(await getJson(s.port, '/env')).toMatchObject({ pid: status.pid });
-    expect(statusOf(runtime, s.id)).toMatchObject({ phase: 'running', ready: false, pid: status.pid });
+    expect(restarted.pid).not.toBe(first.pid);
+    expect(isAlive(first.pid!)).toBe(false);
+    expect(restarted.lastExit).toMatchObject({ reason: 'Error', message: expect.stringMatching(/^restarted after failing its health check: 2 probes failed in a row/) });
   });
 
   it('ignores an unchanged spec and replaces the process when the spec for the same id changes', async () => {
