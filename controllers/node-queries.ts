@@ -5,7 +5,8 @@ export const selectNodeRow: NamedQuery = {
   name: 'platform.node_select',
   text: `select generation::int as generation, address, labels, state,
                 allocatable_memory::float8 as "allocatableMemory", allocatable_cpu::float8 as "allocatableCpu",
-                to_char(lost_since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "lostSince"
+                to_char(lost_since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "lostSince",
+                drain_deadline_seconds as "drainDeadlineSeconds"
          from platform.nodes where name = $1`,
 };
 
@@ -23,16 +24,21 @@ export const selectNodeAllocation: NamedQuery = {
          from platform.instances where node = $1`,
 };
 
-/** Writes the node's row ($10: lost since, or null); fenced by the writer's membership ($9; 0 = single replica). */
+/** Writes the node's row ($10: lost since, $11: drain deadline); fenced by the writer's membership ($9; 0 = single replica). */
 export const upsertNodeRow: NamedQuery = {
   name: 'platform.node_upsert',
-  text: `insert into platform.nodes as n (name, uid, generation, address, labels, state, allocatable_memory, allocatable_cpu, lost_since)
-         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $10::timestamptz
+  text: `insert into platform.nodes as n (name, uid, generation, address, labels, state, allocatable_memory, allocatable_cpu, lost_since,
+                                         drain_deadline_seconds, draining_since)
+         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $10::timestamptz, $11::int, case when $6 = 'draining' then now() end
          where $9::bigint = 0 or exists (select 1 from tend.members m where m.id = $9 and m.expires_at > now())
          on conflict (name) do update
            set uid = excluded.uid, generation = excluded.generation, address = excluded.address, labels = excluded.labels,
                state = excluded.state, allocatable_memory = excluded.allocatable_memory,
-               allocatable_cpu = excluded.allocatable_cpu, lost_since = excluded.lost_since, updated_at = now()
+               allocatable_cpu = excluded.allocatable_cpu, lost_since = excluded.lost_since,
+               drain_deadline_seconds = excluded.drain_deadline_seconds,
+               -- The drain's clock starts when draining starts, and survives other changes.
+               draining_since = case when excluded.state = 'draining' then coalesce(n.draining_since, now()) end,
+               updated_at = now()
            where n.uid <> excluded.uid or n.generation <= excluded.generation`,
 };
 

@@ -19,6 +19,10 @@ create table platform.nodes (
   -- Set by the Node controller when it declares the node lost (the agent's last heartbeat),
   -- cleared when the agent is back: every App judges its instances there by the same verdict.
   lost_since timestamptz,
+  -- When the node started draining, and how long replacements may take before the instances
+  -- left there are stopped anyway (Node spec.drain.deadlineSeconds).
+  draining_since timestamptz,
+  drain_deadline_seconds integer,
   updated_at timestamptz not null default now()
 );
 

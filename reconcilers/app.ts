@@ -23,6 +23,8 @@ export interface AppInstance {
   /** When the node's agent was last heard from, if the node is lost now. */
   readonly nodeLostSince?: Date;
   readonly nodeDraining?: boolean;
+  /** The node's drain deadline has passed: what is left there stops, replaced or not. */
+  readonly nodeDrainExpired?: boolean;
   /** As the agent reported them. */
   readonly restarts?: number;
   readonly lastExit?: { readonly reason: string; readonly code: number | null; readonly message?: string } | null;
@@ -103,6 +105,9 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
   for (const i of instances) {
     if (i.desired === 'running' && i.nodeLostSince && now - i.nodeLostSince.getTime() > lostGraceMs) {
       steps.push({ op: 'stop', id: i.id, why: `node ${i.node} lost since ${i.nodeLostSince.toISOString()}` });
+      stopped.add(i.id);
+    } else if (i.desired === 'running' && i.nodeDrainExpired) {
+      steps.push({ op: 'stop', id: i.id, why: `node ${i.node}'s drain deadline passed` });
       stopped.add(i.id);
     }
   }

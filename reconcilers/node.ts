@@ -49,6 +49,8 @@ export interface NodeRow {
   readonly allocatableCpu: number;
   /** The agent's last heartbeat while the node is lost; null while it is alive (or never seen). */
   readonly lostSince: string | null;
+  /** While draining: seconds replacements may take before the rest are stopped; else null. */
+  readonly drainDeadlineSeconds: number | null;
 }
 
 export type NodeState = 'ready' | 'cordoned' | 'draining' | 'decommissioned';
@@ -93,7 +95,8 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
   const beat = observed.agent?.heartbeatAt.getTime();
   const alive = beat !== undefined && now - beat <= lostAfterMs;
   const lostSince = beat !== undefined && !alive ? new Date(beat).toISOString() : null;
-  const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu, lostSince };
+  const drainDeadlineSeconds = state === 'draining' ? (spec.drain?.deadlineSeconds ?? 300) : null;
+  const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu, lostSince, drainDeadlineSeconds };
   const updates: ConditionUpdate[] = [];
   if (beat === undefined) {
     updates.push({ type: 'Alive', status: 'Unknown', reason: 'AgentNotReporting', message: `no agent has reported for this node yet: run tend agent --node ${node.metadata.name}` });

@@ -84,6 +84,13 @@ describe('planApp', () => {
     expect(ops(planApp(app(2), [gone, stranded, fine], { now }))).toEqual([`forget ${gone.id}`, `stop ${stranded.id}`, 'place 1']);
   });
 
+  it('stops what is left on a draining node once its drain deadline has passed, replaced or not', () => {
+    const a = app(1, { maxSurge: 1, maxUnavailable: 0 });
+    const rev = templateOf(a).revision;
+    const left = instance(rev, true, { nodeDraining: true, nodeDrainExpired: true });
+    expect(ops(planApp(a, [left], { now }))).toEqual([`stop ${left.id}`, 'place 1']);
+  });
+
   it('replaces the instances of a draining node before stopping them', () => {
     const a = app(2, { maxSurge: 1, maxUnavailable: 0 });
     const rev = templateOf(a).revision;
