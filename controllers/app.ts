@@ -14,7 +14,7 @@ import { byNamespace, specOrMetadataChanged, watches } from '../framework/source
 import { keyOfObject } from '../framework/client/index.js';
 import { setCondition } from '../framework/conditions/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
-import { appStatus, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
+import { appCountVerdict, appStatus, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
 import { tenantOfNamespace } from '../reconcilers/tenant.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
@@ -50,8 +50,12 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       return done(); // a Tenant's change brings us back (watch below)
     }
     const instances = await observe(key);
-    const plan = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs });
-    let outcome: PlacementOutcome = { placed: 0 };
+    const tenantApps = (tenant.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns));
+    const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
+    const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs });
+    // Over the tenant's app count: place nothing (what runs keeps running) and say why.
+    const plan = overQuota ? { ...planned, steps: planned.steps.filter((s) => s.op !== 'place') } : planned;
+    let outcome: PlacementOutcome = overQuota ? { placed: 0, unplaced: overQuota } : { placed: 0 };
     const fence = String(ctx.fence);
     for (const step of plan.steps) {
       if (step.op === 'forget') await store.query(forgetInstance, [step.id, fence]);

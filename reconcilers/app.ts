@@ -142,6 +142,21 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
   return { revision, template, steps, requeueAfterMs: converged ? undefined : 2_000 };
 }
 
+/**
+ * The tenant's app-count quota: apps count in creation order (ties by name), so the apps that
+ * existed first keep running and the newest wait. Undefined when `app` is within the quota.
+ */
+export function appCountVerdict(app: App, tenantApps: readonly App[], tenant: string, limit: number | undefined): PlacementOutcome['unplaced'] {
+  if (limit === undefined) return undefined;
+  const order = [...tenantApps].sort((a, b) => {
+    const [ta, tb] = [a.metadata.creationTimestamp ?? '', b.metadata.creationTimestamp ?? ''];
+    return ta < tb ? -1 : ta > tb ? 1 : `${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1;
+  });
+  const rank = order.findIndex((a) => a.metadata.namespace === app.metadata.namespace && a.metadata.name === app.metadata.name);
+  if (rank < limit) return undefined;
+  return { reason: 'QuotaExceeded', message: `tenant ${tenant}'s app quota: ${limit} app${limit === 1 ? '' : 's'} allowed, this is app ${rank + 1} of ${order.length}` };
+}
+
 /** Condition types of an App, Ready's precedence first. */
 export const APP_CONDITIONS = ['Scheduled', 'Available', 'Progressing'] as const;
 

@@ -202,6 +202,16 @@ describe('Apps on two nodes with real agents', () => {
     await eventually(async () => get(`http://127.0.0.1:${onN1[0]!.port}/`).then(() => undefined, () => true), { what: 'the orphan stopped', timeoutMs: 30_000 });
   });
 
+  it('stops the instances of a deleted App before letting it go', async () => {
+    await clients.app.create(hello('doomed', 2));
+    await readyApp('doomed', 2);
+    const ports = (await instancesOf('default/doomed')).map((i) => i.port);
+    await clients.app.delete('default/doomed' as Key);
+    await eventually(async () => ((await clients.app.get('default/doomed' as Key)) === undefined ? true : undefined), { what: 'app gone', timeoutMs: 30_000 });
+    expect(await instancesOf('default/doomed')).toEqual([]);
+    for (const port of ports) await expect(get(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+
   it('says exactly why an App that fits nowhere is not scheduled', async () => {
     await clients.app.create(hello('huge', 1, { resources: { memory: '64Gi' } }));
     const ready = await eventually(async () => {

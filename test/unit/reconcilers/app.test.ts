@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { App } from '../../../api/types/app.js';
 import { findCondition } from '../../../framework/conditions/index.js';
-import { appStatus, planApp, templateOf, type AppInstance } from '../../../reconcilers/app.js';
+import { appCountVerdict, appStatus, planApp, templateOf, type AppInstance } from '../../../reconcilers/app.js';
 
 const now = new Date('2026-01-02T03:04:05Z');
 
@@ -70,6 +70,12 @@ describe('planApp', () => {
     }
   });
 
+  it('scales to zero by stopping every instance', () => {
+    const rev = templateOf(app(0)).revision;
+    const [a, b] = [instance(rev, true), instance(rev, true)];
+    expect(ops(planApp(app(0), [a!, b!], { now })).sort()).toEqual([`stop ${a!.id}`, `stop ${b!.id}`].sort());
+  });
+
   it('scales down unready instances first', () => {
     const rev = templateOf(app(1)).revision;
     const [a, b, c] = [instance(rev, true), instance(rev, false), instance(rev, true)];
@@ -96,6 +102,17 @@ describe('planApp', () => {
     const rev = templateOf(a).revision;
     const draining = instance(rev, true, { nodeDraining: true });
     expect(ops(planApp(a, [draining, instance(rev, true)], { now }))).toEqual(['place 1']);
+  });
+});
+
+describe('appCountVerdict', () => {
+  it('lets the oldest apps of a tenant run and holds back the newest beyond its app quota', () => {
+    const at = (name: string, t: string): App => ({ ...app(1), metadata: { name, namespace: 'acme', creationTimestamp: t } });
+    const apps = [at('b', '2026-01-01T00:00:02Z'), at('a', '2026-01-01T00:00:01Z'), at('c', '2026-01-01T00:00:03Z')];
+    expect(appCountVerdict(apps[1]!, apps, 'acme', 2)).toBeUndefined();
+    expect(appCountVerdict(apps[0]!, apps, 'acme', 2)).toBeUndefined();
+    expect(appCountVerdict(apps[2]!, apps, 'acme', 2)).toEqual({ reason: 'QuotaExceeded', message: "tenant acme's app quota: 2 apps allowed, this is app 3 of 3" });
+    expect(appCountVerdict(apps[2]!, apps, 'acme', undefined)).toBeUndefined();
   });
 });
 
