@@ -27,6 +27,9 @@ Options:
   --health-host ADDR      address for the health port (default: 127.0.0.1; 0.0.0.0 in a pod)
   --selector LABELS       reconcile only objects with these labels, e.g. tend.dev/shard=a (default: all)
   --concurrency N         workers per controller (default: 4)
+  --cpu-overcommit-ratio X  CPU sold X times over on every node (default: 4); same on every replica
+  --node-heartbeat-ms N   agents' heartbeat period; a node is lost after 3 missed (default: 5000)
+  --lost-grace-ms N       a lost node's stateless instances move after this long (default: 30000)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
   --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
@@ -67,6 +70,11 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
     ...(values['health-host'] ? { healthHost: values['health-host'] } : {}),
     ...(values.concurrency ? { concurrency: number(values.concurrency, 'concurrency') } : {}),
     ...(values.selector ? { selector: values.selector } : {}),
+    cluster: {
+      ...(values['cpu-overcommit-ratio'] ? { cpuOvercommitRatio: ratio(values['cpu-overcommit-ratio']) } : {}),
+      ...(values['node-heartbeat-ms'] ? { heartbeatMs: number(values['node-heartbeat-ms'], 'node-heartbeat-ms') } : {}),
+      ...(values['lost-grace-ms'] ? { lostGraceMs: number(values['lost-grace-ms'], 'lost-grace-ms') } : {}),
+    },
   });
 
   const stop = new AbortController();
@@ -97,6 +105,9 @@ function parse(args: readonly string[]) {
         'health-host': { type: 'string' },
         concurrency: { type: 'string' },
         selector: { type: 'string' },
+        'cpu-overcommit-ratio': { type: 'string' },
+        'node-heartbeat-ms': { type: 'string' },
+        'lost-grace-ms': { type: 'string' },
         'log-level': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'member-ttl-ms': { type: 'string' },
@@ -109,6 +120,12 @@ function parse(args: readonly string[]) {
   } catch (err) {
     throw new UsageError(`run: ${(err as Error).message}`);
   }
+}
+
+function ratio(text: string): number {
+  const value = Number(text);
+  if (!(value >= 1)) throw new UsageError(`run: --cpu-overcommit-ratio must be a number ≥ 1, got "${text}"`);
+  return value;
 }
 
 function number(text: string, flag: string): number {
