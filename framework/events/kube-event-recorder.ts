@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Resource } from '../client/index.js';
@@ -23,6 +24,8 @@ interface Seen {
   readonly namespace: string;
   count: number;
   last: number;
+  /** The last write of this event: a repeat waits for it, so a patch never races the create. */
+  written: Promise<unknown>;
 }
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -35,6 +38,7 @@ export class KubeEventRecorder implements EventRecorder {
   private readonly spam: SpamFilter;
   private readonly clock: Clock;
   private readonly pending = new Set<Promise<void>>();
+  private sequence = 0;
 
   constructor(kubeConfig: KubeConfig, private readonly options: KubeEventRecorderOptions) {
     this.api = poolConnections(kubeConfig).makeApiClient(CoreV1Api);
@@ -57,6 +61,7 @@ export class KubeEventRecorder implements EventRecorder {
     while (this.pending.size > 0) await Promise.all(this.pending);
   }
 
+  /** Decides synchronously (create or bump the count), then writes after this event's previous write. */
   private async write(obj: Resource, uid: string, type: EventType, reason: string, message: string): Promise<void> {
     const now = this.clock.now();
     const key = `${uid}\u0000${type}\u0000${reason}\u0000${message}`;
@@ -65,16 +70,19 @@ export class KubeEventRecorder implements EventRecorder {
     if (seen && now - seen.last < (this.options.aggregateMs ?? 600_000)) {
       seen.count++;
       seen.last = now;
-      await this.api.patchNamespacedEvent(
-        { name: seen.name, namespace: seen.namespace, body: { count: seen.count, lastTimestamp: timestamp } },
-        mergePatch,
+      const count = seen.count;
+      seen.written = seen.written.catch(() => {}).then(() =>
+        this.api.patchNamespacedEvent({ name: seen.name, namespace: seen.namespace, body: { count, lastTimestamp: timestamp } }, mergePatch),
       );
+      await seen.written;
       return;
     }
     // Cluster-scoped objects' events go to `default`, as Kubernetes does for Nodes.
     const namespace = obj.metadata.namespace ?? 'default';
-    const name = `${obj.metadata.name}.${now.toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`;
-    await this.api.createNamespacedEvent({
+    // Unique even for many events in one millisecond (client-go uses nanoseconds): time, a
+    // per-recorder sequence, and random bits against other replicas' recorders.
+    const name = `${obj.metadata.name}.${now.toString(16)}${(++this.sequence).toString(16)}${randomBytes(3).toString('hex')}`;
+    const written = this.api.createNamespacedEvent({
       namespace,
       body: {
         metadata: { name, namespace },
@@ -97,7 +105,8 @@ export class KubeEventRecorder implements EventRecorder {
         ...(this.options.instance ? { reportingInstance: this.options.instance } : {}),
       },
     });
-    this.seen.set(key, { name, namespace, count: 1, last: now });
+    this.seen.set(key, { name, namespace, count: 1, last: now, written });
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.keys().next().value!);
+    await written;
   }
 }
