@@ -8,7 +8,7 @@ import type { App } from '../api/types/app.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import { Controller } from '../framework/runtime/controller.js';
+import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
 import { keyOfObject } from '../framework/client/index.js';
@@ -19,7 +19,7 @@ import type { ClusterConfig } from '../reconcilers/node.js';
 import { tenantOfNamespace } from '../reconcilers/tenant.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
 import { placeInstances } from './place-instances.js';
-import type { PlatformDeps } from './platform-deps.js';
+import { platformController, type PlatformDeps } from './platform-deps.js';
 
 /** Keeps an App until its instances are stopped and gone. */
 export const APP_FINALIZER = 'tend.dev/app';
@@ -104,30 +104,20 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
   const reconcile = (ctx: ReconcileContext, app: App) =>
     withFinalizer(clients.app, app, APP_FINALIZER, { apply: (a) => reconcileLive(ctx, a), cleanup: (a) => cleanup(ctx, a) });
 
-  return new Controller<App>({
-    name: 'app',
-    informer: apps,
-    reconcile: deps.around ? deps.around('app', reconcile) : reconcile,
-    logger: deps.logger,
-    ownership: manager.ownership,
-    metrics: manager.metrics,
-    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
-    ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),
-    watches: [
-      // A Tenant appearing, changing its namespaces or quota concerns the apps in its namespaces.
-      watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged),
-      postgresSource({
-        name: 'app-instances',
-        connectionString: deps.listenUrl,
-        channel: 'tend_instances',
-        map: (payload) => {
-          const { namespace, name } = parseKey((payload.split(' ')[0] ?? '') as never);
-          return namespace ? [keyOf(namespace, name)] : [];
-        },
-        logger: deps.logger,
-      }),
-    ],
-  });
+  return platformController(deps, 'app', apps, reconcile, [
+    // A Tenant appearing, changing its namespaces or quota concerns the apps in its namespaces.
+    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged),
+    postgresSource({
+      name: 'app-instances',
+      connectionString: deps.listenUrl,
+      channel: 'tend_instances',
+      map: (payload) => {
+        const { namespace, name } = parseKey((payload.split(' ')[0] ?? '') as never);
+        return namespace ? [keyOf(namespace, name)] : [];
+      },
+      logger: deps.logger,
+    }),
+  ]);
 }
 
 function bytes(value: string | number): number {

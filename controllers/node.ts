@@ -7,12 +7,12 @@ import type { Node } from '../api/types/node.js';
 import { keyOf } from '../framework/reconcile/index.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import { Controller } from '../framework/runtime/controller.js';
+import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planNode, type ClusterConfig, type NodeObserved, type NodePlan, type NodeRow } from '../reconcilers/node.js';
 import { deleteNodeRow, selectNodeAgent, selectNodeAllocation, selectNodeRow, upsertNodeRow } from './node-queries.js';
-import type { PlatformDeps } from './platform-deps.js';
+import { platformController, type PlatformDeps } from './platform-deps.js';
 
 /** Keeps a Node until nothing is placed on it and its row is gone. */
 export const NODE_FINALIZER = 'tend.dev/node';
@@ -65,30 +65,20 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
     });
   }
 
-  return new Controller<Node>({
-    name: 'node',
-    informer: nodes,
-    reconcile: deps.around ? deps.around('node', reconcile) : reconcile,
-    logger: deps.logger,
-    ownership: manager.ownership,
-    metrics: manager.metrics,
-    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
-    ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),
-    watches: [
-      postgresSource({
-        name: 'node-agents',
-        connectionString: deps.listenUrl,
-        channel: 'tend_nodes',
-        map: (node) => [keyOf(undefined, node)],
-        logger: deps.logger,
-      }),
-      postgresSource({
-        name: 'node-instances',
-        connectionString: deps.listenUrl,
-        channel: 'tend_instances',
-        map: (payload) => [keyOf(undefined, payload.split(' ')[1] ?? '')],
-        logger: deps.logger,
-      }),
-    ],
-  });
+  return platformController(deps, 'node', nodes, reconcile, [
+    postgresSource({
+      name: 'node-agents',
+      connectionString: deps.listenUrl,
+      channel: 'tend_nodes',
+      map: (node) => [keyOf(undefined, node)],
+      logger: deps.logger,
+    }),
+    postgresSource({
+      name: 'node-instances',
+      connectionString: deps.listenUrl,
+      channel: 'tend_instances',
+      map: (payload) => [keyOf(undefined, payload.split(' ')[1] ?? '')],
+      logger: deps.logger,
+    }),
+  ]);
 }

@@ -7,6 +7,8 @@ import type { Volume } from '../api/types/volume.js';
 import type { Resource, ResourceClient } from '../framework/client/index.js';
 import type { EventRecorder } from '../framework/events/index.js';
 import type { Reconciler } from '../framework/reconcile/index.js';
+import { Controller } from '../framework/runtime/controller.js';
+import type { Informer, Source } from '../framework/source/index.js';
 import type { Manager } from '../framework/runtime/manager.js';
 import type { Store } from '../framework/store/index.js';
 
@@ -31,3 +33,24 @@ export interface PlatformDeps {
   readonly around?: <T extends Resource>(controller: string, reconcile: Reconciler<T>) => Reconciler<T>;
 }
 
+
+/** A platform controller on `deps`: shared ownership, metrics, logger and tuning, and the `around` hook. */
+export function platformController<T extends Resource>(
+  deps: PlatformDeps,
+  name: string,
+  informer: Informer<T>,
+  reconcile: Reconciler<T>,
+  watches: readonly Source[],
+): Controller<T> {
+  return new Controller<T>({
+    name,
+    informer,
+    reconcile: deps.around ? deps.around(name, reconcile) : reconcile,
+    logger: deps.logger,
+    ownership: deps.manager.ownership,
+    metrics: deps.manager.metrics,
+    watches,
+    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+    ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),
+  });
+}

@@ -10,11 +10,11 @@ import { keyOfObject, type Resource } from '../framework/client/index.js';
 import { findCondition } from '../framework/conditions/index.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import { Controller } from '../framework/runtime/controller.js';
+import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches, type Informer, type Predicate } from '../framework/source/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planTenant, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
-import type { PlatformDeps } from './platform-deps.js';
+import { platformController, type PlatformDeps } from './platform-deps.js';
 import { deleteTenantRow, selectTenantRow, upsertTenantRow } from './tenant-queries.js';
 
 /** Finalizer that keeps a Tenant until its Apps, Routes and Volumes are gone and its row removed. */
@@ -90,22 +90,12 @@ export function tenantController(deps: PlatformDeps): Controller<Tenant> {
     });
   }
 
-  return new Controller<Tenant>({
-    name: 'tenant',
-    informer: tenants,
-    reconcile: deps.around ? deps.around('tenant', reconcile) : reconcile,
-    logger: deps.logger,
-    ownership: manager.ownership,
-    metrics: manager.metrics,
-    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
-    ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),
-    // Only spec and metadata matter here: status-only changes (ours included) are skipped.
-    watches: [
-      // A tenant's change can hand a namespace to (or take it from) another tenant.
-      watches(tenants, (t) => claimantsOf(t.spec?.namespaces ?? []).map(keyOfObject), specOrMetadataChanged),
-      watches(apps, tenantsOfNamespace, specOrMetadataChanged as Predicate<App>),
-      watches(routes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Route>),
-      watches(volumes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Volume>),
-    ],
-  });
+  // Only spec and metadata matter here: status-only changes (ours included) are skipped.
+  return platformController(deps, 'tenant', tenants, reconcile, [
+    // A tenant's change can hand a namespace to (or take it from) another tenant.
+    watches(tenants, (t) => claimantsOf(t.spec?.namespaces ?? []).map(keyOfObject), specOrMetadataChanged),
+    watches(apps, tenantsOfNamespace, specOrMetadataChanged as Predicate<App>),
+    watches(routes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Route>),
+    watches(volumes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Volume>),
+  ]);
 }

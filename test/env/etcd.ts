@@ -1,15 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
-import { ServerProcess, waitForServer } from './server-process.js';
+import { ServerProcess, restartable, waitForServer, type RestartableServer } from './server-process.js';
 
 /** A running etcd; `restart()` brings it back on the same port and data folder. */
-export interface Etcd {
+export interface Etcd extends RestartableServer {
   readonly url: string;
   readonly logFile: string;
-  readonly process: ServerProcess;
-  restart(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 /** Starts a single-member etcd on free loopback ports, data under `dir`. */
@@ -42,19 +39,6 @@ export async function startEtcd(binary: string, dir: string): Promise<Etcd> {
     });
     return server;
   };
-  let current = await launch();
-  return {
-    url,
-    logFile,
-    get process() {
-      return current;
-    },
-    async restart() {
-      await current.stop();
-      current = await launch();
-    },
-    async stop() {
-      await current.stop();
-    },
-  };
+  const server = await restartable(launch);
+  return Object.assign(server, { url, logFile });
 }

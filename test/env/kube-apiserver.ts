@@ -4,16 +4,13 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './ports.js';
-import { ServerProcess, waitForServer } from './server-process.js';
+import { ServerProcess, restartable, waitForServer, type RestartableServer } from './server-process.js';
 
 /** A running kube-apiserver with an admin kubeconfig; `restart()` keeps port, certs and token. */
-export interface KubeApiserver {
+export interface KubeApiserver extends RestartableServer {
   readonly url: string;
   readonly kubeconfigPath: string;
   readonly logFile: string;
-  readonly process: ServerProcess;
-  restart(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 /**
@@ -67,26 +64,12 @@ export async function startKubeApiserver(binary: string, etcdUrl: string, dir: s
     );
     return server;
   };
-  let current = await launch();
+  const server = await restartable(launch);
 
   // The serving certificate and its CA exist once the server has started.
   const ca = readFileSync(join(certDir, 'apiserver.crt'));
   writeFileSync(kubeconfigPath, kubeconfig(url, token, ca), { mode: 0o600 });
-  return {
-    url,
-    kubeconfigPath,
-    logFile,
-    get process() {
-      return current;
-    },
-    async restart() {
-      await current.stop();
-      current = await launch();
-    },
-    async stop() {
-      await current.stop();
-    },
-  };
+  return Object.assign(server, { url, kubeconfigPath, logFile });
 }
 
 function kubeconfig(server: string, token: string, ca: Buffer): string {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from './ports.js';
-import { ServerProcess, waitForServer } from './server-process.js';
+import { ServerProcess, restartable, waitForServer } from './server-process.js';
 
 const run = promisify(execFile);
 
@@ -71,23 +71,9 @@ export async function startPostgres(dir: string, externalUrl?: string): Promise<
     });
     return server;
   };
-  let current = await launch();
+  const server = await restartable(launch);
   await createDatabase(adminUrl, database);
-  return {
-    databaseUrl: withDatabase(adminUrl, database),
-    adminUrl,
-    logFile,
-    get process() {
-      return current;
-    },
-    async restart() {
-      await current.stop();
-      current = await launch();
-    },
-    async stop() {
-      await current.stop();
-    },
-  };
+  return Object.assign(server, { databaseUrl: withDatabase(adminUrl, database), adminUrl, logFile });
 }
 
 async function useExternal(url: string, database: string): Promise<Postgres> {

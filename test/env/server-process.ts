@@ -124,3 +124,27 @@ export async function waitForServer<T>(
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
+
+/** A server that can be stopped and started again on the same ports and data. */
+export interface RestartableServer {
+  readonly process: ServerProcess;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Wraps `launch` (start and wait until ready) into stop/restart, always holding the current process. */
+export async function restartable(launch: () => Promise<ServerProcess>): Promise<RestartableServer> {
+  let current = await launch();
+  return {
+    get process() {
+      return current;
+    },
+    async restart() {
+      await current.stop();
+      current = await launch();
+    },
+    async stop() {
+      await current.stop();
+    },
+  };
+}
