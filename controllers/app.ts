@@ -87,6 +87,8 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       }
     }
     await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs }));
+    // Lost the race for capacity to other replicas three times: look again soon, not in 2 s.
+    if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));
     return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
   }
 

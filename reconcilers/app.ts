@@ -54,6 +54,8 @@ export interface AppPlan {
 export interface PlacementOutcome {
   readonly placed: number;
   readonly unplaced?: { readonly reason: string; readonly message: string };
+  /** Other replicas took the capacity first: look again soon with a fresh view. */
+  readonly contended?: boolean;
 }
 
 export interface AppEnv {

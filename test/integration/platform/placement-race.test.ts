@@ -1,9 +1,10 @@
 /**
  * The scheduler's commit layer under a real race: two `tend run` replicas place 200 instances at
- * once onto five simulated nodes that hold fewer. Ownership splits Apps between the replicas, so
- * forty Apps (five instances of 256Mi each, spread over twenty tenants so no tenant lock
- * serialises them) make both replicas binpack onto the same busiest node at the same moment.
- * PostgreSQL, not the controllers' word, decides whether a node was overbooked.
+ * once onto five simulated nodes that hold 150. Ownership splits Apps between the replicas, so
+ * forty Apps of five 256Mi instances make both replicas binpack onto the same busiest node at the
+ * same moment. The Apps belong to twenty tenants: placements of one tenant queue on its row lock,
+ * which would serialise the race away if they all shared one. PostgreSQL, not the controllers'
+ * word, decides whether a node was overbooked.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -124,7 +125,7 @@ interface AppRow { app: string; instances: number }
 const instancesPerApp = async () =>
   new Map((await store.query<AppRow>({ name: 'test.instances_per_app', text: 'select app, count(*)::int as instances from platform.instances group by app' })).map((r) => [r.app, r.instances]));
 
-/** Instances of 256Mi each replica committed, from its "instances placed" log lines. */
+/** Instances a replica committed, from its "instances placed" log lines. */
 function placedBy(logFile: string): number {
   let placed = 0;
   for (const line of readFileSync(logFile, 'utf8').split('\n')) {
