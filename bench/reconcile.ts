@@ -9,7 +9,8 @@
  * PostgreSQL compete for the same cores) and `wait10` (each reconcile first waits 10 ms, as a real
  * one waits on a node, with one worker per replica: the mode where replicas add throughput).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { cpuSeconds, rssMb } from './process-stats.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -63,29 +64,6 @@ async function until<T>(what: string, timeoutMs: number, check: () => Promise<T 
     if (Date.now() > deadline) throw new Error(`bench: ${what} not reached within ${timeoutMs} ms`);
     await sleep(50);
   }
-}
-
-/** CPU seconds a process has used (user + system), from /proc; with `children`, its live child processes too. */
-function cpuSeconds(pid: number, children = false): number {
-  const stat = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const own = (fields: string[]) => (Number(fields[11]) + Number(fields[12])) / 100;
-  let total = own(stat(pid));
-  if (children) {
-    for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-      try {
-        const fields = stat(Number(entry));
-        if (Number(fields[1]) === pid) total += own(fields);
-      } catch {
-        // the process ended meanwhile
-      }
-    }
-  }
-  return total;
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 async function reconcileTotal(ports: number[]): Promise<number> {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../../framework/testing/seeded-random.js';
 import {
   schedule,
   type NodeCondition,
@@ -31,17 +32,6 @@ function request(extra: Partial<PlacementRequest> = {}): PlacementRequest {
 
 const nodesOf = (result: ReturnType<typeof schedule>) => result.placements.map((p) => p.node);
 
-/** mulberry32: a tiny seeded PRNG, so every "random" case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('schedule: strategies', () => {
   it('binpack fills the busiest fitting node first, then the next busiest', () => {
@@ -100,7 +90,7 @@ describe('schedule: capacity', () => {
     let totalPlaced = 0;
     let totalUnschedulable = 0;
     for (let seed = 1; seed <= 200; seed++) {
-      const rand = prng(seed);
+      const rand = seededRandom(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
       const nodes: NodeView[] = Array.from({ length: 1 + Math.floor(rand() * 12) }, (_, i) => {
         const allocatableMemory = pick([2, 4, 8, 16]) * Gi;
