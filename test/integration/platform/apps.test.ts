@@ -5,29 +5,28 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resourceType } from '../../../api/resource-types.js';
 import type { App } from '../../../api/types/app.js';
 import type { Node } from '../../../api/types/node.js';
 import type { Tenant } from '../../../api/types/tenant.js';
 import { buildPlatform } from '../../../controllers/platform.js';
-import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
 import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { platformClients } from '../../env/platform-clients.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import type { ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
 
-const HEARTBEAT_MS = 500;
+// Lost after three missed beats (3 s): loose enough for a loaded 2-core machine.
+const HEARTBEAT_MS = 1_000;
 const logger = createLogger({ level: 'warn' });
 let env: TestEnvironment;
 let store: Store;
-let clients: { app: KubeClient<App>; node: KubeClient<Node>; tenant: KubeClient<Tenant> };
+let clients: ReturnType<typeof platformClients>;
 const agents = new Map<string, ServerProcess>();
 const stateDirs = new Map<string, string>();
 const stop = new AbortController();
@@ -36,13 +35,8 @@ let running: Promise<void>;
 beforeAll(async () => {
   // A private API server: this file's App controller must be the only one reconciling its Apps.
   env = await startTestEnvironment();
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.apiserver.kubeconfigPath);
-  clients = {
-    app: new KubeClient<App>(resourceType('App'), kc),
-    node: new KubeClient<Node>(resourceType('Node'), kc),
-    tenant: new KubeClient<Tenant>(resourceType('Tenant'), kc),
-  };
+  clients = platformClients(env.apiserver.kubeconfigPath);
+  const kc = clients.kubeConfig;
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
   await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
   running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 } }).start(stop.signal);
@@ -52,10 +46,16 @@ beforeAll(async () => {
     startAgent(node);
   }
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'] } });
+  await nodesReady();
+}, 120_000);
+
+/** Both nodes alive and schedulable, as the scheduler's rows say (tests that spread need both). */
+async function nodesReady(): Promise<void> {
   for (const node of ['n1', 'n2']) {
     await eventually(async () => (findCondition((await clients.node.get(node as Key))?.status?.conditions, 'Ready')?.status === 'True' ? true : undefined), { what: `node ${node} Ready`, timeoutMs: 30_000 });
+    await eventually(async () => ((await store.query<{ state: string }>({ name: 'test.node_state', text: 'select state from platform.nodes where name = $1' }, [node]))[0]?.state === 'ready' ? true : undefined), { what: `${node} schedulable` });
   }
-}, 120_000);
+}
 
 afterAll(async () => {
   // Apps first, so the agents stop their instances; then the agents, the controllers, the servers.
@@ -172,6 +172,7 @@ describe('Apps on two nodes with real agents', () => {
   });
 
   it('drains a node: its instances are replaced on another node first, then stopped', async () => {
+    await nodesReady();
     await clients.app.create(hello('moving', 2, { placement: { strategy: 'spread' }, rollout: { maxSurge: 1, maxUnavailable: 0 } }));
     await readyApp('moving', 2);
     expect(new Set((await instancesOf('default/moving')).map((i) => i.node))).toEqual(new Set(['n1', 'n2']));
@@ -184,9 +185,11 @@ describe('Apps on two nodes with real agents', () => {
     const drained = (await clients.node.get('n1' as Key))!;
     await clients.node.update({ ...drained, spec: { ...drained.spec!, drain: undefined } });
     await condition('moving', 'Ready', 'True');
+
   });
 
   it('replaces the instances of a node whose agent was killed, once the node is lost', async () => {
+    await nodesReady();
     await clients.app.create(hello('survivor', 2, { placement: { strategy: 'spread' } }));
     await readyApp('survivor', 2);
     const onN1 = (await instancesOf('default/survivor')).filter((i) => i.node === 'n1');
@@ -213,6 +216,7 @@ describe('Apps on two nodes with real agents', () => {
   });
 
   it('says exactly why an App that fits nowhere is not scheduled', async () => {
+    await nodesReady();
     await clients.app.create(hello('huge', 1, { resources: { memory: '64Gi' } }));
     const ready = await eventually(async () => {
       const c = findCondition((await clients.app.get('default/huge' as Key))?.status?.conditions, 'Scheduled');

@@ -8,17 +8,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resourceType } from '../../../api/resource-types.js';
 import type { App } from '../../../api/types/app.js';
 import type { Node } from '../../../api/types/node.js';
 import type { Tenant } from '../../../api/types/tenant.js';
-import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
 import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { platformClients } from '../../env/platform-clients.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { freePort } from '../../env/ports.js';
@@ -48,7 +47,7 @@ const appKeys = Array.from({ length: APPS }, (_, i) => ({ namespace: namespaceOf
 
 let env: TestEnvironment;
 let store: Store;
-let clients: { app: KubeClient<App>; node: KubeClient<Node>; tenant: KubeClient<Tenant> };
+let clients: ReturnType<typeof platformClients>;
 const replicas: { name: string; process: ServerProcess; healthPort: number; logFile: string }[] = [];
 let heartbeats: NodeJS.Timeout | undefined;
 
@@ -70,13 +69,8 @@ beforeAll(async () => {
   // A private environment: two replicas reconcile everything they see, and the node rows must be
   // exactly these five.
   env = await startTestEnvironment();
-  const kc = new KubeConfig();
-  kc.loadFromFile(env.apiserver.kubeconfigPath);
-  clients = {
-    app: new KubeClient<App>(resourceType('App'), kc),
-    node: new KubeClient<Node>(resourceType('Node'), kc),
-    tenant: new KubeClient<Tenant>(resourceType('Tenant'), kc),
-  };
+  clients = platformClients(env.apiserver.kubeconfigPath);
+  const kc = clients.kubeConfig;
   store = new Store({ connectionString: env.postgres.databaseUrl, logger: createLogger({ level: 'silent' }) });
   await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
   await beatAll();
