@@ -18,6 +18,7 @@ import type { PlatformDeps } from './platform-deps.js';
 import { tenantController } from './tenant.js';
 import { nodeController } from './node.js';
 import { appController } from './app.js';
+import { routeController } from './route.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig } from '../reconcilers/node.js';
 
 export interface PlatformOptions {
@@ -75,5 +76,6 @@ export function buildPlatform(options: PlatformOptions): Manager {
   const listenUrl = options.listenUrl ?? store.options.connectionString;
   manager.add(nodeController({ ...deps, cluster, listenUrl }));
   manager.add(appController({ ...deps, cluster, listenUrl }));
+  manager.add(routeController({ ...deps, listenUrl }));
   return manager;
 }

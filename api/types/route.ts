@@ -1,6 +1,7 @@
 import type { Resource } from '../../framework/client/index.js';
+import type { Condition } from '../../framework/conditions/index.js';
 
-/** The parts of schemas/route.schema.json the controllers read so far. */
+/** schemas/route.schema.json's spec. */
 export interface RouteSpec {
   host: string;
   pathPrefix?: string;
@@ -8,4 +9,11 @@ export interface RouteSpec {
   port?: number;
 }
 
-export type Route = Resource<RouteSpec>;
+export interface RouteStatus {
+  url?: string;
+  backends?: string[];
+  conditions?: Condition[];
+  observedGeneration?: number;
+}
+
+export type Route = Resource<RouteSpec, RouteStatus>;

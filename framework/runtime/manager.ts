@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Resource, ResourceClient } from '../client/index.js';
@@ -85,6 +86,8 @@ export class Manager {
   /** Runs everything until `signal` aborts; resolves after an orderly stop. */
   async start(signal: AbortSignal): Promise<void> {
     const { store } = this.options;
+    // Every controller, source and worker listens for the stop: many listeners are expected.
+    setMaxListeners(0, signal);
     const health = await this.startHealth();
     const membershipStop = new AbortController();
     const informerStop = new AbortController();

@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../../api/types/app.js';
+import type { Route } from '../../../api/types/route.js';
+import { resourceType } from '../../../api/resource-types.js';
+import { KubeClient } from '../../../framework/client/index.js';
 import type { Node } from '../../../api/types/node.js';
 import type { Tenant } from '../../../api/types/tenant.js';
 import { buildPlatform } from '../../../controllers/platform.js';
@@ -45,7 +48,7 @@ beforeAll(async () => {
     stateDirs.set(node, mkdtempSync(join(tmpdir(), `tend-agent-${node}-`)));
     startAgent(node);
   }
-  await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'] } });
+  await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'], allowedHostnames: ['*.acme.test'] } });
   await nodesReady();
 }, 120_000);
 
@@ -147,7 +150,8 @@ describe('Apps on two nodes with real agents', () => {
       return app?.status?.revision !== first.status?.revision && app?.status?.updatedReplicas === 3 && app.status.readyReplicas === 3 && live.length === 3 ? app : undefined;
     }, { what: 'rollout complete', timeoutMs: 60_000 });
     expect(fewest).toBeGreaterThanOrEqual(3);
-    expect(new Set((await instancesOf('default/roll')).map((i) => i.revision))).toEqual(new Set([rolled.status!.revision]));
+    const running = (await instancesOf('default/roll')).filter((i) => i.desired === 'running');
+    expect(new Set(running.map((i) => i.revision))).toEqual(new Set([rolled.status!.revision]));
   });
 
   it('stops a broken revision at its progress deadline while the old instances keep serving', async () => {
@@ -224,5 +228,58 @@ describe('Apps on two nodes with real agents', () => {
     }, { what: 'Scheduled=False' });
     expect(ready.reason).toBe('Unschedulable');
     expect(ready.message).toMatch(/^0\/2 nodes can run 1 instance of 64Gi\/100m: 2 insufficient memory \(largest free \d+Mi\)$/);
+  });
+});
+
+describe('Routes to those Apps', () => {
+  const routes = () => new KubeClient<Route>(resourceType('Route'), clients.kubeConfig);
+  const route = (name: string, host: string, app: string): Route => ({ apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: { name, namespace: 'default' }, spec: { host, app } });
+  const routeCondition = async (name: string, type: string, status: string, reason?: string) =>
+    eventually(async () => {
+      const c = findCondition((await routes().get(`default/${name}` as Key))?.status?.conditions, type);
+      return c?.status === status && (!reason || c.reason === reason) ? c : undefined;
+    }, { what: `route ${name} ${type}=${status} ${reason ?? ''}`, timeoutMs: 30_000 });
+  const routingOf = async (host: string) =>
+    (await store.query<{ route: string; backends: { address: string; port: number }[] }>({ name: 'test.routing_of', text: 'select route, backends from platform.routing where host = $1' }, [host]))[0];
+
+  it('serves a Route at the App\'s ready instances and reports its URL and backends', async () => {
+    await clients.app.create(hello('site', 2));
+    await readyApp('site', 2);
+    await routes().create(route('site', 'site.acme.test', 'site'));
+    await routeCondition('site', 'Ready', 'True');
+    const ports = (await instancesOf('default/site')).map((i) => `127.0.0.1:${i.port}`).sort();
+    const status = (await routes().get('default/site' as Key))!.status!;
+    expect(status.url).toBe('http://site.acme.test/');
+    expect([...status.backends!].sort()).toEqual(ports);
+    expect((await routingOf('site.acme.test'))?.backends.map((b) => `${b.address}:${b.port}`).sort()).toEqual(ports);
+  });
+
+  it('gives a host to the first Route; the later one says HostConflict and takes over when the first goes', async () => {
+    // Creation times have one-second resolution (a tie goes to the name): make this one younger.
+    const first = (await routes().get('default/site' as Key))!;
+    await eventually(() => (Date.now() - Date.parse(first.metadata.creationTimestamp!) > 1_000 ? true : undefined));
+    await routes().create(route('second', 'site.acme.test', 'site'));
+    const conflict = await routeCondition('second', 'Accepted', 'False', 'HostConflict');
+    expect(conflict.message).toBe('site.acme.test/ is served by route default/site, created first');
+    expect((await routingOf('site.acme.test'))?.route).toBe('default/site');
+    await routes().delete('default/site' as Key);
+    await routeCondition('second', 'Accepted', 'True');
+    await eventually(async () => ((await routingOf('site.acme.test'))?.route === 'default/second' ? true : undefined), { what: 'second serves the host' });
+  });
+
+  it('refuses a host the tenant does not allow, and reports a missing App', async () => {
+    await routes().create(route('foreign', 'shop.elsewhere.test', 'site'));
+    await routeCondition('foreign', 'Accepted', 'False', 'HostNotAllowed');
+    expect(await routingOf('shop.elsewhere.test')).toBeUndefined();
+    await routes().create(route('dangling', 'dangling.acme.test', 'nothing-here'));
+    await routeCondition('dangling', 'ResolvedRefs', 'False', 'AppNotFound');
+  });
+
+  it('reports NoHealthyBackends while no instance passes its health check, and serves none of them', async () => {
+    // Runs, but never listens: its health check is refused, so it never becomes ready.
+    await clients.app.create(hello('sick', 1, { command: ['node', '-e', 'setInterval(() => {}, 1000)'] }));
+    await routes().create(route('sick', 'sick.acme.test', 'sick'));
+    await routeCondition('sick', 'Ready', 'False', 'NoHealthyBackends');
+    expect((await routingOf('sick.acme.test'))?.backends).toEqual([]);
   });
 });

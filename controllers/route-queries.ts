@@ -1,0 +1,42 @@
+import type { NamedQuery } from '../framework/store/index.js';
+
+/** The App's healthy backends: ready, running instances on nodes that are not lost. */
+export const backendsOfApp: NamedQuery = {
+  name: 'platform.backends_of_app',
+  text: `select n.address, i.port, i.id as instance
+         from platform.instances i join platform.nodes n on n.name = i.node
+         where i.app = $1 and i.desired = 'running' and i.ready and n.lost_since is null
+           and i.port is not null and n.address is not null
+         order by i.id`,
+};
+
+/** What the edges serve for a host and path prefix now, and which Route wrote it. */
+export const selectRouting: NamedQuery = {
+  name: 'platform.routing_select',
+  text: `select route, backends from platform.routing where host = $1 and path_prefix = $2`,
+};
+
+/** Serves the Route's host + prefix with `backends` ($4, jsonb); fenced ($5; 0 = single replica). */
+export const upsertRouting: NamedQuery = {
+  name: 'platform.routing_upsert',
+  text: `insert into platform.routing as r (host, path_prefix, route, backends)
+         select $1, $2, $3, $4::jsonb
+         where $5::bigint = 0 or exists (select 1 from tend.members m where m.id = $5 and m.expires_at > now())
+         on conflict (host, path_prefix) do update
+           set route = excluded.route, backends = excluded.backends, updated_at = now()
+           where (r.route, r.backends) is distinct from (excluded.route, excluded.backends)`,
+};
+
+/** Stops serving the host + prefix, only if this Route ($3) is the one serving it; fenced ($4). */
+export const deleteRouting: NamedQuery = {
+  name: 'platform.routing_delete',
+  text: `delete from platform.routing
+         where host = $1 and path_prefix = $2 and route = $3
+           and ($4::bigint = 0 or exists (select 1 from tend.members m where m.id = $4 and m.expires_at > now()))`,
+};
+
+/** Where a Route is served now (its current host and prefix, and any it had before a change). */
+export const routingOfRoute: NamedQuery = {
+  name: 'platform.routing_of_route',
+  text: `select host, path_prefix as "pathPrefix" from platform.routing where route = $1`,
+};

@@ -1,0 +1,136 @@
+/**
+ * The Route planner: a Route × its tenant, its App, the Routes competing for the same host and
+ * path, and the healthy instances → the routing row the edges serve, and the status. Pure.
+ *
+ * One owner per host + pathPrefix across all tenants: the oldest Route (creation time, then
+ * namespace/name). A later one reports `Accepted=False, reason HostConflict` naming the owner and
+ * is never served; when the owner goes, the next oldest takes over by itself.
+ */
+import type { Route, RouteStatus } from '../api/types/route.js';
+import type { Tenant } from '../api/types/tenant.js';
+import { setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { deepEqual } from '../framework/status/merge-patch.js';
+
+/** One healthy backend of the App. */
+export interface Backend {
+  readonly address: string;
+  readonly port: number;
+  readonly instance: string;
+}
+
+/** What platform.routing holds for the Route's host and path prefix (possibly another Route's). */
+export interface RoutingRow {
+  readonly route: string;
+  readonly backends: readonly Backend[];
+}
+
+export interface RouteObserved {
+  readonly tenant: Tenant | undefined;
+  readonly appExists: boolean;
+  /** Every Route (any namespace) with the same host and path prefix, this one included or not. */
+  readonly competitors: readonly Route[];
+  readonly backends: readonly Backend[];
+  readonly row: RoutingRow | undefined;
+  /** Every host + path prefix this Route is served at now (more than one right after a host change). */
+  readonly servedAt: readonly { readonly host: string; readonly pathPrefix: string }[];
+}
+
+export type RouteStep =
+  | { readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[] }
+  | { readonly op: 'delete-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string };
+
+export interface RoutePlan {
+  readonly steps: readonly RouteStep[];
+  readonly status: RouteStatus;
+  /** During deletion: the routing row is gone (or was never ours), so the finalizer may go. */
+  readonly release: boolean;
+}
+
+/** Whether `host` is allowed by one of `patterns` (`shop.acme.example`, or `*.acme.example` for any subdomain). */
+export function hostAllowed(host: string, patterns: readonly string[]): boolean {
+  const h = host.toLowerCase();
+  return patterns.some((p) => {
+    const pattern = p.toLowerCase();
+    return pattern.startsWith('*.') ? h.endsWith(pattern.slice(1)) && h.length > pattern.length - 1 : h === pattern;
+  });
+}
+
+/** The Route that owns its host + path prefix: the oldest, then by namespace/name. */
+export function routeOwner(routes: readonly Route[]): Route | undefined {
+  return [...routes].sort((a, b) => {
+    const [ta, tb] = [a.metadata.creationTimestamp ?? '', b.metadata.creationTimestamp ?? ''];
+    return ta < tb ? -1 : ta > tb ? 1 : nameOf(a) < nameOf(b) ? -1 : 1;
+  })[0];
+}
+
+/** Plans one Route. */
+export function planRoute(route: Route, observed: RouteObserved, env: { readonly now: Date }): RoutePlan {
+  const me = nameOf(route);
+  const host = route.spec!.host.toLowerCase();
+  const pathPrefix = route.spec!.pathPrefix ?? '/';
+  const ours = observed.row?.route === me;
+  const steps: RouteStep[] = [];
+  // Rows left behind at an old host or prefix (the spec changed) go first.
+  for (const old of observed.servedAt) {
+    if (old.host !== host || old.pathPrefix !== pathPrefix) steps.push({ op: 'delete-routing', host: old.host, pathPrefix: old.pathPrefix, route: me });
+  }
+  if (route.metadata.deletionTimestamp) {
+    if (ours) steps.push({ op: 'delete-routing', host, pathPrefix, route: me });
+    return { steps, status: route.status ?? {}, release: true };
+  }
+
+  const owner = routeOwner([route, ...observed.competitors.filter((r) => nameOf(r) !== me)])!;
+  const updates: ConditionUpdate[] = [];
+  let accepted = false;
+  if (!observed.tenant) {
+    updates.push({ type: 'Accepted', status: 'False', reason: 'NoTenant', message: `namespace ${route.metadata.namespace} belongs to no Tenant` });
+  } else if (!hostAllowed(host, observed.tenant.spec?.allowedHostnames ?? [])) {
+    const allowed = observed.tenant.spec?.allowedHostnames ?? [];
+    updates.push({
+      type: 'Accepted', status: 'False', reason: 'HostNotAllowed',
+      message: `tenant ${observed.tenant.metadata.name} allows ${allowed.length ? allowed.join(', ') : 'no host names'}, not ${host}`,
+    });
+  } else if (nameOf(owner) !== me) {
+    updates.push({ type: 'Accepted', status: 'False', reason: 'HostConflict', message: `${host}${pathPrefix} is served by route ${nameOf(owner)}, created first` });
+  } else {
+    accepted = true;
+    updates.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: '' });
+  }
+  updates.push(
+    observed.appExists
+      ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: '' }
+      : { type: 'ResolvedRefs', status: 'False', reason: 'AppNotFound', message: `app ${route.metadata.namespace}/${route.spec!.app} does not exist` },
+  );
+  const backends = accepted && observed.appExists ? [...observed.backends].sort((a, b) => a.instance.localeCompare(b.instance)) : [];
+  const accept = updates.find((u) => u.type === 'Accepted')!;
+  const resolved = updates.find((u) => u.type === 'ResolvedRefs')!;
+  updates.push(
+    accept.status !== 'True'
+      ? { ...accept, type: 'Ready' }
+      : resolved.status !== 'True'
+        ? { ...resolved, type: 'Ready' }
+        : backends.length === 0
+          ? { type: 'Ready', status: 'False', reason: 'NoHealthyBackends', message: `no instance of app ${route.spec!.app} is ready: requests get 503` }
+          : { type: 'Ready', status: 'True', reason: 'Serving', message: `${backends.length} healthy backend${backends.length === 1 ? '' : 's'}` },
+  );
+
+  if (accepted) {
+    if (!ours || !deepEqual(observed.row!.backends, backends)) steps.push({ op: 'upsert-routing', host, pathPrefix, route: me, backends });
+  } else if (ours) {
+    steps.push({ op: 'delete-routing', host, pathPrefix, route: me });
+  }
+  const generation = route.metadata.generation ?? 0;
+  let conditions: Condition[] = route.status?.conditions ?? [];
+  for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
+  const status: RouteStatus = {
+    ...(accepted ? { url: `http://${host}${pathPrefix}` } : {}),
+    backends: backends.map((b) => `${b.address}:${b.port}`),
+    conditions,
+    observedGeneration: generation,
+  };
+  return { steps, status, release: false };
+}
+
+function nameOf(route: Route): string {
+  return `${route.metadata.namespace}/${route.metadata.name}`;
+}
