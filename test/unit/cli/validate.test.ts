@@ -15,7 +15,7 @@ function capture(stdin = ''): CliIo & { stdout: string[]; stderr: string[] } {
   return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), readStdin: () => stdin };
 }
 
-describe('tend validate', () => {
+describe('tend validate', { timeout: 30_000 }, () => {
   it('exits 0 and says how many objects were valid', () => {
     const io = capture();
     expect(runValidate(['-f', join(root, 'examples')], io)).toBe(0);
