@@ -5,6 +5,7 @@
  * Not imported anywhere (it sets process.exitCode); tests call the verbs or spawn this file.
  */
 import { runAgent } from './agent.js';
+import { runEdgeVerb } from './edge.js';
 import { runHelp } from './help.js';
 import { runRun } from './run.js';
 import { EXIT, processIo, type CliIo } from './io.js';
@@ -16,6 +17,7 @@ type Verb = (args: readonly string[], io: CliIo) => number | Promise<number>;
 
 const VERBS: Readonly<Record<string, Verb>> = {
   agent: runAgent,
+  edge: runEdgeVerb,
   run: runRun,
   validate: runValidate,
   version: runVersion,

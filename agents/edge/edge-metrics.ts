@@ -1,0 +1,76 @@
+/**
+ * The edge's Prometheus metrics, in a registry of its own (served on the admin port). Labels are
+ * the Route (`namespace/name`, bounded by the number of Routes) and a status class, never a host,
+ * path or backend address: those are unbounded and belong in the access log.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { UPSTREAM_ERROR_KINDS, type UpstreamErrorKind } from './retry-policy.js';
+
+/** The `route` label of a request that matched no route (real ones always hold a `/`). */
+export const NO_ROUTE = 'none';
+
+/** Counters, histogram and gauge of one edge process. */
+export class EdgeMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'tend_edge_requests_total',
+    help: 'Requests answered by the edge, by Route and status class (1xx for WebSocket upgrades)',
+    labelNames: ['route', 'code_class'] as const,
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'tend_edge_request_duration_seconds',
+    help: 'Time from a request arriving to its response ending, by Route',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly upstreamErrors = new Counter({
+    name: 'tend_edge_upstream_errors_total',
+    help: 'Failed upstream attempts (a retried request counts each), by Route and kind',
+    labelNames: ['route', 'kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly routingVersion = new Gauge({
+    name: 'tend_edge_routing_version',
+    help: 'platform.routing_version of the routing table being served (-1 before the first load)',
+    registers: [this.registry],
+  });
+  private readonly routes = new Gauge({
+    name: 'tend_edge_routes',
+    help: 'Rows of the routing table being served',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    // Process RSS, CPU and event-loop lag: what tells an operator the edge itself is the problem.
+    collectDefaultMetrics({ register: this.registry });
+    this.routingVersion.set(-1);
+  }
+
+  /** Counts one answered request, and its duration when given. */
+  observeRequest(route: string, status: number, seconds: number | undefined): void {
+    this.requests.inc({ route, code_class: codeClass(status) });
+    if (seconds !== undefined) this.duration.observe({ route }, seconds);
+  }
+
+  /** Counts one failed upstream attempt. */
+  observeUpstreamError(route: string, kind: UpstreamErrorKind): void {
+    this.upstreamErrors.inc({ route, kind });
+  }
+
+  /** Records the table now served. */
+  setTable(version: bigint, routes: readonly string[]): void {
+    this.routingVersion.set(Number(version));
+    this.routes.set(routes.length);
+    // Pre-initialised to 0 so that a rate() over a Route's errors exists before its first error.
+    for (const route of new Set(routes)) {
+      for (const kind of UPSTREAM_ERROR_KINDS) this.upstreamErrors.inc({ route, kind }, 0);
+    }
+  }
+}
+
+/** `2xx` for 204; `4xx` for the 499 the edge logs when a client goes away before the answer. */
+export function codeClass(status: number): string {
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+}

@@ -1,0 +1,183 @@
+/**
+ * One edge process: the routing loader, the proxy on `listen`, and `/healthz`, `/readyz` and
+ * `/metrics` on a separate admin address. It starts serving only once the first table is loaded
+ * (a 404 for every host during start-up would look like an outage), and stops gracefully: no new
+ * connections, in-flight requests finish (up to `drainMs`), then everything closes.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { startHealthServer } from '../../framework/health/index.js';
+import type { Queryable } from '../../framework/store/index.js';
+import { Balancer } from './balancer.js';
+import { EdgeMetrics } from './edge-metrics.js';
+import { formatListenAddress, type ListenAddress } from './listen-address.js';
+import { EdgeProxy } from './proxy.js';
+import { RoutingLoader } from './routing-loader.js';
+
+export interface EdgeOptions {
+  /** Where the routing table is read. */
+  readonly store: Queryable;
+  /** A direct PostgreSQL URL for LISTEN. */
+  readonly listenUrl: string;
+  readonly logger: Logger;
+  /** Where the proxy listens. @default 127.0.0.1:8080 */
+  readonly listen?: ListenAddress;
+  /** Where `/healthz`, `/readyz` and `/metrics` are served. @default 127.0.0.1:0 (a free port) */
+  readonly adminListen?: ListenAddress;
+  /** How often the routing version is checked, healing lost notifications. @default 5_000 */
+  readonly checkMs?: number;
+  /** How long a backend that refused a connection gets no traffic. @default 5_000 */
+  readonly ejectMs?: number;
+  /** Longest wait for a connection to a backend. @default 5_000 */
+  readonly connectTimeoutMs?: number;
+  /** On shutdown, how long in-flight requests (and WebSockets) may take to finish. @default 10_000 */
+  readonly drainMs?: number;
+}
+
+/** A running edge. */
+export interface Edge extends AsyncDisposable {
+  /** The proxy's address (the real port when 0 was asked). */
+  readonly address: ListenAddress;
+  readonly adminAddress: ListenAddress;
+  /** The `platform.routing_version` of the table being served. */
+  routingVersion(): bigint;
+  /** Drains and stops; idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an edge and resolves once it serves. Rejects if `signal` aborts before the first table
+ * is loaded (the database may be unreachable: the loader keeps retrying until then).
+ */
+export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Promise<Edge> {
+  const log = options.logger.child({ component: 'edge' });
+  const metrics = new EdgeMetrics();
+  const balancer = new Balancer({ ejectMs: options.ejectMs });
+  const loader = new RoutingLoader({
+    store: options.store,
+    listenUrl: options.listenUrl,
+    logger: options.logger,
+    checkMs: options.checkMs,
+    onTable: (table) => metrics.setTable(table.version, table.entries.map((e) => e.route)),
+  });
+  const loaderStop = new AbortController();
+  const loading = loader.run(loaderStop.signal);
+  const stopLoader = async () => {
+    loaderStop.abort();
+    await loading;
+  };
+
+  if (signal?.aborted || !(await loadedOrAborted(loader, signal))) {
+    await stopLoader();
+    throw new Error('edge stopped before its routing table was loaded');
+  }
+
+  const proxy = new EdgeProxy({ table: () => loader.current, balancer, metrics, logger: log, connectTimeoutMs: options.connectTimeoutMs });
+  let draining = false;
+  // No requestTimeout: an upload may stream for longer than Node's default 5 minutes. Slow
+  // clients are still bounded by headersTimeout (60 s to send the headers).
+  const server = createServer({ requestTimeout: 0 }, (req, res) => {
+    proxy.handleRequest(req, res);
+    // During a drain a keep-alive connection whose response was already under way becomes idle
+    // here; close it now rather than after keepAliveTimeout.
+    res.once('finish', () => draining && setImmediate(() => server.closeIdleConnections()));
+  });
+  server.on('upgrade', proxy.handleUpgrade);
+  try {
+    await listen(server, options.listen ?? { host: '127.0.0.1', port: 8080 });
+  } catch (err) {
+    await stopLoader();
+    throw err;
+  }
+  const address = addressOf(server);
+  const admin = await startHealthServer({
+    host: options.adminListen?.host ?? '127.0.0.1',
+    port: options.adminListen?.port ?? 0,
+    readiness: [
+      {
+        name: 'edge',
+        check: async () => {
+          if (draining) throw new Error('shutting down');
+        },
+      },
+    ],
+    metrics: metrics.registry,
+    logger: log,
+  }).catch(async (err: unknown) => {
+    server.close();
+    await stopLoader();
+    throw err;
+  });
+  const adminAddress = { host: options.adminListen?.host ?? '127.0.0.1', port: admin.port };
+  log.info({ proxy: formatListenAddress(address), admin: formatListenAddress(adminAddress), version: String(loader.current.version) }, 'edge listening');
+
+  const drainMs = options.drainMs ?? 10_000;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      draining = true;
+      proxy.drain();
+      log.info({ drainMs }, 'edge draining: no new connections, finishing requests in flight');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => {
+        log.warn({ drainMs }, 'drain deadline passed; cutting the connections still open');
+        proxy.closeTunnels();
+        server.closeAllConnections();
+      }, drainMs);
+      await closed;
+      clearTimeout(deadline);
+      proxy.close();
+      await stopLoader();
+      await admin.close();
+      log.info('edge stopped');
+    })());
+  return { address, adminAddress, routingVersion: () => loader.current.version, stop, [Symbol.asyncDispose]: stop };
+}
+
+/** Runs an edge until `signal` aborts, then drains and resolves. `onListening` hears where it serves. */
+export async function runEdge(options: EdgeOptions & { readonly onListening?: (edge: Edge) => void }, signal: AbortSignal): Promise<void> {
+  let edge: Edge;
+  try {
+    edge = await startEdge(options, signal);
+  } catch (err) {
+    if (signal.aborted) return;
+    throw err;
+  }
+  options.onListening?.(edge);
+  if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  await edge.stop();
+}
+
+async function loadedOrAborted(loader: RoutingLoader, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) {
+    await loader.loaded();
+    return true;
+  }
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([loader.loaded().then(() => true), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function listen(server: Server, at: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function addressOf(server: Server): ListenAddress {
+  const info = server.address() as AddressInfo;
+  return { host: info.address, port: info.port };
+}

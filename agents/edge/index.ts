@@ -1,0 +1,37 @@
+/**
+ * @module
+ * The edge (`tend edge`): an HTTP reverse proxy that routes by host and path prefix to the
+ * healthy instances of Apps, reading its routes from PostgreSQL only (`platform.routing`, which
+ * the Route controller maintains). Any number of edges run side by side; they share nothing but
+ * the table.
+ *
+ * Design notes
+ * - The table is an immutable snapshot (`routing-table.ts`, pure and unit-tested), read whole in
+ *   one statement with its version and swapped in one assignment: a request sees the old table or
+ *   the new one, never a mix. NOTIFY makes changes visible in milliseconds; a check of
+ *   `platform.routing_version` every 5 s makes a lost notification cost seconds, not staleness.
+ * - Matching is the Gateway API's: exact host, then the longest `*.suffix` wildcard (one or more
+ *   labels), then the longest segment-aware path prefix; hosts compared without port or case.
+ * - The proxying itself — streaming both bodies without buffering, WebSocket tunnels, hop-by-hop
+ *   headers — is http-proxy-3's. What is tend's own is small: choosing the backend (round robin,
+ *   passive ejection of a backend that refuses connections), and the retry decision (once, on
+ *   another backend, only for an idempotent bodiless request whose response has not started).
+ * - What a client sees from the edge itself is short plain text: 404 `no route for host x`,
+ *   503 `no healthy backend for route ns/name`, 502 `upstream failed for route ns/name (refused)`.
+ * - Metrics have bounded labels (Route, status class, error kind); everything per request goes
+ *   to the access log, which leaves out query strings and headers (tokens, cookies).
+ *
+ * ```ts
+ * await using store = new Store({ connectionString: databaseUrl, logger, poolSize: 2 });
+ * const stop = new AbortController();
+ * process.once('SIGTERM', () => stop.abort());
+ * await runEdge({ store, listenUrl: databaseUrl, logger, listen: parseListenAddress(':8080') }, stop.signal);
+ * ```
+ */
+export { runEdge, startEdge, type Edge, type EdgeOptions } from './edge.js';
+export { Balancer, backendKey, type BalancerOptions } from './balancer.js';
+export { EdgeMetrics } from './edge-metrics.js';
+export { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
+export { RoutingLoader, ROUTING_CHANNEL, type RoutingLoaderOptions } from './routing-loader.js';
+export { RoutingTable, normaliseHost, pathOf, prefixMatches, type Backend, type RouteEntry, type RouteMatch, type RoutingRow } from './routing-table.js';
+export { classifyUpstreamError, mayRetry, shouldEject, type UpstreamErrorKind } from './retry-policy.js';

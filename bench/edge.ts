@@ -1,0 +1,168 @@
+/**
+ * `npm run bench:edge [-- --seconds 10 --connections 50 --changes 100 --edge-log-level info]`:
+ * what the edge costs and how fast it follows the table.
+ *
+ * On a private PostgreSQL (embedded, or DATABASE_URL's server), with two backends and `tend edge`
+ * each in its own process and autocannon as a third:
+ * 1. Throughput: requests/s and p50/p99 latency of a small GET straight to a backend, then through
+ *    the edge to the same backend, in the same run (the edge logs one access line per request at
+ *    the default level `info`, as in production).
+ * 2. Table changes: `--changes` times, switch a route's backend in platform.routing and time from
+ *    the UPDATE being sent to the first request the edge serves from the new backend; prints
+ *    p50/p99/max (target p99 < 1 s).
+ * On the 2-core machines here the load generator, the edge and the backend share the cores, so
+ * the absolute figures are low; the ratio edge/direct is the figure to watch.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs, promisify } from 'node:util';
+import { createLogger } from '../framework/log/logger.js';
+import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
+import { platformMigrationsFolder } from '../migrations/index.js';
+import { freePort } from '../test/env/ports.js';
+import { startPostgres } from '../test/env/postgres.js';
+import { ServerProcess, waitForServer } from '../test/env/server-process.js';
+import { startTend } from '../test/env/tend-process.js';
+import { cpuSeconds, rssMb } from './process-stats.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    changes: { type: 'string', default: '100' },
+    'edge-log-level': { type: 'string', default: 'info' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const CONNECTIONS = Number(values.connections);
+const CHANGES = Number(values.changes);
+const run = promisify(execFile);
+const logger = createLogger({ level: 'silent' });
+const dir = mkdtempSync(join(tmpdir(), 'tend-bench-edge-'));
+
+const BACKEND = `require('node:http').createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end(process.env.NAME);
+}).listen(Number(process.env.PORT), '127.0.0.1');`;
+
+const setBackends: { name: string; text: string } = {
+  name: 'bench.edge_set_route',
+  text: `insert into platform.routing (host, path_prefix, route, backends) values ($1, '/', $2, $3::jsonb)
+         on conflict (host, path_prefix) do update set backends = excluded.backends, updated_at = now()`,
+};
+
+interface Load {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+}
+
+async function startBackend(name: string): Promise<{ process: ServerProcess; port: number }> {
+  const port = await freePort();
+  const process_ = ServerProcess.start({
+    name: `backend ${name}`,
+    command: process.execPath,
+    args: ['-e', BACKEND],
+    env: { ...process.env, NAME: name, PORT: String(port) },
+    logFile: join(dir, `backend-${name}.log`),
+  });
+  await waitForServer(process_, 'an answer', async () => ((await fetch(`http://127.0.0.1:${port}/`)).ok ? true : undefined));
+  return { process: process_, port };
+}
+
+async function startEdge(databaseUrl: string): Promise<{ process: ServerProcess; port: number }> {
+  const logFile = join(dir, 'edge.log');
+  const edge = startTend('tend edge', ['edge', '--listen', '127.0.0.1:0', '--database-url', databaseUrl, '--log-level', values['edge-log-level']!], logFile);
+  const port = await waitForServer(edge, 'its listening line', async () => {
+    const line = /^tend edge: proxy http:\/\/127\.0\.0\.1:(\d+),/m.exec(readFileSync(logFile, 'utf8'));
+    return line ? Number(line[1]) : undefined;
+  });
+  return { process: edge, port };
+}
+
+/** autocannon in its own process (as wrk would be), so it does not share our event loop. */
+async function load(port: number, host: string): Promise<Load> {
+  const cli = createRequire(import.meta.url).resolve('autocannon');
+  const args = [cli, '-j', '-c', String(CONNECTIONS), '-d', String(SECONDS), '-H', `host=${host}`, `http://127.0.0.1:${port}/`];
+  const { stdout } = await run(process.execPath, args, { maxBuffer: 16 << 20 });
+  const result = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+/** GET through the edge on a kept-alive connection; resolves with the backend's name. */
+function whoAnswers(agent: Agent, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve(body));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+
+async function main(): Promise<void> {
+  const postgres = await startPostgres(dir, process.env.DATABASE_URL);
+  const store = new Store({ connectionString: postgres.databaseUrl, logger });
+  const processes: ServerProcess[] = [];
+  try {
+    await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    const [blue, green] = await Promise.all([startBackend('blue'), startBackend('green')]);
+    processes.push(blue.process, green.process);
+    const row = (port: number, name: string) => JSON.stringify([{ address: '127.0.0.1', port, instance: name }]);
+    await store.query(setBackends, ['load.bench', 'bench/load', row(blue.port, 'blue')]);
+    await store.query(setBackends, ['change.bench', 'bench/change', row(blue.port, 'blue')]);
+    const edge = await startEdge(postgres.databaseUrl);
+    processes.push(edge.process);
+
+    console.log(`edge: ${CONNECTIONS} connections, ${SECONDS} s each, edge log level ${values['edge-log-level']}`);
+    await load(blue.port, 'load.bench'); // warm-up: JIT of both servers
+    const direct = await load(blue.port, 'load.bench');
+    const cpuBefore = cpuSeconds(edge.process.pid!);
+    const proxied = await load(edge.port, 'load.bench');
+    const edgeCpu = cpuSeconds(edge.process.pid!) - cpuBefore;
+    const row2 = (what: string, l: Load) =>
+      `  ${what.padEnd(14)} ${l.rps.toFixed(0).padStart(8)} req/s   p50 ${String(l.p50).padStart(4)} ms   p99 ${String(l.p99).padStart(4)} ms   errors ${l.errors}`;
+    console.log(row2('direct', direct));
+    console.log(row2('through edge', proxied));
+    console.log(`  edge/direct    ${((proxied.rps / direct.rps) * 100).toFixed(0)} % of the requests/s; edge CPU ${(edgeCpu / SECONDS).toFixed(2)} cores, peak RSS ${rssMb(edge.process.pid!).toFixed(0)} MiB`);
+
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const delays: number[] = [];
+    let polls = 0;
+    for (let i = 1; i <= CHANGES; i++) {
+      const [name, port] = i % 2 === 1 ? ['green', green.port] : ['blue', blue.port];
+      const t0 = performance.now();
+      await store.query(setBackends, ['change.bench', 'bench/change', row(port, name)]);
+      for (;;) {
+        polls++;
+        if ((await whoAnswers(agent, edge.port, 'change.bench')) === name) break;
+        if (performance.now() - t0 > 10_000) throw new Error(`change ${i}: the edge still serves the old backend after 10 s`);
+      }
+      delays.push(performance.now() - t0);
+    }
+    agent.destroy();
+    delays.sort((a, b) => a - b);
+    const ms = (x: number) => `${x.toFixed(1)} ms`;
+    console.log(
+      `route change → first request served by the new table, ${CHANGES} changes: p50 ${ms(quantile(delays, 0.5))}, p99 ${ms(quantile(delays, 0.99))}, ` +
+        `max ${ms(delays.at(-1)!)} (target p99 < 1 s; ${(polls / CHANGES).toFixed(1)} requests per change)`,
+    );
+  } finally {
+    for (const p of processes) await p.stop();
+    await store.close();
+    await postgres.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,100 @@
+/**
+ * `tend edge --listen ADDR`: the HTTP edge proxy. Reads its routes from PostgreSQL only.
+ * SIGTERM drains: no new connections, requests in flight finish (up to --drain-ms), exit 0.
+ */
+import { parseArgs } from 'node:util';
+import { formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { createLogger } from '../framework/log/logger.js';
+import { Store } from '../framework/store/index.js';
+import { EXIT, type CliIo } from './io.js';
+import { UsageError } from './usage-error.js';
+
+/** Usage text of the verb. */
+export const EDGE_USAGE = `Usage: tend edge [options]
+
+Run the HTTP edge: route requests by host and path prefix to the healthy instances in
+platform.routing, reloading on every change. Prints where it listens.
+
+Options:
+  --listen HOST:PORT        where the proxy listens (default: 127.0.0.1:8080; :8080 for all interfaces)
+  --admin-listen HOST:PORT  /healthz, /readyz and /metrics (default: 127.0.0.1:0, a free port)
+  --database-url URL        PostgreSQL, a direct connection for LISTEN (default: $DATABASE_URL)
+  --check-ms N              check platform.routing_version this often, healing lost notifications (default: 5000)
+  --eject-ms N              keep a backend that refused a connection out of rotation this long (default: 5000)
+  --connect-timeout-ms N    longest wait for a connection to a backend (default: 5000)
+  --drain-ms N              on SIGTERM, how long requests in flight may take to finish (default: 10000)
+  --log-level LEVEL         trace|debug|info|warn|error; info logs one line per request (default: info)
+  -h, --help                show this help`;
+
+/** Run `tend edge`; resolves with the exit code once the edge has stopped. */
+export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        listen: { type: 'string' },
+        'admin-listen': { type: 'string' },
+        'database-url': { type: 'string' },
+        'check-ms': { type: 'string' },
+        'eject-ms': { type: 'string' },
+        'connect-timeout-ms': { type: 'string' },
+        'drain-ms': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`edge: ${(err as Error).message}`);
+  }
+  if (values.help) {
+    io.out(EDGE_USAGE);
+    return EXIT.ok;
+  }
+  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
+  if (!databaseUrl) throw new UsageError('edge needs --database-url or DATABASE_URL');
+  const listen = address(values.listen ?? '127.0.0.1:8080', 'listen');
+  const adminListen = address(values['admin-listen'] ?? '127.0.0.1:0', 'admin-listen');
+  const numbers = {
+    checkMs: whole(values['check-ms'], 'check-ms', 1),
+    ejectMs: whole(values['eject-ms'], 'eject-ms', 0),
+    connectTimeoutMs: whole(values['connect-timeout-ms'], 'connect-timeout-ms', 1),
+    drainMs: whole(values['drain-ms'], 'drain-ms', 0),
+  };
+  const logger = createLogger({ level: values['log-level'] ?? 'info', replica: 'edge' });
+  const store = new Store({ connectionString: databaseUrl, logger, applicationName: 'tend edge', poolSize: 2 });
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop.abort());
+  try {
+    await runEdge(
+      {
+        store,
+        listenUrl: databaseUrl,
+        logger,
+        listen,
+        adminListen,
+        ...numbers,
+        onListening: (edge) => io.out(`tend edge: proxy ${formatListenAddress(edge.address)}, admin ${formatListenAddress(edge.adminAddress)}`),
+      },
+      stop.signal,
+    );
+  } finally {
+    await store.close();
+  }
+  return EXIT.ok;
+}
+
+function address(text: string, flag: string): ListenAddress {
+  try {
+    return parseListenAddress(text);
+  } catch (err) {
+    throw new UsageError(`edge: --${flag}: ${(err as Error).message}`);
+  }
+}
+
+function whole(text: string | undefined, flag: string, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw new UsageError(`edge: --${flag} must be a whole number ≥ ${min}, got "${text}"`);
+  return value;
+}
