@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../../api/types/app.js';
 import type { Route } from '../../../api/types/route.js';
 import { resourceType } from '../../../api/resource-types.js';
-import { KubeClient } from '../../../framework/client/index.js';
+import { ConflictError, KubeClient } from '../../../framework/client/index.js';
 import type { Node } from '../../../api/types/node.js';
 import type { Tenant } from '../../../api/types/tenant.js';
 import { buildPlatform } from '../../../controllers/platform.js';
@@ -23,6 +23,8 @@ import { startTestEnvironment, type TestEnvironment } from '../../env/environmen
 import { eventually } from '../../env/eventually.js';
 import type { ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
+import { freePort } from '../../env/ports.js';
+import { send } from '../../env/http-request.js';
 
 // Lost after three missed beats (3 s): loose enough for a loaded 2-core machine.
 const HEARTBEAT_MS = 1_000;
@@ -51,6 +53,19 @@ beforeAll(async () => {
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'], allowedHostnames: ['*.acme.test'] } });
   await nodesReady();
 }, 120_000);
+
+/** Changes a Node's spec, re-reading and trying again when the Node controller wrote in between. */
+async function updateNode(name: string, change: (spec: NonNullable<Node['spec']>) => NonNullable<Node['spec']>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const node = (await clients.node.get(name as Key))!;
+    try {
+      await clients.node.update({ ...node, spec: change(node.spec!) });
+      return;
+    } catch (err) {
+      if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+    }
+  }
+}
 
 /** Both nodes alive and schedulable, as the scheduler's rows say (tests that spread need both). */
 async function nodesReady(): Promise<void> {
@@ -180,14 +195,12 @@ describe('Apps on two nodes with real agents', () => {
     await clients.app.create(hello('moving', 2, { placement: { strategy: 'spread' }, rollout: { maxSurge: 1, maxUnavailable: 0 } }));
     await readyApp('moving', 2);
     expect(new Set((await instancesOf('default/moving')).map((i) => i.node))).toEqual(new Set(['n1', 'n2']));
-    const n1 = (await clients.node.get('n1' as Key))!;
-    await clients.node.update({ ...n1, spec: { ...n1.spec!, drain: {} } });
+    await updateNode('n1', (spec) => ({ ...spec, drain: {} }));
     await eventually(async () => {
       const live = (await instancesOf('default/moving')).filter((i) => i.desired === 'running');
       return live.length === 2 && live.every((i) => i.node === 'n2' && i.ready) ? true : undefined;
     }, { what: 'both instances on n2 and ready', timeoutMs: 45_000 });
-    const drained = (await clients.node.get('n1' as Key))!;
-    await clients.node.update({ ...drained, spec: { ...drained.spec!, drain: undefined } });
+    await updateNode('n1', (spec) => ({ ...spec, drain: undefined }));
     await condition('moving', 'Ready', 'True');
 
   });
@@ -232,6 +245,34 @@ describe('Apps on two nodes with real agents', () => {
 });
 
 describe('Routes to those Apps', () => {
+  let edge: ServerProcess;
+  let edgePort: number;
+  const startEdge = () => {
+    edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--database-url', env.postgres.databaseUrl, '--check-ms', '1000', '--log-level', 'warn'], join(env.dir, 'edge.log'));
+  };
+  /** One request through the edge: status and body (status 0 when the edge itself did not answer). */
+  const viaEdge = async (host: string, path = '/') => send(edgePort, host, path).catch(() => ({ status: 0, body: '' }));
+  /** Requests `host` in a loop until `during` settles; returns every status seen. */
+  const loadWhile = async (host: string, during: Promise<unknown>) => {
+    const statuses: number[] = [];
+    let finished = false;
+    const finish = () => {
+      finished = true;
+    };
+    during.then(finish, finish);
+    while (!finished) statuses.push((await viaEdge(host)).status);
+    await during;
+    return statuses;
+  };
+
+  beforeAll(async () => {
+    edgePort = await freePort();
+    startEdge();
+  });
+  afterAll(async () => {
+    await edge?.stop();
+  });
+
   const routes = () => new KubeClient<Route>(resourceType('Route'), clients.kubeConfig);
   const route = (name: string, host: string, app: string): Route => ({ apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: { name, namespace: 'default' }, spec: { host, app } });
   const routeCondition = async (name: string, type: string, status: string, reason?: string) =>
@@ -281,5 +322,57 @@ describe('Routes to those Apps', () => {
     await routes().create(route('sick', 'sick.acme.test', 'sick'));
     await routeCondition('sick', 'Ready', 'False', 'NoHealthyBackends');
     expect((await routingOf('sick.acme.test'))?.backends).toEqual([]);
+  });
+
+  it('brings a request by host through the edge to the App', async () => {
+    await eventually(async () => ((await viaEdge('second.acme.test')).status !== 0 ? true : undefined), { what: 'edge listening' });
+    await routes().create(route('front', 'front.acme.test', 'site'));
+    await routeCondition('front', 'Ready', 'True');
+    const answer = await eventually(async () => {
+      const r = await viaEdge('front.acme.test');
+      return r.status === 200 ? r : undefined;
+    }, { what: 'front.acme.test served' });
+    expect(answer.body).toMatch(/^hello from default\.site-/);
+    expect((await viaEdge('nobody.acme.test')).status).toBe(404);
+    expect((await viaEdge('sick.acme.test')).status).toBe(503);
+  });
+
+  it('sees no 5xx through a rolling update of the App', async () => {
+    const statuses = await loadWhile('front.acme.test', (async () => {
+      const before = (await clients.app.get('default/site' as Key))!.status!.revision;
+      await update('site', (spec) => ({ ...spec, env: [{ name: 'VERSION', value: 'next' }], rollout: { maxSurge: 1, maxUnavailable: 0 } }));
+      await eventually(async () => {
+        const app = await clients.app.get('default/site' as Key);
+        const live = (await instancesOf('default/site')).filter((i) => i.desired === 'running');
+        return app?.status?.revision !== before && live.length === 2 && live.every((i) => i.ready && i.revision === app?.status?.revision) ? true : undefined;
+      }, { what: 'rollout done', timeoutMs: 60_000 });
+    })());
+    expect(statuses.length).toBeGreaterThan(20);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+
+  it('sees no 5xx through a drain of the node the App runs on', async () => {
+    await nodesReady();
+    const node = (await instancesOf('default/site')).find((i) => i.desired === 'running')!.node;
+    const statuses = await loadWhile('front.acme.test', (async () => {
+      await updateNode(node, (spec) => ({ ...spec, drain: {} }));
+      await eventually(async () => {
+        const live = (await instancesOf('default/site')).filter((i) => i.desired === 'running');
+        return live.length === 2 && live.every((i) => i.node !== node && i.ready) ? true : undefined;
+      }, { what: 'site moved off the draining node', timeoutMs: 60_000 });
+      await updateNode(node, (spec) => ({ ...spec, drain: undefined }));
+    })());
+    expect(statuses.length).toBeGreaterThan(20);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+
+  it('serves the same table after the edge restarts', async () => {
+    await edge.stop();
+    startEdge();
+    const answer = await eventually(async () => {
+      const r = await viaEdge('front.acme.test');
+      return r.status === 200 ? r : undefined;
+    }, { what: 'served again after restart' });
+    expect(answer.body).toMatch(/^hello from default\.site-/);
   });
 });

@@ -10,7 +10,7 @@ import { platformMigrationsFolder } from '../../../../migrations/index.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 import { ServerProcess, waitForServer } from '../../../env/server-process.js';
 import { startTend } from '../../../env/tend-process.js';
-import { send } from './http-request.js';
+import { send } from '../../../env/http-request.js';
 import { setRoute } from './routing-rows.js';
 import { startBackend, type Echo, type TestBackend } from './test-backend.js';
 

@@ -9,7 +9,7 @@ import { platformMigrationsFolder } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 import { freePort } from '../../../env/ports.js';
-import { metric, send } from './http-request.js';
+import { metric, send } from '../../../env/http-request.js';
 import { setRoute } from './routing-rows.js';
 import { startBackend, type Echo, type TestBackend } from './test-backend.js';
 

@@ -5,7 +5,7 @@ import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework
 import { platformMigrationsFolder } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
-import { metric, send } from './http-request.js';
+import { metric, send } from '../../../env/http-request.js';
 import { deleteRoute, routingVersion, setRoute } from './routing-rows.js';
 import { startBackend, type Echo, type TestBackend } from './test-backend.js';
 
