@@ -93,7 +93,11 @@ export class ServerProcess {
   }
 
   private async close(exit: Exit): Promise<Exit> {
-    await new Promise<void>((resolve) => this.log.end(resolve));
+    // 'exit' can come before the last output: stop piping first, or that output would be
+    // written to an ended log (an uncaught "write after end").
+    this.child.stdout?.unpipe(this.log);
+    this.child.stderr?.unpipe(this.log);
+    if (!this.log.writableEnded) await new Promise<void>((resolve) => this.log.end(resolve));
     return exit;
   }
 }
