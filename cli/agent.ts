@@ -11,6 +11,7 @@ import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
 export const AGENT_USAGE = `Usage: tend agent --node NAME [options]
@@ -84,7 +85,5 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
 }
 
 function whole(text: string, flag: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new UsageError(`agent: --${flag} must be a whole number, got "${text}"`);
-  return value;
+  return wholeNumber('agent', flag, text);
 }

@@ -8,6 +8,7 @@ import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
 export const EDGE_USAGE = `Usage: tend edge [options]
@@ -93,8 +94,5 @@ function address(text: string, flag: string): ListenAddress {
 }
 
 function whole(text: string | undefined, flag: string, min: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`edge: --${flag} must be a whole number ≥ ${min}, got "${text}"`);
-  return value;
+  return text === undefined ? undefined : wholeNumber('edge', flag, text, min);
 }

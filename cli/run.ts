@@ -12,6 +12,7 @@ import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/in
 import { platformMigrationsFolder } from '../migrations/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
 export const RUN_USAGE = `Usage: tend run [options]
@@ -129,7 +130,5 @@ function ratio(text: string): number {
 }
 
 function number(text: string, flag: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new UsageError(`run: --${flag} must be a whole number, got "${text}"`);
-  return value;
+  return wholeNumber('run', flag, text);
 }
