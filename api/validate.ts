@@ -153,6 +153,27 @@ function checkHeader(apiVersion: string, kind: string, info: KindInfo | undefine
   return errors;
 }
 
+/**
+ * Admission of one object as the API server does it on create (`old` absent) or update: the
+ * object with schema defaults applied, or the field errors that reject it.
+ */
+export function admitObject(object: unknown, old?: unknown): { errors: FieldError[]; admitted: unknown } {
+  if (!isObject(object)) return { errors: [invalid('', object, 'expected an object')], admitted: object };
+  const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : '';
+  const kind = typeof object.kind === 'string' ? object.kind : '';
+  const info = findKind(kind);
+  const headerErrors = checkHeader(apiVersion, kind, info);
+  if (headerErrors.length > 0 || !info) return { errors: headerErrors, admitted: object };
+  const { errors, defaulted } = checkObject(object, info, old === undefined ? undefined : stripStatus(old));
+  return { errors, admitted: defaulted };
+}
+
+function stripStatus(object: unknown): unknown {
+  if (!isObject(object)) return object;
+  const { status: _status, ...rest } = object;
+  return rest;
+}
+
 const schemas = new Map<string, JsonSchema>();
 
 function checkObject(

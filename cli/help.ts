@@ -3,6 +3,13 @@
  */
 import { EXIT, type CliIo } from './io.js';
 import { AGENT_USAGE } from './agent.js';
+import { APPLY_USAGE } from './apply.js';
+import { DELETE_USAGE } from './delete.js';
+import { DESCRIBE_USAGE } from './describe.js';
+import { GET_USAGE } from './get.js';
+import { LOGS_USAGE } from './logs.js';
+import { UP_USAGE } from './up.js';
+import { WHY_USAGE } from './why.js';
 import { EDGE_USAGE } from './edge.js';
 import { RUN_USAGE } from './run.js';
 import { VALIDATE_USAGE } from './validate.js';
@@ -12,6 +19,13 @@ import { UsageError } from './usage-error.js';
 export const USAGE = `Usage: tend <command> [options]
 
 Commands:
+  up                     run all of tend on this machine: PostgreSQL, controllers, agent, edge (see: tend help up)
+  apply -f FILE|DIR      create or update objects from YAML; --wait until Ready
+  get KIND [NAME]        list objects, or print one with -o yaml|json
+  describe KIND/NAME     one object in full, with conditions and events
+  why KIND/NAME          why it is (not) converging: desired, running, routing, last reconciles
+  logs [KIND[/NAME]]     what the controllers did (the reconcile journal); -f follows
+  delete KIND NAME       delete objects (or -f FILE)
   agent --node NAME      run the node agent of one worker host (see: tend help agent)
   edge                   run the HTTP edge proxy (see: tend help edge)
   run                    run one replica of the controllers (see: tend help run)
@@ -20,9 +34,18 @@ Commands:
   help [COMMAND]         show this help, or a command's
 
 Exit codes: 0 ok, 1 failure (invalid input, unreachable server …), 2 usage error.
-TEND_DEBUG=1 prints the stack of an unexpected error.`;
+--verbose (or TEND_DEBUG=1) prints the whole error with its stack.
+The client commands talk to the \`tend up\` of ./.tend, or --database-url URL, or --kubeconfig PATH.`;
 
-const TOPICS: Readonly<Record<string, string>> = { agent: AGENT_USAGE, edge: EDGE_USAGE, run: RUN_USAGE, validate: VALIDATE_USAGE };
+const TOPICS: Readonly<Record<string, string>> = {
+  up: UP_USAGE,
+  apply: APPLY_USAGE,
+  get: GET_USAGE,
+  describe: DESCRIBE_USAGE,
+  why: WHY_USAGE,
+  logs: LOGS_USAGE,
+  delete: DELETE_USAGE,
+  agent: AGENT_USAGE, edge: EDGE_USAGE, run: RUN_USAGE, validate: VALIDATE_USAGE };
 
 /** Run `tend help [COMMAND]`; returns the exit code. */
 export function runHelp(args: readonly string[], io: CliIo): number {

@@ -5,6 +5,13 @@
  * Not imported anywhere (it sets process.exitCode); tests call the verbs or spawn this file.
  */
 import { runAgent } from './agent.js';
+import { runApply } from './apply.js';
+import { runDelete } from './delete.js';
+import { runDescribe } from './describe.js';
+import { runGet } from './get.js';
+import { runLogs } from './logs.js';
+import { runWhy } from './why.js';
+import { runUpVerb } from './up.js';
 import { runEdgeVerb } from './edge.js';
 import { runHelp } from './help.js';
 import { runRun } from './run.js';
@@ -16,6 +23,13 @@ import { runVersion } from './version.js';
 type Verb = (args: readonly string[], io: CliIo) => number | Promise<number>;
 
 const VERBS: Readonly<Record<string, Verb>> = {
+  up: runUpVerb,
+  apply: runApply,
+  get: runGet,
+  delete: runDelete,
+  describe: runDescribe,
+  why: runWhy,
+  logs: (args, io) => runLogs(args, io),
   agent: runAgent,
   edge: runEdgeVerb,
   run: runRun,
@@ -29,7 +43,9 @@ const VERBS: Readonly<Record<string, Verb>> = {
 
 /** Run tend with the arguments after the program name; returns the exit code. */
 async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const [name, ...args] = argv;
+  // --verbose anywhere: the whole error, with its stack, instead of one line.
+  const verbose = argv.includes('--verbose') || Boolean(process.env.TEND_DEBUG);
+  const [name, ...args] = argv.filter((a) => a !== '--verbose');
   try {
     if (name === undefined) throw new UsageError('no command given');
     const verb = VERBS[name];
@@ -42,7 +58,7 @@ async function main(argv: readonly string[], io: CliIo = processIo): Promise<num
     }
     // One clear line (the database is down, the kubeconfig is missing …); the stack only on request.
     io.err(`tend: ${err instanceof Error ? err.message : String(err)}`);
-    if (process.env.TEND_DEBUG && err instanceof Error && err.stack) io.err(err.stack);
+    if (verbose && err instanceof Error && err.stack) io.err(err.stack);
     return EXIT.invalid;
   }
 }

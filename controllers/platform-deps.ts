@@ -49,6 +49,7 @@ export function platformController<T extends Resource>(
     logger: deps.logger,
     ownership: deps.manager.ownership,
     metrics: deps.manager.metrics,
+    ...(deps.manager.journal ? { onReconciled: deps.manager.journal.record } : {}),
     watches,
     ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
     ...(deps.resyncMs ? { resyncMs: deps.resyncMs } : {}),

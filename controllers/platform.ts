@@ -1,6 +1,7 @@
 /**
- * One replica of tend's control plane on the Kubernetes backend: clients for the five kinds,
- * the event recorder, and every platform controller on one Manager.
+ * One replica of tend's control plane: clients for the five kinds, the event recorder, and every
+ * platform controller on one Manager. With a kubeConfig, resources live on that Kubernetes API
+ * server; without one (standalone mode) they live in PostgreSQL, in the same store.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -10,8 +11,9 @@ import type { Node } from '../api/types/node.js';
 import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
-import { KubeClient } from '../framework/client/index.js';
-import { KubeEventRecorder } from '../framework/events/index.js';
+import { admit } from '../api/admission.js';
+import { KubeClient, PostgresClient, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
+import { KubeEventRecorder, PostgresEventRecorder } from '../framework/events/index.js';
 import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
 import type { Store } from '../framework/store/index.js';
 import type { PlatformDeps } from './platform-deps.js';
@@ -22,12 +24,14 @@ import { routeController } from './route.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig } from '../reconcilers/node.js';
 
 export interface PlatformOptions {
-  readonly kubeConfig: KubeConfig;
+  /** The Kubernetes API server that stores resources; absent: they are stored in PostgreSQL. */
+  readonly kubeConfig?: KubeConfig;
   readonly store: Store;
   readonly logger: Logger;
   readonly replica: string;
   readonly healthPort?: number;
   readonly healthHost?: string;
+  readonly onHealthListening?: ManagerOptions['onHealthListening'];
   readonly membership?: ManagerOptions['membership'];
   /** Workers per controller. @default 4 */
   readonly concurrency?: number;
@@ -44,7 +48,7 @@ export interface PlatformOptions {
 
 /** Builds the manager with every platform controller; `manager.start(signal)` runs it. */
 export function buildPlatform(options: PlatformOptions): Manager {
-  const { kubeConfig, store, logger, replica } = options;
+  const { store, logger, replica } = options;
   const manager = new Manager({
     logger,
     replica,
@@ -52,30 +56,47 @@ export function buildPlatform(options: PlatformOptions): Manager {
     ...(options.membership !== undefined ? { membership: options.membership } : {}),
     ...(options.healthPort !== undefined ? { healthPort: options.healthPort } : {}),
     ...(options.healthHost !== undefined ? { healthHost: options.healthHost } : {}),
+    ...(options.onHealthListening ? { onHealthListening: options.onHealthListening } : {}),
   });
-  const fieldManager = 'tend-controller';
-  const selector = options.selector ? { labelSelector: options.selector } : {};
+  const listenUrl = options.listenUrl ?? store.options.connectionString;
+  const backend = options.kubeConfig ? kubeBackend(options.kubeConfig, replica, logger, options.selector) : postgresBackend(store, listenUrl, replica, logger);
   const deps: PlatformDeps = {
     manager,
     store,
     logger,
-    recorder: new KubeEventRecorder(kubeConfig, { logger, component: 'tend-controller', instance: replica }),
-    clients: {
-      tenant: new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig, fieldManager, selector),
-      app: new KubeClient<App>(resourceType('App'), kubeConfig, fieldManager, selector),
-      route: new KubeClient<Route>(resourceType('Route'), kubeConfig, fieldManager, selector),
-      volume: new KubeClient<Volume>(resourceType('Volume'), kubeConfig, fieldManager, selector),
-      node: new KubeClient<Node>(resourceType('Node'), kubeConfig, fieldManager, selector),
-    },
+    ...backend,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
     ...(options.around ? { around: options.around } : {}),
   };
   manager.add(tenantController(deps));
   const cluster = { ...DEFAULT_CLUSTER_CONFIG, ...(options.cluster ?? {}) };
-  const listenUrl = options.listenUrl ?? store.options.connectionString;
   manager.add(nodeController({ ...deps, cluster, listenUrl }));
   manager.add(appController({ ...deps, cluster, listenUrl }));
   manager.add(routeController({ ...deps, listenUrl }));
   return manager;
+}
+
+type Backend = Pick<PlatformDeps, 'clients' | 'recorder'>;
+
+function kubeBackend(kubeConfig: KubeConfig, replica: string, logger: Logger, labelSelector: string | undefined): Backend {
+  const selector = labelSelector ? { labelSelector } : {};
+  return {
+    recorder: new KubeEventRecorder(kubeConfig, { logger, component: 'tend-controller', instance: replica }),
+    clients: platformClients((type) => new KubeClient(type, kubeConfig, 'tend-controller', selector)),
+  };
+}
+
+/** Resources in PostgreSQL, admitted by the same schemas and rules as the CRDs. Label selectors do not apply. */
+function postgresBackend(store: Store, listenUrl: string, replica: string, logger: Logger): Backend {
+  return {
+    recorder: new PostgresEventRecorder(store, { logger, reporter: replica }),
+    clients: platformClients((type) => new PostgresClient(type, store, { listenUrl, admit })),
+  };
+}
+
+/** The five kinds' clients from one factory. */
+export function platformClients(client: (type: ResourceType) => ResourceClient): PlatformDeps['clients'] {
+  const of = <T extends Resource>(kind: Parameters<typeof resourceType>[0]) => client(resourceType(kind)) as unknown as ResourceClient<T>;
+  return { tenant: of<Tenant>('Tenant'), app: of<App>('App'), route: of<Route>('Route'), volume: of<Volume>('Volume'), node: of<Node>('Node') };
 }

@@ -30,13 +30,18 @@ import type { Resource, ResourceClient, ResourceType, WatchEvent } from './index
 import * as q from './postgres-queries.js';
 import type { EventPollRow, ResourceRow } from './postgres-queries.js';
 
-export interface PostgresClientOptions {
+export interface PostgresClientOptions<T extends Resource = Resource> {
   /** A direct connection for LISTEN (it does not work through a transaction-pooling PgBouncer). */
   readonly listenUrl: string;
   /** Longest wait between polls of the event log when no notification comes. @default 1_000 */
   readonly pollIntervalMs?: number;
   /** Events read per poll. @default 500 */
   readonly pageSize?: number;
+  /**
+   * Admission, as the API server's schema validation and defaulting: returns the object to store
+   * (defaults applied) or throws an `ApiError` (422 Invalid). `old` is the stored object on update.
+   */
+  readonly admit?: (obj: T, old: T | undefined) => T;
 }
 
 /** A ResourceClient for one kind whose objects live in `tend.resources`. */
@@ -47,7 +52,7 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
   constructor(
     readonly type: ResourceType,
     private readonly store: Store,
-    private readonly options: PostgresClientOptions,
+    private readonly options: PostgresClientOptions<T>,
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.pageSize = options.pageSize ?? 500;
@@ -138,8 +143,9 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
     return row ? this.toObject(row) : undefined;
   }
 
-  async create(obj: T): Promise<T> {
+  async create(input: T): Promise<T> {
     const { group, plural, kind } = this.type;
+    const obj = this.options.admit ? this.options.admit(input, undefined) : input;
     const m = obj.metadata;
     const namespace = this.namespaceOf(m.namespace, m.name);
     return this.write(async (tx, rv) => {
@@ -164,13 +170,14 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
     });
   }
 
-  async update(obj: T): Promise<T> {
+  async update(input: T): Promise<T> {
     const { kind } = this.type;
-    const m = obj.metadata;
-    const where = [this.type.group, this.type.plural, this.namespaceOf(m.namespace, m.name), m.name];
+    const where = [this.type.group, this.type.plural, this.namespaceOf(input.metadata.namespace, input.metadata.name), input.metadata.name];
     return this.store.tx(async (tx) => {
       await tx.query(q.lockWrites);
-      const current = await this.current(tx, where, m.resourceVersion);
+      const current = await this.current(tx, where, input.metadata.resourceVersion);
+      const obj = this.options.admit ? this.options.admit(input, this.toObject(current)) : input;
+      const m = obj.metadata;
       const finalizers = m.finalizers ?? [];
       const labels = m.labels ?? {};
       const annotations = m.annotations ?? {};

@@ -6,6 +6,8 @@
 import type { Resource } from '../client/index.js';
 
 export { KubeEventRecorder, type KubeEventRecorderOptions } from './kube-event-recorder.js';
+export { PostgresEventRecorder, type PostgresEventRecorderOptions } from './postgres-event-recorder.js';
+export { eventsFor, type EventRow } from './postgres-event-queries.js';
 
 export type EventType = 'Normal' | 'Warning';
 

@@ -44,9 +44,15 @@ export interface ControllerOptions<T extends Resource, C extends ReconcileContex
 /** One finished reconcile, as the journal and tests see it. */
 export interface ReconcileRecord {
   readonly controller: string;
+  /** The reconciled object's kind. */
+  readonly kind: string;
   readonly key: Key;
   readonly reconcileId: string;
   readonly generation: number | undefined;
+  /** The version of the object the reconcile read. */
+  readonly resourceVersion: string | undefined;
+  /** Set when the reconciler asked to look again after this long. */
+  readonly requeueAfterMs?: number;
   readonly result: (typeof RESULT)[keyof typeof RESULT];
   readonly durationMs: number;
   readonly error?: string;
@@ -161,7 +167,19 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
     const label = this.handle(key, outcome, log);
     metrics?.reconciled(label, durationMs / 1000);
     const error = 'error' in outcome ? errorMessage(outcome.error) : undefined;
-    this.options.onReconciled?.({ controller: this.name, key, reconcileId, generation, result: label, durationMs, ...(error ? { error } : {}) });
+    const requeueAfterMs = 'result' in outcome ? outcome.result.requeueAfterMs : undefined;
+    this.options.onReconciled?.({
+      controller: this.name,
+      kind: informer.client.type.kind,
+      key,
+      reconcileId,
+      generation,
+      resourceVersion: obj.metadata.resourceVersion,
+      result: label,
+      durationMs,
+      ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
+      ...(error ? { error } : {}),
+    });
   }
 
   /** The one switch: outcome → queue action → metric label. */

@@ -9,6 +9,7 @@ import { ControllerMetricFamilies } from '../metrics/controller-metrics.js';
 import { registerTendMetrics } from '../metrics/tend-metrics.js';
 import type { Store } from '../store/index.js';
 import { Informer, type InformerOptions } from '../source/informer.js';
+import { ReconcileJournal } from '../journal/index.js';
 
 /** Something the manager runs: resolves once `signal` has aborted and it has stopped. */
 export interface Runnable {
@@ -30,6 +31,10 @@ export interface ManagerOptions {
   readonly healthHost?: string;
   /** @default a new Registry with the process's default metrics */
   readonly registry?: Registry;
+  /** Told the health server's port once it listens (useful with `healthPort: 0`). */
+  readonly onHealthListening?: (port: number) => void;
+  /** Write the reconcile journal (tend.reconciles) when there is a store. @default true */
+  readonly journal?: boolean;
 }
 
 /**
@@ -41,6 +46,8 @@ export class Manager {
   readonly registry: Registry;
   readonly metrics: ControllerMetricFamilies;
   readonly ownership: Ownership;
+  /** Where controllers report finished reconciles (`onReconciled`); absent without a store. */
+  readonly journal: ReconcileJournal | undefined;
   private readonly membership: Membership | undefined;
   private readonly informers = new Map<string, Informer<Resource>>();
   private readonly runnables: Runnable[] = [];
@@ -55,6 +62,8 @@ export class Manager {
         ? new Membership({ store: options.store, name: options.replica, logger: options.logger, ...(options.membership ?? {}) })
         : undefined;
     this.ownership = this.membership ?? ownsEverything;
+    this.journal =
+      options.store && options.journal !== false ? new ReconcileJournal({ store: options.store, replica: options.replica, logger: options.logger }) : undefined;
     const membership = this.membership;
     registerTendMetrics(this.registry, {
       ...(membership
@@ -89,6 +98,7 @@ export class Manager {
     // Every controller, source and worker listens for the stop: many listeners are expected.
     setMaxListeners(0, signal);
     const health = await this.startHealth();
+    if (health) this.options.onHealthListening?.(health.port);
     const membershipStop = new AbortController();
     const informerStop = new AbortController();
     const membershipRun = this.membership?.start(membershipStop.signal);
@@ -96,7 +106,8 @@ export class Manager {
     for (const informer of this.informers.values()) informer.start(informerStop.signal);
     this.log.info({ replica: this.options.replica, member: String(this.membership?.id ?? 'none'), controllers: this.runnables.map((r) => r.name) }, 'manager started');
     await Promise.all(this.runnables.map((r) => r.start(signal)));
-    // Controllers have drained: give our keys up, then stop watching.
+    // Controllers have drained: write the last journal entries, give our keys up, then stop watching.
+    await this.journal?.flush();
     membershipStop.abort();
     await membershipRun;
     informerStop.abort();

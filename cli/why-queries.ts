@@ -1,0 +1,60 @@
+/** What `tend why` reads from the platform tables and the journal. */
+import type { NamedQuery } from '../framework/store/index.js';
+
+/** One instance, desired and observed. */
+export interface InstanceRow {
+  id: string;
+  app: string;
+  node: string;
+  revision: string;
+  desired: string;
+  phase: string | null;
+  ready: boolean;
+  restarts: number;
+  last_exit: { reason?: string; code?: number; signal?: string; message?: string } | null;
+  node_state: string;
+  heartbeat_at: Date | null;
+}
+
+const instanceColumns = `i.id, i.app, i.node, i.revision, i.desired, i.phase, i.ready, i.restarts, i.last_exit,
+  n.state as node_state, a.heartbeat_at`;
+
+/** Instances of one App ($1 namespace/name). */
+export const instancesOfApp: NamedQuery = {
+  name: 'tend.why_instances_of_app',
+  text: `select ${instanceColumns} from platform.instances i join platform.nodes n on n.name = i.node
+    left join platform.node_agents a on a.node = i.node where i.app = $1 order by i.node, i.id`,
+};
+
+/** Instances on one node ($1). */
+export const instancesOnNode: NamedQuery = {
+  name: 'tend.why_instances_on_node',
+  text: `select ${instanceColumns} from platform.instances i join platform.nodes n on n.name = i.node
+    left join platform.node_agents a on a.node = i.node where i.node = $1 order by i.app, i.id`,
+};
+
+/** A routing entry. */
+export interface RoutingRow {
+  host: string;
+  path_prefix: string;
+  route: string;
+  backends: { address: string; port: number; instance: string }[];
+}
+
+/** What the edges serve for one Route ($1 namespace/name). */
+export const routingOfRoute: NamedQuery = {
+  name: 'tend.why_routing_of_route',
+  text: `select host, path_prefix, route, backends from platform.routing where route = $1 order by host, path_prefix`,
+};
+
+/** A node's agent ($1). */
+export interface AgentRow {
+  heartbeat_at: Date;
+  started_at: Date;
+  memory_enforcement: string;
+}
+
+export const agentOfNode: NamedQuery = {
+  name: 'tend.why_agent_of_node',
+  text: `select heartbeat_at, started_at, memory_enforcement from platform.node_agents where node = $1`,
+};

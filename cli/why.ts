@@ -1,0 +1,148 @@
+/**
+ * `tend why KIND/NAME`: the one debug story. What is desired, what is running (instances per node
+ * with their state), what is routing to it, what the controllers last concluded (the reconcile
+ * journal, from any replica), and — first — the one sentence that says what blocks it.
+ */
+import { stringify } from 'yaml';
+import { GROUP, type KindInfo } from '../api/kinds.js';
+import type { Route } from '../api/types/route.js';
+import type { Resource } from '../framework/client/index.js';
+import { entriesFor, type JournalRow } from '../framework/journal/index.js';
+import { keyOf, type Key } from '../framework/reconcile/index.js';
+import type { Store } from '../framework/store/index.js';
+import type { Condition } from '../framework/conditions/index.js';
+import { connect, kindAndName, kindNamed, CONNECTION_USAGE, type Connection } from './connection.js';
+import { parse } from './describe.js';
+import { columns, indented } from './format/sections.js';
+import { formatAge } from './format/table.js';
+import { EXIT, type CliIo } from './io.js';
+import { objectEvents } from './object-events.js';
+import { blockingReason, readinessOf } from './readiness.js';
+import * as q from './why-queries.js';
+
+/** Usage text of the verb. */
+export const WHY_USAGE = `Usage: tend why KIND/NAME [options]
+
+Why is it (not) converging? Prints, for one object: the blocking reason in one sentence, what is
+desired, what is running (instances per node, with their state), what is routing to it, its
+conditions, the last reconciles from any replica, and recent events.
+
+Options:
+  -n, --namespace NS    namespace of namespaced kinds (default: default)
+${CONNECTION_USAGE}
+  -h, --help            show this help`;
+
+/** Run `tend why`; returns the exit code (0 even when the object is not Ready: the answer is the output). */
+export async function runWhy(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parse(args, 'why');
+  if (values.help) {
+    io.out(WHY_USAGE);
+    return EXIT.ok;
+  }
+  const { info, name } = kindAndName('why', positionals);
+  const namespace = info.scope === 'Namespaced' ? (values.namespace ?? 'default') : undefined;
+  const connection = connect(values, env);
+  try {
+    const key = keyOf(namespace, name);
+    const obj = await connection.client(info).get(key);
+    if (!obj) {
+      io.err(`tend: ${info.plural}.${GROUP} "${name}" not found${namespace ? ` in namespace ${namespace}` : ''}`);
+      return EXIT.invalid;
+    }
+    for (const line of await explain(connection, info, obj, key, new Date())) io.out(line);
+  } finally {
+    await connection.close();
+  }
+  return EXIT.ok;
+}
+
+async function explain(connection: Connection, info: KindInfo, obj: Resource, key: Key, now: Date): Promise<string[]> {
+  const store = connection.store;
+  const blocking = blockingReason(obj);
+  const title = `${info.kind} ${key}`;
+  const lines = [blocking === undefined ? `${title} is Ready: nothing blocks it.` : `${title} is not Ready: ${blocking}`, ''];
+  const observed = observedGeneration(obj);
+  lines.push(
+    `Desired (generation ${obj.metadata.generation ?? '?'}${observed !== undefined ? `, controllers have seen ${observed}` : ', not yet seen by a controller'}):`,
+    ...indented(stringify(obj.spec ?? {})),
+  );
+  if (!store) {
+    lines.push('', '(no database known: pass --database-url to see instances, routing and the reconcile journal)');
+    return lines;
+  }
+  if (info.kind === 'App') {
+    lines.push('', ...instanceSection('Running', await store.query<q.InstanceRow>(q.instancesOfApp, [key]), now));
+    lines.push('', 'Routing:', ...(await routesToApp(connection, store, obj)));
+  } else if (info.kind === 'Route') {
+    lines.push('', 'Routing:', ...routingLines(await store.query<q.RoutingRow>(q.routingOfRoute, [key])));
+    const app = (obj as Route).spec?.app;
+    if (app) lines.push('', ...instanceSection(`Running (App ${obj.metadata.namespace}/${app})`, await store.query<q.InstanceRow>(q.instancesOfApp, [`${obj.metadata.namespace}/${app}`]), now));
+  } else if (info.kind === 'Node') {
+    const [agent] = await store.query<q.AgentRow>(q.agentOfNode, [obj.metadata.name]);
+    lines.push('', agent ? `Agent: last heartbeat ${formatAge(agent.heartbeat_at, now)} ago, running since ${agent.started_at.toISOString()}, memory enforced by ${agent.memory_enforcement}` : 'Agent: none has ever reported for this node (start `tend agent --node NAME` on it)');
+    lines.push('', ...instanceSection('Running here', await store.query<q.InstanceRow>(q.instancesOnNode, [obj.metadata.name]), now));
+  }
+  const conditions = ((obj.status ?? {}) as { conditions?: Condition[] }).conditions ?? [];
+  lines.push('', 'Conditions:', ...(conditions.length ? columns(conditions.map((c) => [c.type, c.status, c.reason, c.message])) : ['  <none>']));
+  const journal = await store.query<JournalRow>(entriesFor, [info.kind, key, 8]);
+  lines.push('', 'Last reconciles (newest first):');
+  lines.push(
+    ...(journal.length
+      ? columns([['AGE', 'REPLICA', 'CONTROLLER', 'GEN', 'RESULT', 'TOOK', 'MESSAGE'], ...journal.map((j) => [formatAge(j.at, now), j.replica, j.controller, j.generation ?? '', j.result, `${Math.round(j.duration_ms)}ms`, j.message ?? ''])])
+      : ['  <none>: no replica has reconciled it yet (is a controller running? tend up, or tend run)']),
+  );
+  const events = await objectEvents(connection, obj, 5);
+  lines.push('', 'Recent events:', ...(events.length ? columns(events.map((e) => [formatAge(e.lastSeen, now), e.type, e.reason, e.message])) : ['  <none>']));
+  return lines;
+}
+
+function observedGeneration(obj: Resource): number | undefined {
+  const status = (obj.status ?? {}) as { observedGeneration?: number; conditions?: Condition[] };
+  return status.conditions?.find((c) => c.type === 'Ready')?.observedGeneration ?? status.observedGeneration;
+}
+
+function instanceSection(title: string, rows: readonly q.InstanceRow[], now: Date): string[] {
+  if (rows.length === 0) return [`${title}: no instances`];
+  const ready = rows.filter((r) => r.ready).length;
+  return [
+    `${title}: ${rows.length} instance${rows.length === 1 ? '' : 's'}, ${ready} ready`,
+    ...columns([
+      ['NODE', 'INSTANCE', 'DESIRED', 'PHASE', 'READY', 'RESTARTS', 'LAST EXIT', 'NODE STATE'],
+      ...rows.map((r) => [
+        r.node,
+        r.id,
+        r.desired,
+        r.phase ?? 'not started yet',
+        r.ready ? 'yes' : 'no',
+        String(r.restarts),
+        lastExit(r.last_exit),
+        `${r.node_state}${r.heartbeat_at ? ` (heartbeat ${formatAge(r.heartbeat_at, now)} ago)` : ' (no agent yet)'}`,
+      ]),
+    ]),
+  ];
+}
+
+function lastExit(exit: q.InstanceRow['last_exit']): string {
+  if (!exit) return '-';
+  return [exit.reason, exit.code !== undefined ? `code ${exit.code}` : undefined, exit.signal].filter(Boolean).join(' ') || 'exited';
+}
+
+async function routesToApp(connection: Connection, store: Store, app: Resource): Promise<string[]> {
+  const { items } = await connection.client<Route>(kindNamed('Route')).list();
+  const routes = items.filter((r) => r.metadata.namespace === app.metadata.namespace && r.spec?.app === app.metadata.name);
+  if (routes.length === 0) return ['  no Route sends traffic to this App'];
+  const lines: string[] = [];
+  for (const route of routes) {
+    const key = `${route.metadata.namespace}/${route.metadata.name}`;
+    const rows = await store.query<q.RoutingRow>(q.routingOfRoute, [key]);
+    const readiness = readinessOf(route);
+    lines.push(`  Route ${key} (${readiness.ready ? 'Ready' : `not Ready: ${readiness.reason}`}):`);
+    lines.push(...routingLines(rows).map((l) => `  ${l}`));
+  }
+  return lines;
+}
+
+function routingLines(rows: readonly q.RoutingRow[]): string[] {
+  if (rows.length === 0) return ['  nothing: no edge serves it (see the conditions)'];
+  return rows.map((r) => `  ${r.host}${r.path_prefix} → ${r.backends.length ? r.backends.map((b) => `${b.address}:${b.port}`).join(', ') : 'no healthy backend (the edge answers 503)'}`);
+}

@@ -1,0 +1,201 @@
+/**
+ * Standalone mode (`tend up`): the whole platform on one machine in one process — an embedded
+ * PostgreSQL (data kept in the data folder and reused), the controllers with resources stored in
+ * PostgreSQL (or on a Kubernetes API server with a kubeconfig), one node agent for this machine
+ * and the edge. The same code as the separate `tend run`, `tend agent` and `tend edge` processes.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { formatListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { runNodeAgent } from '../agents/node/agent.js';
+import { ProcessRuntime } from '../agents/node/runtime/index.js';
+import { applyManifests } from '../cli/apply.js';
+import { connect, upStateFile, type UpState } from '../cli/connection.js';
+import type { CliIo } from '../cli/io.js';
+import { buildPlatform } from '../controllers/platform.js';
+import { createLogger } from '../framework/log/logger.js';
+import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
+import { platformMigrationsFolder } from '../migrations/index.js';
+import { postgresDir, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { firstStartExamples } from './examples.js';
+import { terminalLogStream } from './terminal-log-stream.js';
+
+export interface UpOptions {
+  /** Holds PostgreSQL's data, the agent's state, tend.log and tend.json. */
+  readonly dataDir: string;
+  /** Use this PostgreSQL instead of starting the embedded one. */
+  readonly databaseUrl?: string;
+  /** Keep resources on this Kubernetes cluster instead of in PostgreSQL. */
+  readonly kubeconfig?: string;
+  /** Where the edge listens. */
+  readonly listen: ListenAddress;
+  /** Port of the controllers' /metrics, /healthz, /readyz (0: a free one). */
+  readonly metricsPort: number;
+  /** This machine's Node name. */
+  readonly node: string;
+  /** Apply examples/ when the data folder is new. */
+  readonly examples: boolean;
+  readonly logLevel: string;
+  readonly io: CliIo;
+}
+
+/** Runs everything until `signal` aborts, then stops it all (instances and PostgreSQL too). */
+export async function runUp(options: UpOptions, signal: AbortSignal): Promise<void> {
+  const started = Date.now();
+  const { dataDir, io } = options;
+  mkdirSync(dataDir, { recursive: true });
+  const logFile = join(dataDir, 'tend.log');
+  const logger = createLogger({
+    level: options.logLevel,
+    replica: 'up',
+    destination: pino.multistream([
+      { level: options.logLevel as pino.Level, stream: pino.destination({ dest: logFile, sync: false }) },
+      { level: 'warn', stream: terminalLogStream(io) },
+    ]),
+  });
+  const stateFile = upStateFile(dataDir);
+  const previous = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as UpState & { examplesApplied?: boolean }) : undefined;
+
+  let postgres: EmbeddedPostgres | undefined;
+  if (!options.databaseUrl) postgres = await startEmbeddedPostgres({ dir: postgresDir(dataDir) });
+  const databaseUrl = options.databaseUrl ?? postgres!.databaseUrl;
+  const stores: Store[] = [];
+  const store = (name: string, poolSize: number): Store => {
+    const s = new Store({ connectionString: databaseUrl, logger, applicationName: `tend up ${name}`, poolSize });
+    stores.push(s);
+    return s;
+  };
+  const runtime = new ProcessRuntime({ stateDir: join(dataDir, `agent-${options.node}`), logger, workingDir: process.cwd() });
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const controllerStore = store('controllers', 10);
+    await migrate(controllerStore, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    const state: UpState & { examplesApplied?: boolean } = { databaseUrl, pid: process.pid, examplesApplied: previous?.examplesApplied ?? false };
+    writeState(stateFile, state);
+
+    let examplesLine = '';
+    if (options.examples && !state.examplesApplied) {
+      const connection = connect({ 'database-url': databaseUrl, ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}) }, {});
+      try {
+        const lines: string[] = [];
+        const { failed } = await applyManifests(connection, firstStartExamples(), 'default', { out: (l) => lines.push(l), err: (l) => lines.push(l), readStdin: () => '' });
+        examplesLine = `examples     applied on first start: ${lines.map((l) => l.replace(/^\S+?\.tend\.dev\//, '').replace(/ created$/, '')).join(', ')}${failed ? ' (some failed, see above)' : ''}`;
+        if (failed) for (const l of lines) io.err(l);
+      } finally {
+        await connection.close();
+      }
+      writeState(stateFile, { ...state, examplesApplied: true });
+    }
+
+    let kubeConfig: KubeConfig | undefined;
+    if (options.kubeconfig) {
+      kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(options.kubeconfig);
+    }
+    const running: Promise<void>[] = [];
+    let metricsPort = 0;
+    let healthListened: () => void = () => {};
+    const healthListening = new Promise<void>((resolve) => (healthListened = resolve));
+    const manager = buildPlatform({
+      store: controllerStore,
+      logger,
+      replica: 'up',
+      healthPort: options.metricsPort,
+      onHealthListening: (port) => {
+        metricsPort = port;
+        healthListened();
+      },
+      membership: { joinDelayMs: 0 },
+      ...(kubeConfig ? { kubeConfig } : {}),
+    });
+    running.push(manager.start(stop.signal));
+    let edgeLine = '';
+    const edgeListening = new Promise<void>((resolve, reject) => {
+      running.push(
+        runEdge(
+          {
+            store: store('edge', 2),
+            listenUrl: databaseUrl,
+            logger: logger.child({ component: 'edge' }),
+            listen: options.listen,
+            adminListen: { host: '127.0.0.1', port: 0 },
+            onListening: (edge) => {
+              edgeLine = formatListenAddress(edge.address);
+              resolve();
+            },
+          },
+          stop.signal,
+        ).catch((err: unknown) => {
+          reject(err as Error);
+          throw err;
+        }),
+      );
+    });
+    running.push(
+      runNodeAgent(
+        {
+          node: options.node,
+          store: store('agent', 2),
+          listenUrl: databaseUrl,
+          runtime,
+          memoryEnforcement: runtime.memoryEnforcement,
+          stateDir: join(dataDir, `agent-${options.node}`),
+          logger: logger.child({ component: 'agent' }),
+          workingDir: process.cwd(),
+        },
+        stop.signal,
+      ),
+    );
+    await Promise.race([Promise.all([healthListening, edgeListening]), Promise.all(running)]);
+    if (!stop.signal.aborted) {
+      writeState(stateFile, { ...state, examplesApplied: options.examples || state.examplesApplied, edge: edgeLine, metrics: `http://127.0.0.1:${metricsPort}/metrics` });
+      printSummary(io, {
+        seconds: (Date.now() - started) / 1000,
+        backend: kubeConfig ? `Kubernetes (${options.kubeconfig})` : 'PostgreSQL',
+        edge: edgeLine,
+        metrics: `http://127.0.0.1:${metricsPort}`,
+        database: postgres ? `${databaseUrl} (embedded${postgres.adopted ? ', adopted from an earlier run' : ''}; data in ${postgresDir(dataDir)})` : databaseUrl,
+        node: options.node,
+        dataDir,
+        logFile,
+        examplesLine,
+      });
+    }
+    await Promise.all(running);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    stop.abort();
+    await runtime.close({ stopInstances: true });
+    await Promise.all(stores.map((s) => s.close().catch(() => {})));
+    await postgres?.stop();
+    logger.flush();
+  }
+}
+
+function writeState(file: string, state: object): void {
+  writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+}
+
+function printSummary(
+  io: CliIo,
+  s: { seconds: number; backend: string; edge: string; metrics: string; database: string; node: string; dataDir: string; logFile: string; examplesLine: string },
+): void {
+  const lines = [
+    `tend is up (${s.seconds.toFixed(1)} s) — resources in ${s.backend}`,
+    `  edge         ${s.edge}    try: curl -H 'Host: hello.localhost' ${s.edge}/`,
+    `  metrics      ${s.metrics}/metrics    health: ${s.metrics}/healthz, /readyz`,
+    `  database     ${s.database}`,
+    `  node         ${s.node} (this machine; its agent runs here)`,
+    `  data folder  ${s.dataDir}`,
+    `  log          ${s.logFile} (warnings and errors also here)`,
+    ...(s.examplesLine ? [`  ${s.examplesLine}`] : []),
+    '',
+    'In another terminal: npx tend get apps · npx tend why app/hello · npx tend logs -f · npx tend apply -f FILE',
+    'Ctrl-C stops everything (instances and PostgreSQL too); the next `tend up` continues with the same data.',
+  ];
+  for (const line of lines) io.out(line);
+}
