@@ -63,4 +63,9 @@ async function main(argv: readonly string[], io: CliIo = processIo): Promise<num
   }
 }
 
+// `tend get apps | head`: the reader went away; that is the end of the output, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 process.exitCode = await main(process.argv.slice(2));

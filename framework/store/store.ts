@@ -75,7 +75,7 @@ export class Store implements Queryable, AsyncDisposable {
     // An idle connection failing (server restart, network) must not crash the process:
     // pg-pool has already removed it; the next query opens a new one.
     this.pool.on('error', (err) => {
-      this.logger.warn({ err: describe(err) }, 'idle PostgreSQL connection failed; the pool dropped it');
+      this.logger.warn({ err: describe(err), application: options.applicationName }, 'idle PostgreSQL connection failed; the pool dropped it');
     });
   }
 

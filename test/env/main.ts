@@ -1,5 +1,5 @@
 /**
- * `npm run testenv` (and, until standalone mode lands, `npm start`): starts the test environment
+ * `npm run testenv`: starts the test environment
  * and waits, so a person can use kubectl against the same real servers the tests use.
  * `--apply-examples` applies examples/ first. Ctrl-C stops everything.
  */

@@ -20,14 +20,18 @@ export interface ProbeResult {
   readonly detail: string;
 }
 
+const STARTUP_PROBE_MS = 500;
+
 /**
  * Probes one instance's health endpoint every `periodMs`: ready after one pass, not ready after
  * `failureThreshold` failures in a row. It only reports; the supervisor restarts an instance that
  * turns unhealthy, as the App's healthCheck promises (like a kubelet liveness probe).
- * A probe starts `periodMs` after the previous one finished, so slow probes never pile up.
+ * A probe starts `periodMs` after the previous one finished, so slow probes never pile up; before
+ * the first pass, every 500 ms at most.
  */
 export class HealthChecker {
   private ready = false;
+  private everReady = false;
   private failures = 0;
   private stopped = false;
   private cancelTimer: (() => void) | undefined;
@@ -71,11 +75,14 @@ export class HealthChecker {
         this.flip(false, `${this.failures} probes failed in a row, last: ${result.detail}`);
       }
     }
-    this.schedule(check.periodMs);
+    // Until the first pass, probe every 500 ms: a fresh process binds its port within moments,
+    // and a full period (5 s by default) of waiting would delay its first request for nothing.
+    this.schedule(this.everReady ? check.periodMs : Math.min(check.periodMs, STARTUP_PROBE_MS));
   }
 
   private flip(ready: boolean, detail: string): void {
     this.ready = ready;
+    if (ready) this.everReady = true;
     this.options.onReadyChange(ready, detail);
   }
 }

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../../../framework/time/clock.js';
+import { FakeClock } from '../../../../../framework/testing/fake-clock.js';
 import { HealthChecker, probeHttp } from '../../../../../agents/node/runtime/health-checker.js';
 import { eventually } from '../../../../env/eventually.js';
 
@@ -73,6 +74,31 @@ describe('HealthChecker', () => {
     await eventually(() => expect(witness.requests()).toBeGreaterThanOrEqual(5));
 
     expect(server.requests()).toBeLessThanOrEqual(after + 1); // at most the probe already in flight
+  });
+});
+
+describe('HealthChecker before the first pass', () => {
+  it('probes every 500 ms until the instance first passes, then every period', async () => {
+    let status = 503;
+    const server = await serve(() => status);
+    const clock = new FakeClock();
+    const flips: [boolean, string][] = [];
+    const c = new HealthChecker({ port: server.port, check: { path: '/healthz', periodMs: 600_000, timeoutMs: 200, failureThreshold: 1 }, clock, onReadyChange: (r, d) => flips.push([r, d]) });
+    checkers.push(c);
+    c.start();
+    clock.advance(0);
+    await eventually(() => (server.requests() === 1 ? true : undefined));
+    status = 200;
+    // Not a period (10 min) later: half a second.
+    await eventually(() => {
+      clock.advance(500);
+      return flips.length === 1 ? true : undefined;
+    });
+    expect(flips[0]![0]).toBe(true);
+    const passed = server.requests();
+    clock.advance(590_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(server.requests()).toBe(passed);
   });
 });
 

@@ -1,0 +1,96 @@
+/**
+ * `tend up` as a newcomer runs it: one process, in an empty folder, with nothing else running.
+ * The example App answers through the edge; a restart continues with the same data (nothing
+ * re-created); after a `kill -9` the next start adopts the PostgreSQL and the instances left running.
+ */
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../env/ports.js';
+import { send } from '../../env/http-request.js';
+import { waitForServer, type ServerProcess } from '../../env/server-process.js';
+import { startTend } from '../../env/tend-process.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'tend-up-'));
+// Run as root, the embedded PostgreSQL runs as `postgres`, which must reach the data folder.
+chmodSync(folder, 0o755);
+const dataDir = join(folder, '.tend');
+const started: ServerProcess[] = [];
+
+afterAll(async () => {
+  for (const p of started) await p.stop(30_000);
+});
+
+interface Snapshot {
+  readonly resources: { kind: string; name: string; uid: string; created: string }[];
+  readonly instances: string[];
+}
+
+async function startUp(port: number, run: number): Promise<{ process: ServerProcess; firstAnswerMs: number }> {
+  const t0 = Date.now();
+  const process = startTend(`tend up #${run}`, ['up', '--listen', `127.0.0.1:${port}`, '--metrics-port', '0', '--data-dir', dataDir], join(folder, `up-${run}.log`), folder);
+  started.push(process);
+  await waitForServer(process, 'an answer from the example App through the edge', async () => {
+    const answer = await send(port, 'hello.localhost', '/');
+    return answer.status === 200 && answer.body.startsWith('hello from') ? answer : undefined;
+  }, 120_000);
+  return { process, firstAnswerMs: Date.now() - t0 };
+}
+
+async function snapshot(): Promise<Snapshot> {
+  const { databaseUrl } = JSON.parse(readFileSync(join(dataDir, 'tend.json'), 'utf8')) as { databaseUrl: string };
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const resources = await client.query<{ kind: string; name: string; uid: string; created: string }>(
+      `select kind, name, uid::text, creation_timestamp::text as created from tend.resources order by kind, name`,
+    );
+    const instances = await client.query<{ id: string }>(`select id from platform.instances where desired = 'running' order by id`);
+    return { resources: resources.rows, instances: instances.rows.map((r) => r.id) };
+  } finally {
+    await client.end();
+  }
+}
+
+async function refused(port: number): Promise<boolean> {
+  try {
+    await send(port, 'hello.localhost', '/');
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+  }
+}
+
+describe('tend up', () => {
+  it('serves the example App through the edge, keeps its state across a stop, and survives kill -9', async () => {
+    const port = await freePort();
+    const first = await startUp(port, 1);
+    console.log(`tend up: first start to the first answer through the edge in ${first.firstAnswerMs} ms (PostgreSQL initdb included)`);
+    expect(first.process.tail(40)).toMatch(/tend is up .*\n\s+edge\s+http:\/\/127\.0\.0\.1:\d+/);
+    expect(first.process.tail(40)).toMatch(/examples\s+applied on first start/);
+    const before = await snapshot();
+    expect(before.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['App/hello', 'Node/local', 'Route/hello', 'Tenant/demo']);
+    expect(before.instances).toHaveLength(2);
+
+    // An orderly stop ends everything: the edge, the instances and PostgreSQL.
+    const { databaseUrl } = JSON.parse(readFileSync(join(dataDir, 'tend.json'), 'utf8')) as { databaseUrl: string };
+    expect(await first.process.stop(30_000)).toMatchObject({ code: 0 });
+    expect(await refused(port)).toBe(true);
+    await expect(new pg.Client({ connectionString: databaseUrl }).connect()).rejects.toThrow(/ECONNREFUSED/);
+
+    const second = await startUp(port, 2);
+    console.log(`tend up: restart to the first answer in ${second.firstAnswerMs} ms`);
+    expect(second.process.tail(40)).not.toMatch(/examples\s+applied/);
+    expect(await snapshot()).toEqual(before);
+
+    // kill -9: PostgreSQL and the instances outlive it; the next start adopts both.
+    await second.process.kill();
+    const third = await startUp(port, 3);
+    expect(third.process.tail(40)).toMatch(/adopted from an earlier run/);
+    expect(await snapshot()).toEqual(before);
+    expect(await third.process.stop(30_000)).toMatchObject({ code: 0 });
+    expect(await refused(port)).toBe(true);
+  });
+});
