@@ -87,3 +87,32 @@ export const forgetInstance: NamedQuery = {
          where id = $1 and desired = 'stopped'
            and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
 };
+
+/** The volumes an App mounts ($1: their keys), with their node's liveness and latest backup. */
+export const volumesOfApp: NamedQuery = {
+  name: 'platform.volumes_of_app',
+  text: `select v.key, v.node, v.size::float8 as size, v.desired, v.phase, n.lost_since as "nodeLostSince",
+                v.backups -> -1 as "latestBackup"
+         from platform.volumes v left join platform.nodes n on n.name = v.node
+         where v.key = any($1::text[])`,
+};
+
+/** Nodes for binding a volume: the scheduler's view plus disk (measured) and disk bound to volumes. */
+export const bindingNodes: NamedQuery = {
+  name: 'platform.binding_nodes',
+  text: `select n.name, n.state, n.labels, n.allocatable_memory::float8 as "allocatableMemory", n.allocatable_cpu::float8 as "allocatableCpu",
+                coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu",
+                coalesce(ag.capacity_disk, 0)::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
+                coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive
+         from platform.nodes n
+         left join (select node, sum(memory) as memory, sum(cpu) as cpu from platform.instances group by node) a on a.node = n.name
+         left join (select node, sum(size) as size from platform.volumes where node is not null group by node) v on v.node = n.name
+         left join platform.node_agents ag on ag.node = n.name`,
+};
+
+/** Binds an unbound volume ($1 key) to node $2; a volume already bound keeps its node. $3 fence. */
+export const bindVolume: NamedQuery = {
+  name: 'platform.volume_bind',
+  text: `update platform.volumes set node = $2, bound_at = now() where key = $1 and node is null
+           and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
+};

@@ -14,7 +14,8 @@ import { byNamespace, specOrMetadataChanged, watches } from '../framework/source
 import { keyOfObject } from '../framework/client/index.js';
 import { setCondition } from '../framework/conditions/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
-import { appCountVerdict, appStatus, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
+import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
+import { resolveAppVolumes } from './app-volumes.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
 import { tenantOfNamespace } from '../reconcilers/tenant.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
@@ -24,11 +25,14 @@ import { platformController, type PlatformDeps } from './platform-deps.js';
 /** Keeps an App until its instances are stopped and gone. */
 export const APP_FINALIZER = 'tend.dev/app';
 const CLAIMS = 'claims';
+const MOUNTS = 'mounts';
 
 /** Builds the App controller. */
 export function appController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listenUrl: string }): Controller<App> {
   const { manager, clients, store, cluster } = deps;
-  const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
+  const apps = manager.informer(clients.app, {
+    indexers: { namespace: byNamespace, [MOUNTS]: (a: App) => (a.spec?.volumes ?? []).map((v) => `${a.metadata.namespace}/${v.volume}`) },
+  });
   const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
   const liveWithinMs = cluster.heartbeatMs * cluster.missedHeartbeats;
 
@@ -53,9 +57,12 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const tenantApps = (tenant.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns));
     const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
     const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs });
-    // Over the tenant's app count: place nothing (what runs keeps running) and say why.
-    const plan = overQuota ? { ...planned, steps: planned.steps.filter((s) => s.op !== 'place') } : planned;
-    let outcome: PlacementOutcome = overQuota ? { placed: 0, unplaced: overQuota } : { placed: 0 };
+    const memory = bytes(app.spec!.resources.memory);
+    const volumes = isStateful(app) && !overQuota ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs }) : {};
+    // Over the tenant's app count, or its volumes not placeable: place nothing (what runs keeps running) and say why.
+    const blockedPlacement = overQuota ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
+    const plan = blockedPlacement ? { ...planned, steps: planned.steps.filter((s) => s.op !== 'place') } : planned;
+    let outcome: PlacementOutcome = blockedPlacement ? { placed: 0, unplaced: blockedPlacement } : volumes.unplaced ? { placed: 0, unplaced: volumes.unplaced } : { placed: 0 };
     const fence = String(ctx.fence);
     for (const step of plan.steps) {
       if (step.op === 'forget') await store.query(forgetInstance, [step.id, fence]);
@@ -67,12 +74,12 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
         const existingByNode: Record<string, number> = {};
         for (const i of instances) if (i.desired === 'running') existingByNode[i.node] = (existingByNode[i.node] ?? 0) + 1;
         const quota = tenant.spec?.quota ?? {};
-        outcome = await placeInstances(store, ctx, {
+        const placed = await placeInstances(store, ctx, {
           app: key,
           tenant: tenant.metadata.name,
           revision: step.revision,
           count: step.count,
-          memory: bytes(spec.resources.memory),
+          memory,
           cpu: millicores(spec.resources.cpu ?? '100m'),
           template: plan.template,
           nodeSelector: spec.placement?.nodeSelector ?? {},
@@ -83,10 +90,14 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
             ...(quota.cpu !== undefined ? { cpu: millicores(quota.cpu) } : {}),
           },
           liveWithinMs,
+          ...(volumes.pinnedNode ? { pinnedNode: volumes.pinnedNode } : {}),
         });
+        // A single-writer verdict still explains the replicas that were not asked for.
+        outcome = !placed.unplaced && volumes.unplaced ? { ...placed, unplaced: volumes.unplaced } : placed;
       }
     }
-    await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs }));
+    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, ...(volumes.blocked ? { volumeBlocked: volumes.blocked } : {}) };
+    await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, env));
     // Lost the race for capacity to other replicas three times: look again soon, not in 2 s.
     if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));
     return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
@@ -117,6 +128,14 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
         const { namespace, name } = parseKey((payload.split(' ')[0] ?? '') as never);
         return namespace ? [keyOf(namespace, name)] : [];
       },
+      logger: deps.logger,
+    }),
+    // A volume appearing, bound or removed concerns the apps that mount it.
+    postgresSource({
+      name: 'app-volumes',
+      connectionString: deps.listenUrl,
+      channel: 'tend_volumes',
+      map: (payload) => apps.cache.byIndex(MOUNTS, payload.split(' ')[0] ?? '').map(keyOfObject),
       logger: deps.logger,
     }),
   ]);

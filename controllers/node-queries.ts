@@ -48,3 +48,9 @@ export const deleteNodeRow: NamedQuery = {
   text: `delete from platform.nodes where name = $1 and uid = $2
            and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
 };
+
+/** The volumes whose data lives on a node ($1). */
+export const selectNodeVolumes: NamedQuery = {
+  name: 'platform.node_volumes',
+  text: `select key from platform.volumes where node = $1 order by key`,
+};

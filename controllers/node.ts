@@ -11,7 +11,7 @@ import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planNode, type ClusterConfig, type NodeObserved, type NodePlan, type NodeRow } from '../reconcilers/node.js';
-import { deleteNodeRow, selectNodeAgent, selectNodeAllocation, selectNodeRow, upsertNodeRow } from './node-queries.js';
+import { deleteNodeRow, selectNodeAgent, selectNodeAllocation, selectNodeRow, selectNodeVolumes, upsertNodeRow } from './node-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 
 /** Keeps a Node until nothing is placed on it and its row is gone. */
@@ -24,15 +24,17 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
 
   async function observe(node: Node): Promise<NodeObserved> {
     const name = node.metadata.name;
-    const [[row], [agent], [allocated]] = await Promise.all([
+    const [[row], [agent], [allocated], volumes] = await Promise.all([
       store.query<NodeRow>(selectNodeRow, [name]),
       store.query<{ heartbeat_at: Date; cpu: number; memory: number; disk: number }>(selectNodeAgent, [name]),
       store.query<{ memory: number; cpu: number; instances: number }>(selectNodeAllocation, [name]),
+      store.query<{ key: string }>(selectNodeVolumes, [name]),
     ]);
     return {
       row,
       agent: agent ? { heartbeatAt: agent.heartbeat_at, capacity: { cpu: agent.cpu, memory: agent.memory, disk: agent.disk } } : undefined,
       allocated: allocated!,
+      volumes: volumes.map((v) => v.key),
     };
   }
 
@@ -71,6 +73,16 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
       connectionString: deps.listenUrl,
       channel: 'tend_nodes',
       map: (node) => [keyOf(undefined, node)],
+      logger: deps.logger,
+    }),
+    postgresSource({
+      name: 'node-volumes',
+      connectionString: deps.listenUrl,
+      channel: 'tend_volumes',
+      map: (payload) => {
+        const node = payload.split(' ')[1];
+        return node ? [keyOf(undefined, node)] : [];
+      },
       logger: deps.logger,
     }),
     postgresSource({

@@ -27,6 +27,8 @@ export interface PlaceRequest {
   readonly quota: { readonly memory?: number; readonly cpu?: number };
   /** A node is alive when its agent beat within this long. */
   readonly liveWithinMs: number;
+  /** The only node allowed: where the App's volumes live. */
+  readonly pinnedNode?: string;
 }
 
 const ATTEMPTS = 3;
@@ -47,6 +49,7 @@ export async function placeInstances(store: Store, ctx: ReconcileContext, reques
     const wanted: PlacementRequest = {
       app: request.app, tenant: request.tenant, count: request.count - placed, memory: request.memory, cpu: request.cpu,
       nodeSelector: request.nodeSelector, strategy: request.strategy, existingByNode: request.existingByNode,
+      ...(request.pinnedNode ? { pinnedNode: request.pinnedNode } : {}),
     };
     const result = schedule([wanted], nodes, { [request.tenant]: budget });
     for (const warning of result.warnings) ctx.log.warn({ reason: warning.reason }, warning.message);

@@ -21,6 +21,7 @@ import { tenantController } from './tenant.js';
 import { nodeController } from './node.js';
 import { appController } from './app.js';
 import { routeController } from './route.js';
+import { volumeController } from './volume.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig } from '../reconcilers/node.js';
 
 export interface PlatformOptions {
@@ -74,6 +75,7 @@ export function buildPlatform(options: PlatformOptions): Manager {
   manager.add(nodeController({ ...deps, cluster, listenUrl }));
   manager.add(appController({ ...deps, cluster, listenUrl }));
   manager.add(routeController({ ...deps, listenUrl }));
+  manager.add(volumeController({ ...deps, listenUrl }));
   return manager;
 }
 

@@ -35,6 +35,8 @@ export interface InstanceTemplate {
   readonly command: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly healthCheck?: { readonly path: string; readonly periodSeconds: number; readonly timeoutSeconds: number; readonly failureThreshold: number };
+  /** Volumes to hand to the instance (`namespace/name`), and where it expects each. */
+  readonly volumes?: readonly { readonly volume: string; readonly mountPath: string }[];
 }
 
 export type AppStep =
@@ -62,6 +64,13 @@ export interface AppEnv {
   readonly now: Date;
   /** A lost node's stateless instances are replaced after this long. @default 30_000 */
   readonly lostGraceMs?: number;
+  /** What keeps a stateful App's instance from running, from its volumes (node lost, …). */
+  readonly volumeBlocked?: { readonly reason: string; readonly message: string };
+}
+
+/** Whether the App mounts volumes: its one instance stays where its data is (single writer). */
+export function isStateful(app: App): boolean {
+  return (app.spec?.volumes?.length ?? 0) > 0;
 }
 
 /** The instance template of the spec, and its revision (a hash of everything an instance runs with). */
@@ -72,6 +81,7 @@ export function templateOf(app: App): { template: InstanceTemplate; revision: st
     command: [...(spec.command ?? []), ...(spec.args ?? [])],
     env: Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value ?? ''])),
     ...(hc ? { healthCheck: { path: hc.httpGet.path, periodSeconds: hc.periodSeconds ?? 10, timeoutSeconds: hc.timeoutSeconds ?? 1, failureThreshold: hc.failureThreshold ?? 3 } } : {}),
+    ...(spec.volumes?.length ? { volumes: spec.volumes.map((v) => ({ volume: `${app.metadata.namespace}/${v.volume}`, mountPath: v.mountPath })) } : {}),
   };
   const identity = JSON.stringify({ template, image: spec.image ?? null, port: spec.port ?? null, resources: spec.resources, volumes: spec.volumes ?? [] });
   const revision = (hash32(identity).toString(16).padStart(8, '0') + hash32(`${identity.length}:${identity}`).toString(16).padStart(8, '0')).slice(0, 10);
@@ -90,8 +100,10 @@ export function resolveIntOrPercent(value: number | string | undefined, replicas
 /** Plans one reconcile of `app`. */
 export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv): AppPlan {
   const { template, revision } = templateOf(app);
-  const replicas = app.spec?.replicas ?? 1;
-  const surge = resolveIntOrPercent(app.spec?.rollout?.maxSurge, replicas, '25%', 'up');
+  const stateful = isStateful(app);
+  // A volume has one writer: at most one instance, and a new one starts only after the old stopped.
+  const replicas = stateful ? Math.min(app.spec?.replicas ?? 1, 1) : (app.spec?.replicas ?? 1);
+  const surge = stateful ? 0 : resolveIntOrPercent(app.spec?.rollout?.maxSurge, replicas, '25%', 'up');
   let unavailable = resolveIntOrPercent(app.spec?.rollout?.maxUnavailable, replicas, '25%', 'down');
   if (surge === 0 && unavailable === 0) unavailable = 1; // the CRD rejects it; never deadlock
   const now = env.now.getTime();
@@ -102,9 +114,11 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
   for (const i of instances) {
     if (i.desired === 'stopped' && (i.phase === 'stopped' || i.nodeLostSince !== undefined)) steps.push({ op: 'forget', id: i.id });
   }
-  // Stateless instances on a node lost past the grace period are given up and replaced.
+  // Stateless instances on a node lost past the grace period are given up and replaced; a stateful
+  // one stays: its data is on that node (its status says what to do instead).
   const stopped = new Set<string>();
   for (const i of instances) {
+    if (stateful) continue;
     if (i.desired === 'running' && i.nodeLostSince && now - i.nodeLostSince.getTime() > lostGraceMs) {
       steps.push({ op: 'stop', id: i.id, why: `node ${i.node} lost since ${i.nodeLostSince.toISOString()}` });
       stopped.add(i.id);
@@ -114,8 +128,10 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
     }
   }
   const live = instances.filter((i) => i.desired === 'running' && !stopped.has(i.id));
-  const current = live.filter((i) => i.revision === revision && !i.nodeDraining);
-  const old = live.filter((i) => i.revision !== revision || i.nodeDraining);
+  // Draining moves stateless instances; a stateful one stays with its volume.
+  const leaving = (i: AppInstance) => Boolean(i.nodeDraining) && !stateful;
+  const current = live.filter((i) => i.revision === revision && !leaving(i));
+  const old = live.filter((i) => i.revision !== revision || leaving(i));
   const readyCount = (list: readonly AppInstance[]) => list.filter((i) => i.ready).length;
 
   // Up: new instances, within replicas + maxSurge in total.
@@ -131,7 +147,7 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
       if (budget <= 0) break;
       budget--;
     }
-    steps.push({ op: 'stop', id: i.id, why: i.nodeDraining ? `node ${i.node} is draining` : `replaced by revision ${revision}` });
+    steps.push({ op: 'stop', id: i.id, why: leaving(i) ? `node ${i.node} is draining` : `replaced by revision ${revision}` });
   }
   // Scale down: current instances beyond replicas, unready and newest first.
   const extra = current.length - replicas;
@@ -168,7 +184,8 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
   const replicas = app.spec?.replicas ?? 1;
   const stoppedNow = new Set(plan.steps.flatMap((s) => (s.op === 'stop' ? [s.id] : [])));
   const live = instances.filter((i) => i.desired === 'running' && !stoppedNow.has(i.id));
-  const current = live.filter((i) => i.revision === plan.revision && !i.nodeDraining);
+  const stateful = isStateful(app);
+  const current = live.filter((i) => i.revision === plan.revision && (stateful || !i.nodeDraining));
   const ready = live.filter((i) => i.ready).length;
   const currentReady = current.filter((i) => i.ready).length;
   const deadlineMs = (app.spec?.rollout?.progressDeadlineSeconds ?? 600) * 1000;
@@ -184,7 +201,9 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
   updates.push(
     ready >= replicas
       ? { type: 'Available', status: 'True', reason: 'MinimumReplicasReady', message: replicas === 0 ? 'scaled to zero' : `${ready} of ${replicas} ready` }
-      : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready${troubleOf(live)}` },
+      : env.volumeBlocked
+        ? { type: 'Available', status: 'False', reason: env.volumeBlocked.reason, message: env.volumeBlocked.message }
+        : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready${troubleOf(live)}` },
   );
   const stuck = current.filter((i) => !i.ready && now - i.createdAt.getTime() > deadlineMs);
   const complete = current.length === replicas && currentReady === replicas && live.length === replicas;

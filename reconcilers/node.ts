@@ -60,6 +60,8 @@ export interface NodeObserved {
   /** Σ over instances placed on the node. */
   readonly allocated: { readonly memory: number; readonly cpu: number; readonly instances: number };
   readonly row: NodeRow | undefined;
+  /** Volumes whose data lives on this node (namespace/name). @default [] */
+  readonly volumes?: readonly string[];
 }
 
 export interface NodePlan {
@@ -107,6 +109,8 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
     updates.push({ type: 'Alive', status: 'True', reason: 'Heartbeating', message: '' });
   }
   const instances = observed.allocated.instances;
+  const volumes = observed.volumes ?? [];
+  const volumesLeft = volumes.length > 0 ? `${plural(volumes.length, 'volume')} still here (${volumes.slice(0, 3).join(', ')}${volumes.length > 3 ? ', …' : ''}): restore them elsewhere from a backup and delete them first` : '';
   updates.push(
     state === 'ready'
       ? { type: 'Schedulable', status: 'True', reason: 'Schedulable', message: '' }
@@ -114,15 +118,17 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
         ? { type: 'Schedulable', status: 'False', reason: 'Cordoned', message: 'spec.unschedulable is true: nothing new is placed here' }
         : state === 'draining'
           ? { type: 'Schedulable', status: 'False', reason: 'Draining', message: `draining: ${plural(instances, 'instance')} left` }
-          : { type: 'Schedulable', status: 'False', reason: 'Decommissioned', message: instances > 0 ? `${plural(instances, 'instance')} still here: drain the node first` : 'retired' },
+          : { type: 'Schedulable', status: 'False', reason: 'Decommissioned', message: instances > 0 ? `${plural(instances, 'instance')} still here: drain the node first` : volumesLeft || 'retired' },
   );
 
   let conditions: Condition[] = node.status?.conditions ?? [];
   for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
   const deleting = node.metadata.deletionTimestamp !== undefined;
   const ready: ConditionUpdate = deleting
-    ? { type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${plural(instances, 'instance')} still placed here: drain the node first` }
-    : state === 'decommissioned' && instances === 0
+    ? { type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: instances > 0 ? `${plural(instances, 'instance')} still placed here: drain the node first` : volumesLeft }
+    : state === 'decommissioned' && instances === 0 && volumes.length > 0
+      ? { type: 'Ready', status: 'False', reason: 'DecommissionBlocked', message: volumesLeft }
+      : state === 'decommissioned' && instances === 0
       ? { type: 'Ready', status: 'False', reason: 'Decommissioned', message: 'the node is retired; delete it when its machine is gone' }
       : { type: 'Ready', ...readySummary(conditions, { dependsOn: ['Alive'] }) };
   const previousReady = conditions.find((c) => c.type === 'Ready');
@@ -151,7 +157,7 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
     // Alive: look again when it would be lost. Lost: look every heartbeat period for its return
     // (a PostgreSQL read; nothing is written unless it did return).
     requeueAfterMs: alive ? beat! + lostAfterMs - now + 1 : beat !== undefined ? config.heartbeatMs : undefined,
-    release: deleting && instances === 0,
+    release: deleting && instances === 0 && volumes.length === 0,
   };
 }
 

@@ -1,10 +1,33 @@
 import type { Resource } from '../../framework/client/index.js';
+import type { Condition } from '../../framework/conditions/index.js';
 import type { QuantityValue } from './tenant.js';
 
-/** The parts of schemas/volume.schema.json the controllers read so far. */
+/** schemas/volume.schema.json's spec. */
 export interface VolumeSpec {
   size: QuantityValue;
   node?: string;
+  backup?: { schedule: string; retain?: number };
+  restoreFrom?: { volume: string; backup?: string };
 }
 
-export type Volume = Resource<VolumeSpec>;
+/** One kept backup, as status lists it. */
+export interface VolumeBackup {
+  id: string;
+  time: string;
+  size?: string;
+  checksum?: string;
+}
+
+export interface VolumeStatus {
+  node?: string;
+  usage?: string;
+  lastBackupTime?: string;
+  backups?: VolumeBackup[];
+  conditions?: Condition[];
+  observedGeneration?: number;
+}
+
+export type Volume = Resource<VolumeSpec, VolumeStatus>;
+
+/** Asks the agent for a backup now: any new value of this annotation (e.g. a timestamp). */
+export const BACKUP_REQUEST_ANNOTATION = 'tend.dev/backup-request';

@@ -56,6 +56,19 @@ describe('planNode', () => {
     expect(findCondition(retired.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Decommissioned' });
   });
 
+  it('waits to decommission (and to be deleted) while volumes remain, naming them', () => {
+    const withVolumes = { ...alive, volumes: ['acme/db', 'acme/cache'] };
+    const retiring = planNode(node({ decommission: true }), withVolumes, DEFAULT_CLUSTER_CONFIG, { now });
+    expect(findCondition(retiring.status.conditions, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'DecommissionBlocked',
+      message: '2 volumes still here (acme/db, acme/cache): restore them elsewhere from a backup and delete them first',
+    });
+    const deleting = { ...node({ decommission: true }), metadata: { name: 'node-1', generation: 1, deletionTimestamp: now.toISOString() } };
+    expect(planNode(deleting, withVolumes, DEFAULT_CLUSTER_CONFIG, { now }).release).toBe(false);
+    expect(planNode(deleting, alive, DEFAULT_CLUSTER_CONFIG, { now }).release).toBe(true);
+  });
+
   it('writes neither row nor status again when nothing changed but the heartbeat', () => {
     const first = planNode(node({}), alive, DEFAULT_CLUSTER_CONFIG, { now });
     const settled = node({}, first.status);

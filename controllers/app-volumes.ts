@@ -1,0 +1,72 @@
+/**
+ * The volumes side of placing an App: which node it must run on (where its volumes live, binding
+ * unbound ones first), and what keeps it from running there, in words a person can act on.
+ */
+import type { App } from '../api/types/app.js';
+import type { ReconcileContext } from '../framework/reconcile/index.js';
+import type { Store } from '../framework/store/index.js';
+import { chooseVolumeNode, type BindingNode } from '../reconcilers/volume-binding.js';
+import { volumeNodeLostMessage } from '../reconcilers/volume.js';
+import { bindVolume, bindingNodes, volumesOfApp } from './app-queries.js';
+
+/** Where a stateful App may run, and why it may not. */
+export interface AppVolumes {
+  /** The node holding its volumes, once bound. */
+  readonly pinnedNode?: string;
+  /** Nothing (more) may be placed, and why: Scheduled=False. */
+  readonly unplaced?: { readonly reason: string; readonly message: string };
+  /** What keeps its instance from being ready: Available=False. */
+  readonly blocked?: { readonly reason: string; readonly message: string };
+}
+
+interface VolumeRow {
+  key: string;
+  node: string | null;
+  size: number;
+  desired: string;
+  nodeLostSince: Date | null;
+  latestBackup: { id: string; time: string } | null;
+}
+
+/** Resolves the volumes of `app` (binding unbound ones to a node that can hold them and run it). */
+export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app: App, options: { readonly memory: number; readonly liveWithinMs: number }): Promise<AppVolumes> {
+  const ns = app.metadata.namespace!;
+  const mounts = app.spec?.volumes ?? [];
+  const keys = mounts.map((m) => `${ns}/${m.volume}`);
+  let rows = await store.query<VolumeRow>(volumesOfApp, [keys]);
+  const missing = keys.filter((k) => !rows.some((r) => r.key === k));
+  if (missing.length > 0) {
+    return { unplaced: { reason: 'VolumeNotFound', message: `${missing.map((k) => `volume ${k.split('/')[1]}`).join(', ')} not found in namespace ${ns}: create the Volume (or wait for its controller)` } };
+  }
+  const deleting = rows.filter((r) => r.desired === 'deleted');
+  if (deleting.length > 0) return { unplaced: { reason: 'VolumeDeleting', message: `volume ${deleting[0]!.key} is being deleted` } };
+
+  const unbound = rows.filter((r) => r.node === null);
+  if (unbound.length > 0) {
+    const bound = [...new Set(rows.flatMap((r) => (r.node ? [r.node] : [])))];
+    let node = bound[0];
+    if (!node) {
+      const nodes = (await store.query<BindingNode & { alive: boolean }>(bindingNodes, [options.liveWithinMs])).map((n) => ({ ...n, state: n.alive ? n.state : 'not-ready' }) as BindingNode);
+      const choice = chooseVolumeNode(nodes, { size: unbound.reduce((sum, r) => sum + r.size, 0), memory: options.memory, nodeSelector: app.spec?.placement?.nodeSelector ?? {} });
+      if ('message' in choice) return { unplaced: { reason: 'Unschedulable', message: choice.message } };
+      node = choice.node;
+    }
+    for (const r of unbound) await store.query(bindVolume, [r.key, node, String(ctx.fence)]);
+    ctx.log.info({ volumes: unbound.map((r) => r.key), node }, 'volumes bound');
+    rows = await store.query<VolumeRow>(volumesOfApp, [keys]);
+  }
+  const nodes = [...new Set(rows.map((r) => r.node))];
+  if (nodes.length > 1 || nodes[0] === null) {
+    return { unplaced: { reason: 'VolumesOnDifferentNodes', message: `its volumes live on different nodes (${rows.map((r) => `${r.key} on ${r.node ?? 'none'}`).join(', ')}): one instance cannot mount them all` } };
+  }
+  const pinnedNode = nodes[0]!;
+  const lost = rows.find((r) => r.nodeLostSince);
+  const replicas = app.spec?.replicas ?? 1;
+  return {
+    pinnedNode,
+    ...(replicas > 1
+      ? { unplaced: { reason: 'VolumeSingleWriter', message: `spec.replicas is ${replicas}, but its volume${keys.length > 1 ? 's are' : ' is'} single-writer (${keys.join(', ')}): at most 1 instance runs` } }
+      : {}),
+    ...(lost ? { blocked: { reason: 'VolumeNodeLost', message: volumeNodeLostMessage(lost.key, lost.node!, lost.nodeLostSince!, lost.latestBackup ?? undefined) } } : {}),
+  };
+}

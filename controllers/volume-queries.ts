@@ -1,0 +1,49 @@
+/** The SQL of the Volume controller (platform.volumes, migrations/000008_platform_volumes.sql). */
+import type { NamedQuery } from '../framework/store/index.js';
+
+const FENCE = `($9::bigint = 0 or exists (select 1 from tend.members m where m.id = $9 and m.expires_at > now()))`;
+
+/** The row, as reconcilers/volume.ts reads it, with its node's liveness. */
+export const selectVolume: NamedQuery = {
+  name: 'platform.volume_select',
+  text: `select v.uid, v.tenant, v.size::float8 as size, v.node, v.bound_at as "boundAt", v.desired, v.restore_from as "restoreFrom",
+                v.backup_schedule as "backupSchedule", v.backup_retain as "backupRetain", v.backup_request as "backupRequest",
+                v.phase, v.message, v.usage::float8 as usage, v.backups, v.last_backup_at as "lastBackupAt",
+                n.state as "nodeState", n.lost_since as "nodeLostSince"
+         from platform.volumes v left join platform.nodes n on n.name = v.node
+         where v.key = $1`,
+};
+
+/**
+ * $1 key … $8 backup request, $9 fence, $10 spec.node. A pinned volume is bound at once when its
+ * node is known; a bound volume keeps its node. Writes only when something differs.
+ */
+export const upsertVolume: NamedQuery = {
+  name: 'platform.volume_upsert',
+  text: `insert into platform.volumes as v (key, uid, tenant, size, restore_from, backup_schedule, backup_retain, backup_request, node, bound_at)
+         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, n.name, case when n.name is not null then now() end
+         from (select 1) one left join platform.nodes n on n.name = $10
+         where ${FENCE}
+         on conflict (key) do update
+           set uid = excluded.uid, tenant = excluded.tenant, size = excluded.size, restore_from = excluded.restore_from,
+               backup_schedule = excluded.backup_schedule, backup_retain = excluded.backup_retain,
+               backup_request = excluded.backup_request,
+               node = coalesce(v.node, excluded.node), bound_at = coalesce(v.bound_at, excluded.bound_at)
+           where (v.uid, v.tenant, v.size, v.restore_from, v.backup_schedule, v.backup_retain, v.backup_request, v.node)
+                 is distinct from (excluded.uid, excluded.tenant, excluded.size, excluded.restore_from, excluded.backup_schedule,
+                                   excluded.backup_retain, excluded.backup_request, coalesce(v.node, excluded.node))`,
+};
+
+/** Asks the node's agent to remove the data ($1 key, $2 fence). */
+export const markVolumeDeleted: NamedQuery = {
+  name: 'platform.volume_mark_deleted',
+  text: `update platform.volumes set desired = 'deleted' where key = $1 and desired <> 'deleted'
+           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+};
+
+/** Forgets the row once its data is gone (or it never had any): $1 key, $2 fence. */
+export const deleteVolumeRow: NamedQuery = {
+  name: 'platform.volume_delete',
+  text: `delete from platform.volumes where key = $1
+           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+};

@@ -1,0 +1,115 @@
+/**
+ * The Volume controller: keeps platform.volumes in line with each Volume's spec (size, pinned node,
+ * backups, restore source), reports what the node's agent observed (provisioned, usage, backups)
+ * as conditions, and on deletion waits until no App mounts the volume, then has the agent remove
+ * the data (backups are kept). Agents' reports wake it through LISTEN tend_volumes.
+ */
+import { Gauge } from 'prom-client';
+import type { App } from '../api/types/app.js';
+import type { Tenant } from '../api/types/tenant.js';
+import type { Volume } from '../api/types/volume.js';
+import { keyOfObject } from '../framework/client/index.js';
+import { findCondition } from '../framework/conditions/index.js';
+import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
+import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
+import type { Controller } from '../framework/runtime/controller.js';
+import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
+import { postgresSource } from '../framework/source/postgres.js';
+import { writeStatus } from '../framework/status/write-status.js';
+import { tenantOfNamespace } from '../reconcilers/tenant.js';
+import { planVolume, type VolumeObserved, type VolumePlan, type VolumeRow } from '../reconcilers/volume.js';
+import { platformController, type PlatformDeps } from './platform-deps.js';
+import { deleteVolumeRow, markVolumeDeleted, selectVolume, upsertVolume } from './volume-queries.js';
+
+/** Keeps a Volume until no App mounts it and its data is removed from its node. */
+export const VOLUME_FINALIZER = 'tend.dev/volume';
+const CLAIMS = 'claims';
+const MOUNTS = 'mounts';
+
+/** Builds the Volume controller. */
+export function volumeController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Volume> {
+  const { manager, clients, store } = deps;
+  const volumes = manager.informer(clients.volume, { indexers: { namespace: byNamespace } });
+  const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  const apps = manager.informer(clients.app, {
+    indexers: { [MOUNTS]: (a: App) => (a.spec?.volumes ?? []).map((v) => `${a.metadata.namespace}/${v.volume}`) },
+  });
+  const overdue = new Gauge({
+    name: 'tend_volume_backup_overdue',
+    help: 'Whether the volume\'s last backup is older than twice its schedule (BackedUp=False): 1 or 0.',
+    labelNames: ['namespace', 'volume'],
+    registers: [manager.registry],
+  });
+
+  async function observe(volume: Volume): Promise<VolumeObserved> {
+    const key = keyOfObject(volume);
+    const [row] = await store.query<VolumeRow & { nodeState: string | null; nodeLostSince: Date | null }>(selectVolume, [key]);
+    const tenant = tenantOfNamespace(volume.metadata.namespace!, tenants.cache.byIndex(CLAIMS, volume.metadata.namespace!));
+    const mountedBy = apps.cache.byIndex(MOUNTS, key).map((a) => a.metadata.name).sort();
+    if (!row) return { row: undefined, tenant: tenant?.metadata.name, mountedBy };
+    const { nodeState, nodeLostSince, ...volumeRow } = row;
+    return {
+      row: volumeRow,
+      tenant: tenant?.metadata.name,
+      mountedBy,
+      ...(nodeState !== null ? { node: { state: nodeState, lostSince: nodeLostSince } } : {}),
+    };
+  }
+
+  async function upsert(ctx: ReconcileContext, key: string, plan: VolumePlan): Promise<void> {
+    const r = plan.upsert;
+    if (!r) return;
+    await store.query(upsertVolume, [key, r.uid, r.tenant, r.size, r.restoreFrom ? JSON.stringify(r.restoreFrom) : null, r.backupSchedule, r.backupRetain, r.backupRequest, String(ctx.fence), r.pinnedNode]);
+    ctx.log.info({ size: r.size, pinnedNode: r.pinnedNode, backupRequest: r.backupRequest }, 'volume row written');
+  }
+
+  function report(volume: Volume, plan: VolumePlan): void {
+    const backedUp = findCondition(plan.status.conditions, 'BackedUp');
+    const labels = { namespace: volume.metadata.namespace!, volume: volume.metadata.name };
+    if (backedUp) overdue.set(labels, backedUp.status === 'False' ? 1 : 0);
+    else overdue.remove(labels);
+  }
+
+  async function reconcile(ctx: ReconcileContext, volume: Volume): Promise<Result> {
+    const key = keyOfObject(volume);
+    return withFinalizer(clients.volume, volume, VOLUME_FINALIZER, {
+      apply: async (current) => {
+        const plan = planVolume(current, await observe(current), { now: ctx.now() });
+        await upsert(ctx, key, plan);
+        await writeStatus(clients.volume, current, plan.status);
+        report(current, plan);
+        // A row written just now is read back on the notification it raises.
+        return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
+      },
+      cleanup: async (current) => {
+        const plan = planVolume(current, await observe(current), { now: ctx.now() });
+        const fence = String(ctx.fence);
+        if (plan.deletion === 'mark-deleted') await store.query(markVolumeDeleted, [key, fence]);
+        if (plan.deletion === 'remove-row') await store.query(deleteVolumeRow, [key, fence]);
+        if (plan.deletion === 'done' || plan.deletion === 'remove-row') {
+          overdue.remove({ namespace: current.metadata.namespace!, volume: current.metadata.name });
+          return 'removed';
+        }
+        await writeStatus(clients.volume, current, plan.status);
+        // blocked: an App's change brings us back; wait/mark: the agent's report does.
+        return done();
+      },
+    });
+  }
+
+  return platformController(deps, 'volume', volumes, reconcile, [
+    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => volumes.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged),
+    // An App starting or stopping to mount a volume (deletion may be waiting for it).
+    watches(apps, (a) => (a.spec?.volumes ?? []).map((v) => keyOf(a.metadata.namespace, v.volume)), specOrMetadataChanged),
+    postgresSource({
+      name: 'volume-rows',
+      connectionString: deps.listenUrl,
+      channel: 'tend_volumes',
+      map: (payload) => {
+        const { namespace, name } = parseKey((payload.split(' ')[0] ?? '') as never);
+        return namespace ? [keyOf(namespace, name)] : [];
+      },
+      logger: deps.logger,
+    }),
+  ]);
+}

@@ -1,0 +1,39 @@
+-- Volumes: a directory on one node, with backups. The Volume controller writes the desired columns
+-- (from spec), the App controller binds an unbound volume to a node when the first App mounting it
+-- is placed, and the node agent of that node writes the observed columns (provisioned, usage,
+-- backups). A bound volume never moves by itself: its data lives on that node.
+create table platform.volumes (
+  key text primary key,                   -- namespace/name
+  uid text not null,
+  tenant text not null,
+  size bigint not null,                   -- bytes: spec.size (may only grow)
+  node text references platform.nodes (name),  -- null until bound; spec.node pins it up front
+  bound_at timestamptz,
+  desired text not null default 'present' check (desired in ('present', 'deleted')),
+  -- {"volume": "namespace/name", "backup": "id" | null}: fill from that backup when provisioning.
+  restore_from jsonb,
+  backup_schedule text,                   -- cron, UTC; null: no scheduled backups
+  backup_retain integer not null default 7,
+  -- A new value asks the agent for a backup now (annotation tend.dev/backup-request).
+  backup_request text,
+  -- Observed by the agent of `node`:
+  phase text check (phase in ('provisioning', 'restoring', 'ready', 'failed', 'deleted')),
+  message text,
+  usage bigint,                           -- bytes in the directory
+  backups jsonb not null default '[]',    -- [{"id", "time", "sizeBytes", "checksum"}], oldest first
+  last_backup_at timestamptz,
+  backup_request_done text,               -- the backup_request last served
+  observed_at timestamptz
+);
+
+-- Serves platform.volumes_of_node (the agent's read) and the free-disk sums of binding.
+create index volumes_node on platform.volumes (node);
+
+-- Wake the Volume controller and the node's agent (LISTEN tend_volumes): payload "namespace/name node".
+create function platform.notify_volume_change() returns trigger language plpgsql as $$
+begin
+  perform pg_notify('tend_volumes', coalesce(new.key, old.key) || ' ' || coalesce(new.node, old.node, ''));
+  return null;
+end $$;
+create trigger volumes_notify after insert or update or delete on platform.volumes
+  for each row execute function platform.notify_volume_change();
