@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runNodeAgent } from '../agents/node/agent.js';
 import { ProcessRuntime } from '../agents/node/runtime/index.js';
+import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
 import { EXIT, type CliIo } from './io.js';
@@ -22,9 +23,10 @@ this node as processes, report what runs. Instances survive an agent restart (th
 Options:
   --node NAME             the Node this host is (required)
   --database-url URL      PostgreSQL (default: $DATABASE_URL)
-  --state-dir DIR         instance state and logs (default: .tend/agent-NAME)
+  --state-dir DIR         instance state, logs and volumes (default: .tend/agent-NAME)
+  --backup-dir DIR        where volume backups are kept (default: STATE-DIR/../backups)
   --heartbeat-ms N        heartbeat period (default: 5000)
-  --poll-ms N             full read of this node's instances at least this often (default: 5000)
+  --poll-ms N             full read of this node's instances and volumes at least this often (default: 5000)
   --crash-backoff-ms N    first restart delay of a crashing instance, doubling to 5 min (default: 10000)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   -h, --help              show this help`;
@@ -39,6 +41,7 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
         node: { type: 'string' },
         'database-url': { type: 'string' },
         'state-dir': { type: 'string' },
+        'backup-dir': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'poll-ms': { type: 'string' },
         'crash-backoff-ms': { type: 'string' },
@@ -59,6 +62,7 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
   if (!databaseUrl) throw new UsageError('agent needs --database-url or DATABASE_URL');
   const stateDir = resolve(values['state-dir'] ?? `.tend/agent-${node}`);
   mkdirSync(stateDir, { recursive: true });
+  const backupStore = new FolderBackupStore(resolve(values['backup-dir'] ?? resolve(stateDir, '..', 'backups')));
   const logger = createLogger({ level: values['log-level'] ?? 'info', replica: `agent-${node}` });
   const crashBase = values['crash-backoff-ms'] ? whole(values['crash-backoff-ms'], 'crash-backoff-ms') : undefined;
   const runtime = new ProcessRuntime({ stateDir, logger, ...(crashBase !== undefined ? { crashBackoff: { baseMs: crashBase } } : {}) });
@@ -73,6 +77,7 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
       runtime,
       memoryEnforcement: runtime.memoryEnforcement,
       stateDir,
+      backupStore,
       logger,
       ...(values['heartbeat-ms'] ? { heartbeatMs: whole(values['heartbeat-ms'], 'heartbeat-ms') } : {}),
       ...(values['poll-ms'] ? { pollMs: whole(values['poll-ms'], 'poll-ms') } : {}),

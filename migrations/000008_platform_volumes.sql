@@ -37,3 +37,14 @@ begin
 end $$;
 create trigger volumes_notify after insert or update or delete on platform.volumes
   for each row execute function platform.notify_volume_change();
+
+-- A volume's node lost or back, draining or retired: its Volume's conditions change (same channel).
+create function platform.notify_volume_node_change() returns trigger language plpgsql as $$
+begin
+  if new.state is distinct from old.state or new.lost_since is distinct from old.lost_since then
+    perform pg_notify('tend_volumes', v.key || ' ' || new.name) from platform.volumes v where v.node = new.name;
+  end if;
+  return null;
+end $$;
+create trigger nodes_notify_volumes after update on platform.nodes
+  for each row execute function platform.notify_volume_node_change();

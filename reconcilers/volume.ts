@@ -129,7 +129,7 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
     ...(usage !== null ? { usage: binary(usage) } : {}),
     ...(row?.lastBackupAt ? { lastBackupTime: rfc3339(row.lastBackupAt) } : {}),
     ...(row && row.backups.length > 0
-      ? { backups: row.backups.map((b) => ({ id: b.id, time: rfc3339(new Date(b.time)), size: binary(b.sizeBytes), checksum: `sha256:${b.checksum}` })) }
+      ? { backups: row.backups.map((b) => ({ id: b.id, time: rfc3339(new Date(b.time)), size: binary(b.sizeBytes), checksum: b.checksum })) }
       : {}),
     conditions,
     observedGeneration: generation,

@@ -11,6 +11,7 @@ import { pino, type Logger } from 'pino';
 import { formatListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
 import { runNodeAgent } from '../agents/node/agent.js';
 import { ProcessRuntime } from '../agents/node/runtime/index.js';
+import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
 import { applyManifests } from '../cli/apply.js';
 import { connect, upStateFile, type UpState } from '../cli/connection.js';
 import type { CliIo } from '../cli/io.js';
@@ -144,6 +145,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
           runtime,
           memoryEnforcement: runtime.memoryEnforcement,
           stateDir: join(dataDir, `agent-${options.node}`),
+          backupStore: new FolderBackupStore(join(dataDir, 'backups')),
           logger: logger.child({ component: 'agent' }),
           workingDir: process.cwd(),
         },

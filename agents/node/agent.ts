@@ -3,6 +3,10 @@
  * placed on its node (LISTEN/NOTIFY for speed, a full read every `pollMs` so a lost notification
  * costs seconds, not correctness), makes the runtime run exactly those, and writes back what
  * really runs. It talks to PostgreSQL only — never to the API server.
+ *
+ * Each pass first syncs the node's volumes (volume-sync.ts: directories, usage, backups in the
+ * background; LISTEN tend_volumes wakes it too), then the instances, so an instance that mounts
+ * volumes starts only once they are ready here and gets their directories in its environment.
  */
 import type { Logger } from 'pino';
 import type { Enqueuer } from '../../framework/queue/index.js';
@@ -15,6 +19,9 @@ import { measureMachine } from './machine.js';
 import { planAgent, type Assignment, type InstanceTemplate, type Observed } from './plan.js';
 import { assignPort, heartbeatAgent, instancesOfNode, reportInstance } from './queries.js';
 import type { Runtime } from './runtime/runtime.js';
+import { VOLUMES_CHANNEL, volumeNotificationIsFor } from './volume-queries.js';
+import { VolumeSyncState, syncVolumes } from './volume-sync.js';
+import type { BackupStore } from './volumes/backup-store.js';
 
 export interface NodeAgentOptions {
   readonly node: string;
@@ -24,11 +31,14 @@ export interface NodeAgentOptions {
   readonly runtime: Runtime;
   /** How the runtime enforces memory, reported for `tend why`. */
   readonly memoryEnforcement: string;
+  /** Also holds the volumes: `<stateDir>/volumes/<namespace>/<name>`. */
   readonly stateDir: string;
+  /** Where volume backups go (and restores come from). */
+  readonly backupStore: BackupStore;
   readonly logger: Logger;
   /** @default 5_000 */
   readonly heartbeatMs?: number;
-  /** Full read of the node's instances at least this often. @default 5_000 */
+  /** Full read of the node's instances and volumes at least this often; also how often volume usage is measured. @default 5_000 */
   readonly pollMs?: number;
   /** Working directory of instances. @default the agent's */
   readonly workingDir?: string;
@@ -60,16 +70,29 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     wake();
   };
 
+  const heartbeatMs = options.heartbeatMs ?? 5_000;
+  const pollMs = options.pollMs ?? 5_000;
+  const volumeState = new VolumeSyncState();
+  const volumeOptions = {
+    node, store, backupStore: options.backupStore, stateDir: options.stateDir, logger: log,
+    usageIntervalMs: pollMs, onChange: trigger,
+  };
+  let waitingLogged = '';
+
   const beat = async () => {
     await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement]);
   };
   const sync = async () => {
+    const volumes = await syncVolumes(volumeOptions, volumeState);
     const rows = await store.query<Row>(instancesOfNode, [node]);
     const assignments: Assignment[] = rows.map((r) => ({
       id: r.id, memory: r.memory, cpu: r.cpu, desired: r.desired, port: r.port, spec: r.spec,
       reported: r.phase === null ? null : { phase: r.phase, ready: r.ready, restarts: r.restarts, lastExit: r.lastExit },
     }));
-    const plan = planAgent(assignments, runtime.list(), options.workingDir ? { workingDir: options.workingDir } : {});
+    const plan = planAgent(assignments, runtime.list(), { volumes: volumes.ready, ...(options.workingDir ? { workingDir: options.workingDir } : {}) });
+    const waiting = JSON.stringify(plan.waitingForVolumes);
+    if (waiting !== waitingLogged && plan.waitingForVolumes.length > 0) log.info({ instances: plan.waitingForVolumes }, 'instances wait for their volumes');
+    waitingLogged = waiting;
     if (plan.needPorts.length > 0) {
       for (const id of plan.needPorts) await store.query(assignPort, [id, await freePort()]);
       dirty = true; // start them on the next pass, with the port now recorded
@@ -97,9 +120,14 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     map: (payload) => (payload.split(' ')[1] === node ? [keyOf(undefined, node)] : []),
     logger: log,
   }).start(signal, notifications);
+  postgresSource({
+    name: 'agent-volumes',
+    connectionString: options.listenUrl,
+    channel: VOLUMES_CHANNEL,
+    map: (payload) => (volumeNotificationIsFor(payload, node) ? [keyOf(undefined, node)] : []),
+    logger: log,
+  }).start(signal, notifications);
 
-  const heartbeatMs = options.heartbeatMs ?? 5_000;
-  const pollMs = options.pollMs ?? 5_000;
   let nextBeat = 0;
   let nextPoll = 0;
   log.info({ capacity: machine, memoryEnforcement: options.memoryEnforcement }, 'node agent started');
@@ -120,7 +148,8 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
       dirty = true;
       await sleep(Math.min(heartbeatMs, 1_000), signal);
     }
-    if (dirty) continue;
+    // An abort during the pass called the previous `wake`: check before waiting again.
+    if (dirty || signal.aborted) continue;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, Math.min(nextBeat, nextPoll) - Date.now()));
       wake = () => {
@@ -130,5 +159,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     });
   }
   unsubscribe();
+  if (volumeState.running.size > 0) log.info({ volumes: [...volumeState.running.keys()] }, 'waiting for volume restores and backups to finish');
+  await volumeState.idle();
   log.info('node agent stopped; instances keep running for the next agent to adopt');
 }

@@ -56,7 +56,7 @@ describe('planVolume', () => {
   });
 
   it('names the node, since when, and the latest backup when the node is lost', () => {
-    const backups = [{ id: 'b1', time: '2026-11-28T03:00:00Z', sizeBytes: 10, checksum: 'ab' }, { id: 'b2', time: '2026-11-29T03:00:00Z', sizeBytes: 10, checksum: 'cd' }];
+    const backups = [{ id: 'b1', time: '2026-11-28T03:00:00Z', sizeBytes: 10, checksum: 'sha256:ab' }, { id: 'b2', time: '2026-11-29T03:00:00Z', sizeBytes: 10, checksum: 'sha256:cd' }];
     const plan = planVolume(volume(), observed({ row: row({ node: 'node-2', backups }), node: { state: 'ready', lostSince: new Date('2026-11-29T11:03:00Z') } }), { now });
     expect(condition(plan, 'Ready')?.message).toBe(
       'data of volume acme/db lives on node node-2, NotReady since 2026-11-29T11:03:00Z; restore the latest backup (b2, 2026-11-29T03:00:00Z) into a new Volume with spec.restoreFrom, or wait for node-2',
