@@ -8,11 +8,8 @@ import { dirname, join } from 'node:path';
 import { schemasDir } from '../api/load-schema.js';
 import { parseManifests, type Manifest } from '../api/manifests.js';
 
-/**
- * Tenant, Node and the hello App with its Route. Not volume.yaml: Volumes are not yet provisioned
- * by the node agent, and its App would write to /data.
- */
-export const FIRST_START_EXAMPLES = ['tenant.yaml', 'node.yaml', 'hello.yaml'] as const;
+/** Every example: Tenant, Node, the hello App with its Route, and the counter App with its Volume. */
+export const FIRST_START_EXAMPLES = ['tenant.yaml', 'node.yaml', 'hello.yaml', 'volume.yaml'] as const;
 
 /** The repository (or installed package) folder that holds schemas/ and examples/. */
 export function packageRoot(): string {

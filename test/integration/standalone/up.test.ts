@@ -70,9 +70,14 @@ describe('tend up', () => {
     console.log(`tend up: first start to the first answer through the edge in ${first.firstAnswerMs} ms (PostgreSQL initdb included)`);
     expect(first.process.tail(40)).toMatch(/tend is up .*\n\s+edge\s+http:\/\/127\.0\.0\.1:\d+/);
     expect(first.process.tail(40)).toMatch(/examples\s+applied on first start/);
+    const counter = await waitForServer(first.process, 'the counter App through the edge', async () => {
+      const answer = await send(port, 'counter.localhost', '/');
+      return answer.status === 200 ? answer.body : undefined;
+    });
+    expect(counter).toContain('(visit 1)');
     const before = await snapshot();
-    expect(before.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['App/hello', 'Node/local', 'Route/hello', 'Tenant/demo']);
-    expect(before.instances).toHaveLength(2);
+    expect(before.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['App/counter', 'App/hello', 'Node/local', 'Route/counter', 'Route/hello', 'Tenant/demo', 'Volume/counter-data']);
+    expect(before.instances).toHaveLength(3);
 
     // An orderly stop ends everything: the edge, the instances and PostgreSQL.
     const { databaseUrl } = JSON.parse(readFileSync(join(dataDir, 'tend.json'), 'utf8')) as { databaseUrl: string };
@@ -84,6 +89,12 @@ describe('tend up', () => {
     console.log(`tend up: restart to the first answer in ${second.firstAnswerMs} ms`);
     expect(second.process.tail(40)).not.toMatch(/examples\s+applied/);
     expect(await snapshot()).toEqual(before);
+    // The counter's visits live in its volume: the restart kept them.
+    const again = await waitForServer(second.process, 'the counter App again', async () => {
+      const answer = await send(port, 'counter.localhost', '/');
+      return answer.status === 200 ? answer.body : undefined;
+    });
+    expect(again).toContain('(visit 2)');
 
     // kill -9: PostgreSQL and the instances outlive it; the next start adopts both.
     await second.process.kill();
