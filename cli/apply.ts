@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
 import { API_VERSION, GROUP, findKind, type KindInfo } from '../api/kinds.js';
 import { ManifestPathError, findManifestFiles } from '../api/manifest-files.js';
 import { parseManifests, type Manifest } from '../api/manifests.js';
@@ -18,6 +18,7 @@ import { EXIT, type CliIo } from './io.js';
 import { readinessOf } from './readiness.js';
 import { parseDuration } from './duration.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 
 /** Usage text of the verb. */
 export const APPLY_USAGE = `Usage: tend apply -f FILE|DIR|- [-f ...] [options]
@@ -150,11 +151,21 @@ async function applyOne(connection: Connection, manifest: Manifest, defaultNames
   }
 }
 
-/** Polls until every object is Ready; prints `label: reason: message` whenever one changes. */
+/**
+ * Polls until every object is Ready. On a terminal: one live line per object, redrawn in place;
+ * otherwise a line `label: state` each time an object's state changes.
+ */
 async function waitReady(connection: Connection, applied: readonly Applied[], timeoutMs: number, io: CliIo): Promise<boolean> {
   const started = Date.now();
   const last = new Map<string, string>();
   const pending = new Set(applied);
+  let drawn = 0;
+  const redraw = () => {
+    const terminal = io.terminal!;
+    const lines = applied.map((a) => `${pending.has(a) ? '…' : '✓'} ${a.label}: ${last.get(a.label) ?? 'waiting'}`);
+    terminal.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}\n`).join('')}\x1b[2K${elapsed(started)} ${applied.length - pending.size} of ${applied.length} Ready\n`);
+    drawn = lines.length + 1;
+  };
   while (pending.size > 0) {
     for (const a of [...pending]) {
       const obj = await connection.client(a.info).get(a.key);
@@ -162,10 +173,11 @@ async function waitReady(connection: Connection, applied: readonly Applied[], ti
       const line = state.ready ? 'Ready' : `${state.reason}${state.message ? `: ${state.message}` : ''}`;
       if (last.get(a.label) !== line) {
         last.set(a.label, line);
-        io.out(`${elapsed(started)} ${a.label}: ${line}`);
+        if (!io.terminal) io.out(`${elapsed(started)} ${a.label}: ${line}`);
       }
       if (state.ready) pending.delete(a);
     }
+    if (io.terminal) redraw();
     if (pending.size === 0) break;
     if (Date.now() - started > timeoutMs) {
       io.err(`tend: timed out after ${Math.round(timeoutMs / 1000)} s; not Ready: ${[...pending].map((a) => `${a.label} (${last.get(a.label)})`).join('; ')}`);
@@ -173,7 +185,7 @@ async function waitReady(connection: Connection, applied: readonly Applied[], ti
     }
     await sleep(500);
   }
-  io.out(`${elapsed(started)} all ${applied.length} Ready`);
+  if (!io.terminal) io.out(`${elapsed(started)} all ${applied.length} Ready`);
   return true;
 }
 
@@ -182,23 +194,18 @@ function elapsed(started: number): string {
 }
 
 function parse(args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        namespace: { type: 'string', short: 'n' },
-        wait: { type: 'boolean' },
-        timeout: { type: 'string' },
-        ...CONNECTION_OPTIONS,
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UsageError(`apply: ${(err as Error).message.split('\n')[0]}`);
-  }
+  return parseVerbArgs(
+    'apply',
+    args,
+    {
+      filename: { type: 'string', short: 'f', multiple: true },
+      namespace: { type: 'string', short: 'n' },
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
+      ...CONNECTION_OPTIONS,
+    },
+    false,
+  );
 }
 
 function files(path: string): string[] {

@@ -3,7 +3,6 @@
  * stays until its controller has cleaned up (`tend get` shows it; `tend why` says what it waits for).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { GROUP, findKind } from '../api/kinds.js';
 import { findManifestFiles } from '../api/manifest-files.js';
 import { parseManifests } from '../api/manifests.js';
@@ -12,6 +11,7 @@ import { keyOf } from '../framework/reconcile/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindAndName, kindNamed } from './connection.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 
 /** Usage text of the verb. */
 export const DELETE_USAGE = `Usage: tend delete KIND NAME [NAME...] | KIND/NAME | -f FILE|DIR [options]
@@ -97,20 +97,15 @@ function fromFiles(paths: readonly string[], namespace: string): Target[] {
 }
 
 function parse(args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        filename: { type: 'string', short: 'f', multiple: true },
-        namespace: { type: 'string', short: 'n' },
-        'ignore-not-found': { type: 'boolean' },
-        ...CONNECTION_OPTIONS,
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UsageError(`delete: ${(err as Error).message.split('\n')[0]}`);
-  }
+  return parseVerbArgs(
+    'delete',
+    args,
+    {
+      filename: { type: 'string', short: 'f', multiple: true },
+      namespace: { type: 'string', short: 'n' },
+      'ignore-not-found': { type: 'boolean' },
+      ...CONNECTION_OPTIONS,
+    },
+    true,
+  );
 }

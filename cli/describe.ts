@@ -2,7 +2,6 @@
  * `tend describe KIND/NAME`: one object in full for a person — metadata, spec, status, conditions
  * and its recent events — like `kubectl describe`.
  */
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { GROUP } from '../api/kinds.js';
 import type { Condition } from '../framework/conditions/index.js';
@@ -13,7 +12,7 @@ import { columns, field, indented } from './format/sections.js';
 import { formatAge } from './format/table.js';
 import { EXIT, type CliIo } from './io.js';
 import { objectEvents } from './object-events.js';
-import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 
 /** Usage text of the verb. */
 export const DESCRIBE_USAGE = `Usage: tend describe KIND/NAME [options]
@@ -84,18 +83,13 @@ export function describeObject(obj: Resource, now: Date): string[] {
 
 /** The flags of describe and why. */
 export function parse(args: readonly string[], verb: string) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        ...CONNECTION_OPTIONS,
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UsageError(`${verb}: ${(err as Error).message.split('\n')[0]}`);
-  }
+  return parseVerbArgs(
+    verb,
+    args,
+    {
+      namespace: { type: 'string', short: 'n' },
+      ...CONNECTION_OPTIONS,
+    },
+    true,
+  );
 }

@@ -2,7 +2,6 @@
  * `tend get KIND [NAME]`: objects as kubectl prints them (the CRDs' printer columns), or whole as
  * YAML or JSON with `-o`. Namespaced kinds list the `default` namespace unless -n or -A says otherwise.
  */
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { GROUP } from '../api/kinds.js';
 import type { Resource } from '../framework/client/index.js';
@@ -11,6 +10,7 @@ import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindNamed } from './conn
 import { renderTable } from './format/table.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 
 /** Usage text of the verb. */
 export const GET_USAGE = `Usage: tend get KIND [NAME] [options]
@@ -65,20 +65,15 @@ export async function runGet(args: readonly string[], io: CliIo, env: NodeJS.Pro
 }
 
 function parse(args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        'all-namespaces': { type: 'boolean', short: 'A' },
-        output: { type: 'string', short: 'o' },
-        ...CONNECTION_OPTIONS,
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UsageError(`get: ${(err as Error).message.split('\n')[0]}`);
-  }
+  return parseVerbArgs(
+    'get',
+    args,
+    {
+      namespace: { type: 'string', short: 'n' },
+      'all-namespaces': { type: 'boolean', short: 'A' },
+      output: { type: 'string', short: 'o' },
+      ...CONNECTION_OPTIONS,
+    },
+    true,
+  );
 }

@@ -11,6 +11,8 @@ export interface CliIo {
   err(line: string): void;
   /** All of standard input, for `-f -`. */
   readStdin(): string;
+  /** Present when standard output is a terminal: raw writes, for lines redrawn in place. */
+  readonly terminal?: { write(text: string): void };
 }
 
 /** The real terminal: process.stdout, process.stderr and file descriptor 0. */
@@ -18,6 +20,7 @@ export const processIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
   readStdin: () => readFileSync(0, 'utf8'),
+  ...(process.stdout.isTTY ? { terminal: { write: (text: string) => process.stdout.write(text) } } : {}),
 };
 
 /** Exit codes shared by every verb. */

@@ -6,12 +6,12 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { entriesAfter, latestEntries, type JournalRow } from '../framework/journal/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindNamed } from './connection.js';
 import { formatLogLine, levelValue, matchesFilter, parseLogLine, type LogEntry, type LogFilter } from './format/log-line.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
@@ -142,23 +142,18 @@ function stopOnSignal(): AbortSignal {
 }
 
 function parse(args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        follow: { type: 'boolean', short: 'f' },
-        tail: { type: 'string' },
-        controller: { type: 'string' },
-        level: { type: 'string' },
-        file: { type: 'string' },
-        namespace: { type: 'string', short: 'n' },
-        ...CONNECTION_OPTIONS,
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UsageError(`logs: ${(err as Error).message.split('\n')[0]}`);
-  }
+  return parseVerbArgs(
+    'logs',
+    args,
+    {
+      follow: { type: 'boolean', short: 'f' },
+      tail: { type: 'string' },
+      controller: { type: 'string' },
+      level: { type: 'string' },
+      file: { type: 'string' },
+      namespace: { type: 'string', short: 'n' },
+      ...CONNECTION_OPTIONS,
+    },
+    true,
+  );
 }

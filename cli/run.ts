@@ -4,7 +4,6 @@
  * in-flight reconciles (up to 30 s), leaves the member list, closes the pool and exits 0.
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
 import { createLogger } from '../framework/log/logger.js';
@@ -12,6 +11,7 @@ import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/in
 import { platformMigrationsFolder } from '../migrations/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
@@ -95,32 +95,27 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
 }
 
 function parse(args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        kubeconfig: { type: 'string' },
-        'database-url': { type: 'string' },
-        replica: { type: 'string' },
-        'health-port': { type: 'string' },
-        'health-host': { type: 'string' },
-        concurrency: { type: 'string' },
-        selector: { type: 'string' },
-        'cpu-overcommit-ratio': { type: 'string' },
-        'node-heartbeat-ms': { type: 'string' },
-        'lost-grace-ms': { type: 'string' },
-        'log-level': { type: 'string' },
-        'heartbeat-ms': { type: 'string' },
-        'member-ttl-ms': { type: 'string' },
-        'join-delay-ms': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch (err) {
-    throw new UsageError(`run: ${(err as Error).message}`);
-  }
+  return parseVerbArgs(
+    'run',
+    args,
+    {
+      kubeconfig: { type: 'string' },
+      'database-url': { type: 'string' },
+      replica: { type: 'string' },
+      'health-port': { type: 'string' },
+      'health-host': { type: 'string' },
+      concurrency: { type: 'string' },
+      selector: { type: 'string' },
+      'cpu-overcommit-ratio': { type: 'string' },
+      'node-heartbeat-ms': { type: 'string' },
+      'lost-grace-ms': { type: 'string' },
+      'log-level': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      'member-ttl-ms': { type: 'string' },
+      'join-delay-ms': { type: 'string' },
+    },
+    false,
+  );
 }
 
 function ratio(text: string): number {

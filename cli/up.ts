@@ -3,11 +3,11 @@
  * SIGTERM) stops it all; the next `tend up` with the same data folder continues where it left off.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseListenAddress, type ListenAddress } from '../agents/edge/index.js';
 import { runUp } from '../standalone/up.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
@@ -69,26 +69,21 @@ export async function runUpVerb(args: readonly string[], io: CliIo, env: NodeJS.
 }
 
 function parse(args: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...args],
-      options: {
-        'data-dir': { type: 'string' },
-        listen: { type: 'string' },
-        'metrics-port': { type: 'string' },
-        node: { type: 'string' },
-        'database-url': { type: 'string' },
-        kubeconfig: { type: 'string' },
-        'no-examples': { type: 'boolean' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-  } catch (err) {
-    throw new UsageError(`up: ${(err as Error).message.split('\n')[0]}`);
-  }
+  return parseVerbArgs(
+    'up',
+    args,
+    {
+      'data-dir': { type: 'string' },
+      listen: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      node: { type: 'string' },
+      'database-url': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'no-examples': { type: 'boolean' },
+      'log-level': { type: 'string' },
+    },
+    false,
+  );
 }
 
 function address(text: string): ListenAddress {

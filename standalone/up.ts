@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { formatListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
 import { runNodeAgent } from '../agents/node/agent.js';
 import { ProcessRuntime } from '../agents/node/runtime/index.js';

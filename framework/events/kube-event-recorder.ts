@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import type { Resource } from '../client/index.js';
 import { poolConnections } from '../client/pooled-kube-config.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import type { EventRecorder, EventType } from './index.js';
-import { SpamFilter } from './spam-filter.js';
+import { BaseEventRecorder } from './base-event-recorder.js';
+import type { EventType } from './index.js';
 
 export interface KubeEventRecorderOptions {
   /** Who reports (`source.component`). @default 'tend' */
@@ -32,37 +32,18 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const MAX_SEEN = 4_096;
 
 /** Records core/v1 Events on the API server, deduplicated and rate-limited like client-go's recorder. */
-export class KubeEventRecorder implements EventRecorder {
+export class KubeEventRecorder extends BaseEventRecorder {
   private readonly api: CoreV1Api;
   private readonly seen = new Map<string, Seen>();
-  private readonly spam: SpamFilter;
-  private readonly clock: Clock;
-  private readonly pending = new Set<Promise<void>>();
   private sequence = 0;
 
   constructor(kubeConfig: KubeConfig, private readonly options: KubeEventRecorderOptions) {
+    super(options.clock ?? systemClock, options.logger);
     this.api = poolConnections(kubeConfig).makeApiClient(CoreV1Api);
-    this.clock = options.clock ?? systemClock;
-    this.spam = new SpamFilter(this.clock);
-  }
-
-  record(obj: Resource, type: EventType, reason: string, message: string): void {
-    const uid = obj.metadata.uid ?? `${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
-    if (!this.spam.allow(uid)) return;
-    const writing = this.write(obj, uid, type, reason, message).catch((err: Error) =>
-      this.options.logger.warn({ err: err.message, reason, object: `${obj.kind}/${obj.metadata.name}` }, 'could not record event'),
-    );
-    this.pending.add(writing);
-    void writing.finally(() => this.pending.delete(writing));
-  }
-
-  /** Resolves when every event recorded so far has been written (or failed). */
-  async flush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all(this.pending);
   }
 
   /** Decides synchronously (create or bump the count), then writes after this event's previous write. */
-  private async write(obj: Resource, uid: string, type: EventType, reason: string, message: string): Promise<void> {
+  protected async write(obj: Resource, uid: string, type: EventType, reason: string, message: string): Promise<void> {
     const now = this.clock.now();
     const key = `${uid}\u0000${type}\u0000${reason}\u0000${message}`;
     const seen = this.seen.get(key);

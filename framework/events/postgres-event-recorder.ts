@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { Resource } from '../client/index.js';
 import type { Store } from '../store/index.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import type { EventRecorder, EventType } from './index.js';
+import { BaseEventRecorder } from './base-event-recorder.js';
+import type { EventType } from './index.js';
 import * as q from './postgres-event-queries.js';
-import { SpamFilter } from './spam-filter.js';
 
 export interface PostgresEventRecorderOptions {
   readonly logger: Logger;
@@ -29,37 +29,18 @@ const MAX_SEEN = 4_096;
 const PRUNE_EVERY_MS = 300_000;
 
 /** Records events in tend.events (standalone mode), deduplicated and rate-limited like KubeEventRecorder. */
-export class PostgresEventRecorder implements EventRecorder {
+export class PostgresEventRecorder extends BaseEventRecorder {
   private readonly seen = new Map<string, Seen>();
-  private readonly spam: SpamFilter;
-  private readonly clock: Clock;
-  private readonly pending = new Set<Promise<void>>();
   private lastPrune = 0;
 
   constructor(
     private readonly store: Store,
     private readonly options: PostgresEventRecorderOptions,
   ) {
-    this.clock = options.clock ?? systemClock;
-    this.spam = new SpamFilter(this.clock);
+    super(options.clock ?? systemClock, options.logger);
   }
 
-  record(obj: Resource, type: EventType, reason: string, message: string): void {
-    const uid = obj.metadata.uid ?? `${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
-    if (!this.spam.allow(uid)) return;
-    const writing = this.write(obj, uid, type, reason, message).catch((err: Error) =>
-      this.options.logger.warn({ err: err.message, reason, object: `${obj.kind}/${obj.metadata.name}` }, 'could not record event'),
-    );
-    this.pending.add(writing);
-    void writing.finally(() => this.pending.delete(writing));
-  }
-
-  /** Resolves when every event recorded so far has been written (or failed). */
-  async flush(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all(this.pending);
-  }
-
-  private async write(obj: Resource, uid: string, type: EventType, reason: string, message: string): Promise<void> {
+  protected async write(obj: Resource, uid: string, type: EventType, reason: string, message: string): Promise<void> {
     const now = this.clock.now();
     const key = `${uid}\u0000${type}\u0000${reason}\u0000${message}`;
     const seen = this.seen.get(key);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ConflictError, type Resource } from '../client/index.js';
+import { ConflictError, NotFoundError, type Resource } from '../client/index.js';
 import { ownsEverything, type Ownership } from '../coordination/ownership.js';
 import { RESULT, SKIP, type ControllerMetricFamilies, type ControllerMetrics } from '../metrics/controller-metrics.js';
 import { MemoryQueue } from '../queue/memory-queue.js';
@@ -164,6 +164,13 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
       this.inFlight.delete(key);
     }
     const durationMs = performance.now() - started;
+    // Deleted while we worked on it (its finalizer just came off): nothing left to do, no error.
+    if ('error' in outcome && outcome.error instanceof NotFoundError && !(await this.exists(key))) {
+      log.debug({ err: outcome.error.message }, 'object gone meanwhile');
+      this.queue.forget(key);
+      metrics?.reconciled(RESULT.success, durationMs / 1000);
+      return;
+    }
     const label = this.handle(key, outcome, log);
     metrics?.reconciled(label, durationMs / 1000);
     const error = 'error' in outcome ? errorMessage(outcome.error) : undefined;
@@ -180,6 +187,15 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
       ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
       ...(error ? { error } : {}),
     });
+  }
+
+  /** Whether the object still exists on the server (the cache may not have seen its deletion yet). */
+  private async exists(key: Key): Promise<boolean> {
+    try {
+      return (await this.options.informer.client.get(key)) !== undefined;
+    } catch {
+      return true; // cannot tell: treat the error as an error
+    }
   }
 
   /** The one switch: outcome → queue action → metric label. */

@@ -36,10 +36,10 @@ interface Captured {
 type Verb = (args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv) => Promise<number>;
 
 /** Runs a verb in-process with captured output; a thrown error becomes `err` with code -1. */
-async function run(verb: Verb, args: readonly string[]): Promise<Captured> {
+async function run(verb: Verb, args: readonly string[], terminal?: string[]): Promise<Captured> {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), readStdin: () => '' };
+  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), readStdin: () => '', ...(terminal ? { terminal: { write: (t: string) => terminal.push(t) } } : {}) };
   try {
     const code = await verb(args, io, {});
     return { code, out: out.join('\n'), err: err.join('\n') };
@@ -203,6 +203,18 @@ describe.each([
     const result = await run(runApply, ['-f', path, '--wait', '--timeout', '60s', ...b.flags]);
     expect(result).toMatchObject({ code: 0, err: '' });
     expect(result.out).toMatch(new RegExp(`tenant.tend.dev/${tenant}: Ready\\n.*all 1 Ready$`));
+  });
+
+  it('on a terminal, --wait redraws one live line per object in place', async () => {
+    const tenant = unique('live');
+    const screen: string[] = [];
+    const result = await run(runApply, ['-f', file('tenant.yaml', tenantYaml(b, tenant, [await b.namespace()])), '--wait', ...b.flags], screen);
+    expect(result).toMatchObject({ code: 0, out: `tenant.tend.dev/${tenant} created` });
+    const last = screen.at(-1)!;
+    expect(last).toContain(`\x1b[2K✓ tenant.tend.dev/${tenant}: Ready\n`);
+    expect(last).toMatch(/1 of 1 Ready\n$/);
+    // Every frame after the first moves the cursor back over the previous one.
+    for (const frame of screen.slice(1)) expect(frame.startsWith('\x1b[2A')).toBe(true);
   });
 
   it('why: an App no node can run says so in one sentence, with its instances and its reconciles', async () => {

@@ -11,7 +11,6 @@ import type { Route } from '../../../api/types/route.js';
 import { resourceType } from '../../../api/resource-types.js';
 import { ConflictError, KubeClient } from '../../../framework/client/index.js';
 import type { Node } from '../../../api/types/node.js';
-import type { Tenant } from '../../../api/types/tenant.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';

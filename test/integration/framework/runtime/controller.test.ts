@@ -147,6 +147,23 @@ describe('Controller against a real API server', () => {
     expect(lines.some((l) => l.msg === 'conflict; re-reading soon')).toBe(true);
   });
 
+  it('treats "not found" for an object deleted meanwhile as the end, not an error', async () => {
+    let runs = 0;
+    startController('vanishing', async (ctx, obj) => {
+      if (obj.metadata.namespace !== ns || obj.metadata.name !== 'v') return done();
+      runs++;
+      // Gone while we work (as when a finalizer comes off): the status write finds nothing.
+      await client.delete(ctx.key);
+      await client.patchStatus(ctx.key, { seenSize: 1 }, obj.metadata.resourceVersion!);
+      return done();
+    });
+    const key = keyOfObject(await client.create(widget('v', 1)));
+    await eventually(() => (logLines.some((l) => l.controller === 'vanishing' && l.key === key && l.msg === 'object gone meanwhile') ? true : undefined), { what: 'the reconcile to end quietly' });
+    const lines = logLines.filter((l) => l.controller === 'vanishing' && l.key === key);
+    expect(lines.some((l) => l.level === 50)).toBe(false);
+    expect(runs).toBe(1);
+  });
+
   it('looks at a key again after requeueAfter', async () => {
     const { runs } = startController('poller', async (_ctx, obj) =>
       obj.metadata.namespace === ns && obj.metadata.name === 'e' ? requeueAfter(50) : done(),
