@@ -97,12 +97,12 @@ export const volumesOfApp: NamedQuery = {
          where v.key = any($1::text[])`,
 };
 
-/** Nodes for binding a volume: the scheduler's view plus disk (measured) and disk bound to volumes. */
+/** Nodes for binding a volume: the scheduler's view plus the disk offered and the disk bound to volumes. */
 export const bindingNodes: NamedQuery = {
   name: 'platform.binding_nodes',
   text: `select n.name, n.state, n.labels, n.allocatable_memory::float8 as "allocatableMemory", n.allocatable_cpu::float8 as "allocatableCpu",
                 coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu",
-                coalesce(ag.capacity_disk, 0)::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
+                n.disk::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
                 coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive
          from platform.nodes n
          left join (select node, sum(memory) as memory, sum(cpu) as cpu from platform.instances group by node) a on a.node = n.name

@@ -4,7 +4,7 @@ import type { NamedQuery } from '../framework/store/index.js';
 export const selectNodeRow: NamedQuery = {
   name: 'platform.node_select',
   text: `select generation::int as generation, address, labels, state,
-                allocatable_memory::float8 as "allocatableMemory", allocatable_cpu::float8 as "allocatableCpu",
+                allocatable_memory::float8 as "allocatableMemory", allocatable_cpu::float8 as "allocatableCpu", disk::float8 as disk,
                 to_char(lost_since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "lostSince",
                 drain_deadline_seconds as "drainDeadlineSeconds"
          from platform.nodes where name = $1`,
@@ -28,14 +28,14 @@ export const selectNodeAllocation: NamedQuery = {
 export const upsertNodeRow: NamedQuery = {
   name: 'platform.node_upsert',
   text: `insert into platform.nodes as n (name, uid, generation, address, labels, state, allocatable_memory, allocatable_cpu, lost_since,
-                                         drain_deadline_seconds, draining_since)
-         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $10::timestamptz, $11::int, case when $6 = 'draining' then now() end
+                                         drain_deadline_seconds, draining_since, disk)
+         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $10::timestamptz, $11::int, case when $6 = 'draining' then now() end, $12
          where $9::bigint = 0 or exists (select 1 from tend.members m where m.id = $9 and m.expires_at > now())
          on conflict (name) do update
            set uid = excluded.uid, generation = excluded.generation, address = excluded.address, labels = excluded.labels,
                state = excluded.state, allocatable_memory = excluded.allocatable_memory,
                allocatable_cpu = excluded.allocatable_cpu, lost_since = excluded.lost_since,
-               drain_deadline_seconds = excluded.drain_deadline_seconds,
+               drain_deadline_seconds = excluded.drain_deadline_seconds, disk = excluded.disk,
                -- The drain's clock starts when draining starts, and survives other changes.
                draining_since = case when excluded.state = 'draining' then coalesce(n.draining_since, now()) end,
                updated_at = now()

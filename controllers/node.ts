@@ -42,7 +42,7 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
     const fence = String(ctx.fence);
     if (plan.upsert) {
       const r = plan.upsert;
-      await store.query(upsertNodeRow, [node.metadata.name, node.metadata.uid, r.generation, r.address, JSON.stringify(r.labels), r.state, r.allocatableMemory, r.allocatableCpu, fence, r.lostSince, r.drainDeadlineSeconds]);
+      await store.query(upsertNodeRow, [node.metadata.name, node.metadata.uid, r.generation, r.address, JSON.stringify(r.labels), r.state, r.allocatableMemory, r.allocatableCpu, fence, r.lostSince, r.drainDeadlineSeconds, r.disk]);
       ctx.log.info({ state: r.state, allocatableMemory: r.allocatableMemory, allocatableCpu: r.allocatableCpu, lostSince: r.lostSince }, 'node row written');
     }
     await writeStatus(clients.node, node, plan.status);

@@ -1,3 +1,7 @@
+-- The disk a node offers to volumes (spec.capacity.disk, else what its agent measured), written
+-- by the Node controller: binding compares it with the sizes of the volumes already there.
+alter table platform.nodes add column disk bigint not null default 0;
+
 -- Volumes: a directory on one node, with backups. The Volume controller writes the desired columns
 -- (from spec), the App controller binds an unbound volume to a node when the first App mounting it
 -- is placed, and the node agent of that node writes the observed columns (provisioned, usage,

@@ -47,6 +47,8 @@ export interface NodeRow {
   readonly state: NodeState;
   readonly allocatableMemory: number;
   readonly allocatableCpu: number;
+  /** Bytes of disk offered to volumes: spec.capacity.disk, else what the agent measured. */
+  readonly disk: number;
   /** The agent's last heartbeat while the node is lost; null while it is alive (or never seen). */
   readonly lostSince: string | null;
   /** While draining: seconds replacements may take before the rest are stopped; else null. */
@@ -98,7 +100,7 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
   const alive = beat !== undefined && now - beat <= lostAfterMs;
   const lostSince = beat !== undefined && !alive ? new Date(beat).toISOString() : null;
   const drainDeadlineSeconds = state === 'draining' ? (spec.drain?.deadlineSeconds ?? 300) : null;
-  const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu, lostSince, drainDeadlineSeconds };
+  const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu, disk: capacity.disk, lostSince, drainDeadlineSeconds };
   const updates: ConditionUpdate[] = [];
   if (beat === undefined) {
     updates.push({ type: 'Alive', status: 'Unknown', reason: 'AgentNotReporting', message: `no agent has reported for this node yet: run tend agent --node ${node.metadata.name}` });

@@ -10,7 +10,7 @@ import type { NodeView } from './placement.js';
 
 /** A node as binding sees it: the scheduler's view plus disk. */
 export interface BindingNode extends NodeView {
-  /** Bytes of disk the agent measured (0 when unknown). */
+  /** Bytes of disk offered to volumes: spec.capacity.disk, else what the agent measured (0 when unknown). */
   readonly diskCapacity: number;
   /** Bytes promised to volumes already bound there. */
   readonly diskBound: number;

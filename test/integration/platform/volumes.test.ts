@@ -159,6 +159,16 @@ describe('volumes', () => {
     await change(clients.app, 'default/counter', (a) => ({ ...a, spec: { ...a.spec!, replicas: 1 } }));
   });
 
+  it('binds only where the disk a node offers (spec.capacity.disk) leaves room', async () => {
+    await clients.volume.create(volume('huge', { size: '20Gi' }));
+    await clients.app.create(counter('greedy', 'huge'));
+    const app = await condition(clients.app, 'default/greedy', 'Scheduled', 'False', 'Unschedulable');
+    expect(findCondition(app.status?.conditions, 'Scheduled')?.message).toMatch(/^0\/2 nodes can hold its volumes \(20\.0Gi\): 2 not enough free disk \(most free \d+(\.\d)?Gi\)$/);
+    await condition(clients.volume, 'default/huge', 'Bound', 'False', 'WaitingForFirstConsumer');
+    await clients.app.delete('default/greedy' as Key);
+    await clients.volume.delete('default/huge' as Key);
+  });
+
   it('backs up on request, keeps `retain`, and restores into a new Volume on the other node with the same checksum', async () => {
     const backupsOf = async () => (await clients.volume.get('default/data' as Key))?.status?.backups ?? [];
     for (const request of ['1', '2', '3']) {
