@@ -50,7 +50,7 @@ interface RunResult {
   readonly rssMb: number[];
   /** CPU seconds used during the burst, by process. */
   readonly cpu: Record<string, number>;
-  readonly steady?: { seconds: number; reconciles: number; apiWrites: number; rowWrites: number; heartbeats: number };
+  readonly steady?: { seconds: number; reconciles: number; apiWrites: number; rowWrites: number; heartbeats: number; journalWrites: number };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -167,6 +167,7 @@ async function run(mode: 'plain' | 'wait10', replicas: number): Promise<RunResul
         rows: await store.query<{ name: string; xmin: string; writes: string }>({ name: 'bench.rows', text: 'select name, xmin::text as xmin, writes::text as writes from platform.tenants order by name' }),
         heartbeats: Number((await store.query<{ n: string }>({ name: 'bench.heartbeats', text: `select n_tup_upd::text as n from pg_stat_user_tables where schemaname = 'tend' and relname = 'members'` }))[0]?.n ?? 0),
         reconciles: await reconcileTotal(ports),
+        journal: Number((await store.query<{ n: string }>({ name: 'bench.journal_head', text: 'select coalesce(max(id), 0)::text as n from tend.reconciles' }))[0]?.n ?? 0),
       });
       // Let the burst's last follow-up reconciles finish before measuring quiet.
       await sleep(3_000);
@@ -180,6 +181,7 @@ async function run(mode: 'plain' | 'wait10', replicas: number): Promise<RunResul
         apiWrites: before.rvs === after.rvs ? 0 : after.rvs.split(',').filter((x) => !before.rvs.includes(x)).length,
         rowWrites: after.rows.filter((r) => rowsBefore.get(r.name) !== `${r.xmin}/${r.writes}`).length + Math.abs(after.rows.length - before.rows.length),
         heartbeats: after.heartbeats - before.heartbeats,
+        journalWrites: after.journal - before.journal,
       };
     }
     stopWatch.abort();
@@ -248,7 +250,7 @@ const steady = results.find((r) => r.steady)?.steady;
 if (steady) {
   console.log(
     `steady state (3 replicas, ${steady.seconds} s, resync every 20 s): ${steady.reconciles} reconciles, ` +
-      `${steady.apiWrites} API object writes, ${steady.rowWrites} tenant row writes; ` +
+      `${steady.apiWrites} API object writes, ${steady.rowWrites} tenant row writes, ${steady.journalWrites} journal entries; ` +
       `coordination: ${steady.heartbeats} membership heartbeats (one row update per replica per 500 ms)`,
   );
 }
