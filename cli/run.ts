@@ -52,21 +52,13 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
   if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
   else kubeConfig.loadFromDefault();
 
-  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}` });
-  const applied = await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
-  if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
-
   const membership = {
     ...(values['heartbeat-ms'] ? { heartbeatMs: number(values['heartbeat-ms'], 'heartbeat-ms') } : {}),
     ...(values['member-ttl-ms'] ? { ttlMs: number(values['member-ttl-ms'], 'member-ttl-ms') } : {}),
     ...(values['join-delay-ms'] !== undefined ? { joinDelayMs: number(values['join-delay-ms'], 'join-delay-ms') } : {}),
   };
-  const manager = buildPlatform({
-    kubeConfig,
-    store,
-    logger,
-    replica,
-    membership,
+  // Every flag is checked before anything connects: a typo fails at once, not after the migrations.
+  const tuning = {
     ...(values['health-port'] ? { healthPort: number(values['health-port'], 'health-port') } : {}),
     ...(values['health-host'] ? { healthHost: values['health-host'] } : {}),
     ...(values.concurrency ? { concurrency: number(values.concurrency, 'concurrency') } : {}),
@@ -76,7 +68,12 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
       ...(values['node-heartbeat-ms'] ? { heartbeatMs: number(values['node-heartbeat-ms'], 'node-heartbeat-ms') } : {}),
       ...(values['lost-grace-ms'] ? { lostGraceMs: number(values['lost-grace-ms'], 'lost-grace-ms') } : {}),
     },
-  });
+  };
+
+  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}` });
+  const applied = await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
+  const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning });
 
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {

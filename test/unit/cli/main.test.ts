@@ -35,6 +35,11 @@ describe('the tend command', { timeout: 30_000 }, () => {
     expect(missing.stderr).toBe('tend: validate needs at least one -f FILE|DIR (see: tend help)\n');
     const unknown = tend('deploy');
     expect(unknown).toMatchObject({ code: 2, stderr: 'tend: unknown command "deploy" (see: tend help)\n' });
+    // Checked before connecting: this database does not exist, and the error is still the flag.
+    const badFlag = tend('run', '--database-url', 'postgres://nobody@127.0.0.1:1/none', '--concurrency', 'many');
+    expect(badFlag).toMatchObject({ code: 2, stderr: 'tend: run: --concurrency must be a whole number, got "many" (see: tend help)\n' });
+    const badKind = tend('get', 'pods');
+    expect(badKind).toMatchObject({ code: 2, stderr: 'tend: unknown kind "pods": one of tenants, nodes, apps, routes, volumes (see: tend help)\n' });
   });
 
   it('prints its version and its help', () => {
