@@ -4,7 +4,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { runNodeAgent } from '../agents/node/agent.js';
 import { ProcessRuntime } from '../agents/node/runtime/index.js';
 import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
@@ -12,6 +11,7 @@ import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
@@ -33,25 +33,16 @@ Options:
 
 /** Run `tend agent`; resolves with the exit code once the agent has stopped. */
 export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        node: { type: 'string' },
-        'database-url': { type: 'string' },
-        'state-dir': { type: 'string' },
-        'backup-dir': { type: 'string' },
-        'heartbeat-ms': { type: 'string' },
-        'poll-ms': { type: 'string' },
-        'crash-backoff-ms': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(`agent: ${(err as Error).message}`);
-  }
+  const { values } = parseVerbArgs('agent', args, {
+    node: { type: 'string' },
+    'database-url': { type: 'string' },
+    'state-dir': { type: 'string' },
+    'backup-dir': { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    'poll-ms': { type: 'string' },
+    'crash-backoff-ms': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
   if (values.help) {
     io.out(AGENT_USAGE);
     return EXIT.ok;

@@ -2,12 +2,12 @@
  * `tend edge --listen ADDR`: the HTTP edge proxy. Reads its routes from PostgreSQL only.
  * SIGTERM drains: no new connections, requests in flight finish (up to --drain-ms), exit 0.
  */
-import { parseArgs } from 'node:util';
 import { formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
+import { parseVerbArgs } from './verb-args.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
@@ -29,25 +29,16 @@ Options:
 
 /** Run `tend edge`; resolves with the exit code once the edge has stopped. */
 export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        listen: { type: 'string' },
-        'admin-listen': { type: 'string' },
-        'database-url': { type: 'string' },
-        'check-ms': { type: 'string' },
-        'eject-ms': { type: 'string' },
-        'connect-timeout-ms': { type: 'string' },
-        'drain-ms': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(`edge: ${(err as Error).message}`);
-  }
+  const { values } = parseVerbArgs('edge', args, {
+    listen: { type: 'string' },
+    'admin-listen': { type: 'string' },
+    'database-url': { type: 'string' },
+    'check-ms': { type: 'string' },
+    'eject-ms': { type: 'string' },
+    'connect-timeout-ms': { type: 'string' },
+    'drain-ms': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
   if (values.help) {
     io.out(EDGE_USAGE);
     return EXIT.ok;
