@@ -53,3 +53,9 @@ export const latestEntries: NamedQuery = {
   text: `select * from (select id::text, at, replica, controller, kind, key, generation::text, resource_version, result, duration_ms, message
     from tend.reconciles r order by r.id desc limit $1) newest order by id::bigint`,
 };
+
+/** Forgets entries older than $1 ms (objects deleted long ago leave no trace forever). */
+export const pruneOldEntries: NamedQuery = {
+  name: 'tend.reconciles_prune',
+  text: `delete from tend.reconciles where at < now() - make_interval(secs => $1::double precision / 1000)`,
+};

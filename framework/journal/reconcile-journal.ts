@@ -11,6 +11,8 @@ export interface ReconcileJournalOptions {
   readonly keep?: number;
   /** Records are written in batches at most this often. @default 250 */
   readonly flushMs?: number;
+  /** Entries older than this are deleted (checked every 10 min at most). @default 7 days */
+  readonly retainMs?: number;
 }
 
 interface Entry {
@@ -21,6 +23,7 @@ interface Entry {
 
 const MAX_REMEMBERED = 100_000;
 const MAX_PENDING = 10_000;
+const PRUNE_EVERY_MS = 600_000;
 
 /**
  * Writes what reconciles concluded to tend.reconciles, for `tend why` and `tend logs` from any
@@ -33,6 +36,7 @@ export class ReconcileJournal {
   private pending: Entry[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  private lastPrune = 0;
 
   constructor(private readonly options: ReconcileJournalOptions) {}
 
@@ -81,6 +85,11 @@ export class ReconcileJournal {
       ]);
       const objects = [...new Map(batch.map((e) => [`${e.record.kind}\u0000${e.record.key}`, e.record])).values()];
       await store.query(q.trimEntries, [objects.map((r) => r.kind), objects.map((r) => r.key), this.options.keep ?? 50]);
+      // Deleted objects are never trimmed by key: age takes them out. Only while writing anyway.
+      if (Date.now() - this.lastPrune > PRUNE_EVERY_MS) {
+        this.lastPrune = Date.now();
+        await store.query(q.pruneOldEntries, [this.options.retainMs ?? 7 * 86_400_000]);
+      }
     } catch (err) {
       // Forget what was not written, so the next reconcile of those objects tries again.
       for (const e of batch) this.last.delete(`${e.record.controller}\u0000${e.record.key}`);

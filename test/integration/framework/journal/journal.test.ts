@@ -60,4 +60,13 @@ describe('the reconcile journal', () => {
     await b.flush();
     expect((await entries('ns/busy')).map((r) => `${r.replica}:${r.resource_version}`)).toEqual(['b:6', 'a:5', 'a:4']);
   });
+
+  it('forgets entries older than retainMs, also of objects that are gone', async () => {
+    await store.query({ name: 'test.age_entries', text: `update tend.reconciles set at = now() - interval '8 days' where key = 'ns/busy'` });
+    const journal = new ReconcileJournal({ store, replica: 'c', logger, flushMs: 10_000 });
+    journal.record(record('ns/fresh', '1'));
+    await journal.flush();
+    expect(await entries('ns/busy')).toEqual([]);
+    expect(await entries('ns/fresh')).toHaveLength(1);
+  });
 });
