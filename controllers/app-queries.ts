@@ -116,3 +116,10 @@ export const bindVolume: NamedQuery = {
   text: `update platform.volumes set node = $2, bound_at = now() where key = $1 and node is null
            and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
 };
+
+/** After lockNodes, in a new statement: the disk node $1 offers minus what its volumes hold. */
+export const nodeFreeDisk: NamedQuery = {
+  name: 'platform.node_free_disk',
+  text: `select (n.disk - coalesce((select sum(size) from platform.volumes v where v.node = n.name), 0))::float8 as free
+         from platform.nodes n where n.name = $1`,
+};

@@ -7,7 +7,7 @@ import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store } from '../framework/store/index.js';
 import { chooseVolumeNode, type BindingNode } from '../reconcilers/volume-binding.js';
 import { volumeNodeLostMessage } from '../reconcilers/volume.js';
-import { bindVolume, bindingNodes, volumesOfApp } from './app-queries.js';
+import { bindVolume, bindingNodes, lockNodes, nodeFreeDisk, volumesOfApp } from './app-queries.js';
 
 /** Where a stateful App may run, and why it may not. */
 export interface AppVolumes {
@@ -43,16 +43,8 @@ export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app
 
   const unbound = rows.filter((r) => r.node === null);
   if (unbound.length > 0) {
-    const bound = [...new Set(rows.flatMap((r) => (r.node ? [r.node] : [])))];
-    let node = bound[0];
-    if (!node) {
-      const nodes = (await store.query<BindingNode & { alive: boolean }>(bindingNodes, [options.liveWithinMs])).map((n) => ({ ...n, state: n.alive ? n.state : 'not-ready' }) as BindingNode);
-      const choice = chooseVolumeNode(nodes, { size: unbound.reduce((sum, r) => sum + r.size, 0), memory: options.memory, nodeSelector: app.spec?.placement?.nodeSelector ?? {} });
-      if ('message' in choice) return { unplaced: { reason: 'Unschedulable', message: choice.message } };
-      node = choice.node;
-    }
-    for (const r of unbound) await store.query(bindVolume, [r.key, node, String(ctx.fence)]);
-    ctx.log.info({ volumes: unbound.map((r) => r.key), node }, 'volumes bound');
+    const bound = await bind(store, ctx, app, rows, unbound, options);
+    if ('message' in bound) return { unplaced: { reason: 'Unschedulable', message: bound.message } };
     rows = await store.query<VolumeRow>(volumesOfApp, [keys]);
   }
   const nodes = [...new Set(rows.map((r) => r.node))];
@@ -69,4 +61,39 @@ export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app
       : {}),
     ...(lost ? { blocked: { reason: 'VolumeNodeLost', message: volumeNodeLostMessage(lost.key, lost.node!, lost.nodeLostSince!, lost.latestBackup ?? undefined) } } : {}),
   };
+}
+
+const BIND_ATTEMPTS = 3;
+
+/**
+ * Binds the unbound volumes to one node: where the others already are, else the node binding
+ * chooses. The commit locks the node row and re-checks its free disk in a fresh statement, so two
+ * replicas binding at once never promise the same disk twice (as instance placement does).
+ */
+async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonly VolumeRow[], unbound: readonly VolumeRow[], options: { readonly memory: number; readonly liveWithinMs: number }): Promise<{ node: string } | { message: string }> {
+  const size = unbound.reduce((sum, r) => sum + r.size, 0);
+  const already = rows.find((r) => r.node !== null)?.node ?? undefined;
+  for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
+    let node = already;
+    if (!node) {
+      const nodes = (await store.query<BindingNode & { alive: boolean }>(bindingNodes, [options.liveWithinMs])).map((n) => ({ ...n, state: n.alive ? n.state : 'not-ready' }) as BindingNode);
+      const choice = chooseVolumeNode(nodes, { size, memory: options.memory, nodeSelector: app.spec?.placement?.nodeSelector ?? {} });
+      if ('message' in choice) return choice;
+      node = choice.node;
+    }
+    const chosen = node;
+    const committed = await store.tx(async (tx) => {
+      await tx.query(lockNodes, [[chosen]]);
+      const [free] = await tx.query<{ free: number }>(nodeFreeDisk, [chosen]);
+      if (!free || free.free < size) return false;
+      for (const r of unbound) await tx.query(bindVolume, [r.key, chosen, String(ctx.fence)]);
+      return true;
+    });
+    if (committed) {
+      ctx.log.info({ volumes: unbound.map((r) => r.key), node: chosen }, 'volumes bound');
+      return { node: chosen };
+    }
+    if (already) return { message: `node ${already}, where its other volumes live, has not the free disk for ${unbound.map((r) => r.key).join(', ')}` };
+  }
+  return { message: 'other volumes took the free disk first; trying again' };
 }
