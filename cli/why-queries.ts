@@ -58,3 +58,22 @@ export const agentOfNode: NamedQuery = {
   name: 'tend.why_agent_of_node',
   text: `select heartbeat_at, started_at, memory_enforcement from platform.node_agents where node = $1`,
 };
+
+/** A volume's row and its node's state ($1 namespace/name). */
+export interface VolumeWhyRow {
+  node: string | null;
+  node_state: string | null;
+  lost_since: Date | null;
+  desired: string;
+  phase: string | null;
+  message: string | null;
+  usage: number | null;
+  size: number;
+  backups: { id: string; time: string }[];
+}
+
+export const volumeRow: NamedQuery = {
+  name: 'tend.why_volume',
+  text: `select v.node, n.state as node_state, n.lost_since, v.desired, v.phase, v.message, v.usage::float8 as usage, v.size::float8 as size, v.backups
+         from platform.volumes v left join platform.nodes n on n.name = v.node where v.key = $1`,
+};

@@ -5,6 +5,7 @@
  */
 import { stringify } from 'yaml';
 import { GROUP, type KindInfo } from '../api/kinds.js';
+import type { App } from '../api/types/app.js';
 import type { Route } from '../api/types/route.js';
 import type { Resource } from '../framework/client/index.js';
 import { entriesFor, type JournalRow } from '../framework/journal/index.js';
@@ -77,6 +78,8 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
     lines.push('', 'Routing:', ...routingLines(await store.query<q.RoutingRow>(q.routingOfRoute, [key])));
     const app = (obj as Route).spec?.app;
     if (app) lines.push('', ...instanceSection(`Running (App ${obj.metadata.namespace}/${app})`, await store.query<q.InstanceRow>(q.instancesOfApp, [`${obj.metadata.namespace}/${app}`]), now));
+  } else if (info.kind === 'Volume') {
+    lines.push('', ...(await volumeSection(connection, store, obj, key)));
   } else if (info.kind === 'Node') {
     const [agent] = await store.query<q.AgentRow>(q.agentOfNode, [obj.metadata.name]);
     lines.push('', agent ? `Agent: last heartbeat ${formatAge(agent.heartbeat_at, now)} ago, running since ${agent.started_at.toISOString()}, memory enforced by ${agent.memory_enforcement}` : 'Agent: none has ever reported for this node (start `tend agent --node NAME` on it)');
@@ -120,6 +123,28 @@ function instanceSection(title: string, rows: readonly q.InstanceRow[], now: Dat
       ]),
     ]),
   ];
+}
+
+async function volumeSection(connection: Connection, store: Store, volume: Resource, key: string): Promise<string[]> {
+  const [row] = await store.query<q.VolumeWhyRow>(q.volumeRow, [key]);
+  const { items } = await connection.client<App>(kindNamed('App')).list();
+  const mounting = items.filter((a) => a.metadata.namespace === volume.metadata.namespace && (a.spec?.volumes ?? []).some((v) => v.volume === volume.metadata.name));
+  const lines = [`Mounted by: ${mounting.length ? mounting.map((a) => `App ${a.metadata.name}`).join(', ') : 'no App'}`];
+  if (!row) return ['Data: no row yet (the Volume controller has not seen it)', ...lines];
+  const where = row.node
+    ? `on node ${row.node} (${row.lost_since ? `lost since ${row.lost_since.toISOString()}` : (row.node_state ?? 'unknown')})`
+    : 'not bound to a node yet (bound when the first App that mounts it is placed)';
+  const usage = row.usage === null ? 'usage not reported yet' : `${mib(row.usage)} of ${mib(row.size)} used`;
+  const latest = row.backups.at(-1);
+  return [
+    `Data: ${where}; ${row.desired === 'deleted' ? 'being removed; ' : ''}${row.phase ?? 'not provisioned yet'}${row.message ? ` (${row.message})` : ''}; ${usage}`,
+    `Backups: ${row.backups.length}${latest ? `, latest ${latest.id} at ${latest.time}` : ''}`,
+    ...lines,
+  ];
+}
+
+function mib(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)}Gi` : `${(bytes / 2 ** 20).toFixed(1)}Mi`;
 }
 
 function lastExit(exit: q.InstanceRow['last_exit']): string {

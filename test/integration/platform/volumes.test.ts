@@ -13,6 +13,8 @@ import type { App } from '../../../api/types/app.js';
 import type { Node } from '../../../api/types/node.js';
 import type { Volume } from '../../../api/types/volume.js';
 import { BACKUP_REQUEST_ANNOTATION } from '../../../api/types/volume.js';
+import type { CliIo } from '../../../cli/io.js';
+import { runWhy } from '../../../cli/why.js';
 import { buildPlatform, platformClients } from '../../../controllers/platform.js';
 import { ApiError, ConflictError, PostgresClient, type Resource, type ResourceClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
@@ -239,6 +241,16 @@ describe('volumes', () => {
       const lostFor = Date.now() - new Date(findCondition(app.status?.conditions, 'Available')!.lastTransitionTime).getTime();
       return lostFor > 4_000 ? rows : undefined;
     }, { what: 'the grace period to pass', timeoutMs: 20_000 }).then((rows) => expect(rows).toEqual([{ node: other, desired: 'running' }]));
+
+    // The one debug story, from the command line.
+    const out: string[] = [];
+    const io: CliIo = { out: (l) => out.push(l), err: (l) => out.push(l), readStdin: () => '' };
+    expect(await runWhy(['volume/copy', '--database-url', url], io, {})).toBe(0);
+    const why = out.join('\n');
+    expect(why).toMatch(new RegExp(`^Volume default/copy is not Ready: Provisioned=False NodeLost: data of volume default/copy lives on node ${other}`));
+    expect(why).toMatch(new RegExp(`\nData: on node ${other} \\(lost since \\S+\\); ready; \\S+ of 2\\.0Gi used\n`));
+    expect(why).toContain(`\nBackups: ${copy.status!.backups!.length}, latest ${latest} at `);
+    expect(why).toContain('\nMounted by: App reader');
     startAgent(other);
   });
 });
