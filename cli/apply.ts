@@ -137,7 +137,11 @@ async function applyOne(connection: Connection, manifest: Manifest, defaultNames
       try {
         const updated = await client.update(next);
         // The server may default fields the file leaves out: same object, nothing changed.
-        return { applied, verb: updated.metadata.generation === current.metadata.generation && isDeepStrictEqual(updated.metadata.labels ?? {}, current.metadata.labels ?? {}) ? 'unchanged' : 'configured' };
+        const same =
+          updated.metadata.generation === current.metadata.generation &&
+          isDeepStrictEqual(updated.metadata.labels ?? {}, current.metadata.labels ?? {}) &&
+          isDeepStrictEqual(updated.metadata.annotations ?? {}, current.metadata.annotations ?? {});
+        return { applied, verb: same ? 'unchanged' : 'configured' };
       } catch (err) {
         if (err instanceof ConflictError && attempt < 5) continue;
         throw err;

@@ -75,11 +75,12 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
   try {
     const controllerStore = store('controllers', 10);
     await migrate(controllerStore, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
-    const state: UpState & { examplesApplied?: boolean } = { databaseUrl, pid: process.pid, examplesApplied: previous?.examplesApplied ?? false };
-    writeState(stateFile, state);
+    let examplesApplied = previous?.examplesApplied ?? false;
+    const state: UpState = { databaseUrl, pid: process.pid };
+    writeState(stateFile, { ...state, examplesApplied });
 
     let examplesLine = '';
-    if (options.examples && !state.examplesApplied) {
+    if (options.examples && !examplesApplied) {
       const connection = connect({ 'database-url': databaseUrl, ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}) }, {});
       try {
         const lines: string[] = [];
@@ -89,7 +90,8 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
       } finally {
         await connection.close();
       }
-      writeState(stateFile, { ...state, examplesApplied: true });
+      examplesApplied = true;
+      writeState(stateFile, { ...state, examplesApplied });
     }
 
     let kubeConfig: KubeConfig | undefined;
@@ -154,7 +156,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
     );
     await Promise.race([Promise.all([healthListening, edgeListening]), Promise.all(running)]);
     if (!stop.signal.aborted) {
-      writeState(stateFile, { ...state, examplesApplied: options.examples || state.examplesApplied, edge: edgeLine, metrics: `http://127.0.0.1:${metricsPort}/metrics` });
+      writeState(stateFile, { ...state, examplesApplied, edge: edgeLine, metrics: `http://127.0.0.1:${metricsPort}/metrics` });
       printSummary(io, {
         seconds: (Date.now() - started) / 1000,
         backend: kubeConfig ? `Kubernetes (${options.kubeconfig})` : 'PostgreSQL',

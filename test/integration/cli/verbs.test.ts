@@ -167,6 +167,9 @@ describe.each([
     expect((await run(runApply, ['-f', path, ...b.flags])).out.split('\n')).toEqual([`tenant.tend.dev/${tenant} unchanged`, 'app.tend.dev/web unchanged']);
     const scaled = file('app.yaml', appYaml(b, 'web', ns, 2));
     expect((await run(runApply, ['-f', scaled, ...b.flags])).out).toBe('app.tend.dev/web configured');
+    const annotated = file('app.yaml', appYaml(b, 'web', ns, 2).replace(`namespace: ${ns}`, `namespace: ${ns}\n  annotations:\n    team: blue`));
+    expect((await run(runApply, ['-f', annotated, ...b.flags])).out).toBe('app.tend.dev/web configured');
+    expect((await run(runApply, ['-f', annotated, ...b.flags])).out).toBe('app.tend.dev/web unchanged');
 
     const table = await run(runGet, ['apps', '-n', ns, ...b.flags]);
     expect(table.code).toBe(0);
