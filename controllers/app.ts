@@ -3,7 +3,7 @@
  * steps, executes them (placement through the scheduler's commit layer, stop, forget), and
  * reports replicas, revision and conditions. Agents' reports wake it through LISTEN tend_instances.
  */
-import { Quantity } from '../api/quantity.js';
+import { bytes, millicores } from '../api/quantity-units.js';
 import type { App } from '../api/types/app.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
@@ -141,10 +141,3 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
   ]);
 }
 
-function bytes(value: string | number): number {
-  return Number(Quantity.parse(value).nanos / 1_000_000_000n);
-}
-
-function millicores(value: string | number): number {
-  return Number(Quantity.parse(value).nanos / 1_000_000n);
-}

@@ -7,6 +7,8 @@
  */
 import { Quantity } from '../api/quantity.js';
 import { formatQuantity } from '../api/quantity-format.js';
+import { binaryQuantity, bytes, millicores } from '../api/quantity-units.js';
+import { rfc3339Seconds } from '../framework/time/rfc3339.js';
 import type { Node, NodeStatus } from '../api/types/node.js';
 import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
 import { deepEqual } from '../framework/status/merge-patch.js';
@@ -138,15 +140,15 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
   const readyChanged = previousReady?.status !== ready.status;
 
   const status: NodeStatus = {
-    capacity: { cpu: formatQuantity(Quantity.parse(`${capacity.cpu}m`), 'decimal'), memory: binary(capacity.memory), disk: binary(capacity.disk) },
-    allocatable: { cpu: formatQuantity(Quantity.parse(`${allocatableCpu}m`), 'decimal'), memory: binary(allocatableMemory) },
-    allocated: { cpu: formatQuantity(Quantity.parse(`${observed.allocated.cpu}m`), 'decimal'), memory: binary(observed.allocated.memory) },
+    capacity: { cpu: formatQuantity(Quantity.parse(`${capacity.cpu}m`), 'decimal'), memory: binaryQuantity(capacity.memory), disk: binaryQuantity(capacity.disk) },
+    allocatable: { cpu: formatQuantity(Quantity.parse(`${allocatableCpu}m`), 'decimal'), memory: binaryQuantity(allocatableMemory) },
+    allocated: { cpu: formatQuantity(Quantity.parse(`${observed.allocated.cpu}m`), 'decimal'), memory: binaryQuantity(observed.allocated.memory) },
     instances,
     conditions,
     observedGeneration: generation,
     // The heartbeat as of Ready's last change: moving it on every beat would write every beat.
     ...(readyChanged && beat !== undefined
-      ? { lastHeartbeatTime: new Date(beat).toISOString().replace(/\.\d{3}Z$/, 'Z') }
+      ? { lastHeartbeatTime: rfc3339Seconds(new Date(beat)) }
       : node.status?.lastHeartbeatTime
         ? { lastHeartbeatTime: node.status.lastHeartbeatTime }
         : {}),
@@ -161,20 +163,6 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
     requeueAfterMs: alive ? beat! + lostAfterMs - now + 1 : beat !== undefined ? config.heartbeatMs : undefined,
     release: deleting && instances === 0 && volumes.length === 0,
   };
-}
-
-function millicores(value: string | number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  return Number(Quantity.parse(value).nanos / 1_000_000n);
-}
-
-function bytes(value: string | number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  return Number(Quantity.parse(value).nanos / 1_000_000_000n);
-}
-
-function binary(n: number): string {
-  return formatQuantity(Quantity.parse(n), 'binary');
 }
 
 function plural(n: number, noun: string): string {

@@ -7,8 +7,8 @@
  * restores it from a backup when asked, reports usage and takes the backups; this planner only
  * turns what the agent reports into conditions a person can act on.
  */
-import { Quantity } from '../api/quantity.js';
-import { formatQuantity } from '../api/quantity-format.js';
+import { binaryQuantity, bytes } from '../api/quantity-units.js';
+import { rfc3339Seconds } from '../framework/time/rfc3339.js';
 import type { Volume, VolumeStatus } from '../api/types/volume.js';
 import { BACKUP_REQUEST_ANNOTATION } from '../api/types/volume.js';
 import { readySummary, removeCondition, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
@@ -101,8 +101,8 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
   const usage = row?.usage ?? null;
   updates.push(
     usage !== null && usage > size
-      ? { type: 'WithinSize', status: 'False', reason: 'SizeExceeded', message: `uses ${binary(usage)} of its ${binary(size)} (spec.size): grow spec.size or delete data; the process runtime does not enforce it yet` }
-      : { type: 'WithinSize', status: 'True', reason: 'WithinSize', message: usage !== null ? `uses ${binary(usage)} of ${binary(size)}` : '' },
+      ? { type: 'WithinSize', status: 'False', reason: 'SizeExceeded', message: `uses ${binaryQuantity(usage)} of its ${binaryQuantity(size)} (spec.size): grow spec.size or delete data; the process runtime does not enforce it yet` }
+      : { type: 'WithinSize', status: 'True', reason: 'WithinSize', message: usage !== null ? `uses ${binaryQuantity(usage)} of ${binaryQuantity(size)}` : '' },
   );
   const backedUp = spec.backup ? backupCondition(spec.backup.schedule, row, volume.metadata.creationTimestamp, env.now) : undefined;
 
@@ -126,10 +126,10 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
 
   const status: VolumeStatus = {
     ...(node ? { node } : {}),
-    ...(usage !== null ? { usage: binary(usage) } : {}),
-    ...(row?.lastBackupAt ? { lastBackupTime: rfc3339(row.lastBackupAt) } : {}),
+    ...(usage !== null ? { usage: binaryQuantity(usage) } : {}),
+    ...(row?.lastBackupAt ? { lastBackupTime: rfc3339Seconds(row.lastBackupAt) } : {}),
     ...(row && row.backups.length > 0
-      ? { backups: row.backups.map((b) => ({ id: b.id, time: rfc3339(new Date(b.time)), size: binary(b.sizeBytes), checksum: b.checksum })) }
+      ? { backups: row.backups.map((b) => ({ id: b.id, time: rfc3339Seconds(new Date(b.time)), size: binaryQuantity(b.sizeBytes), checksum: b.checksum })) }
       : {}),
     conditions,
     observedGeneration: generation,
@@ -156,9 +156,9 @@ function provisioned(key: string, row: VolumeRow | undefined, observed: VolumeOb
 /** The one sentence for a volume whose node is lost: where the data is, since when, and the two ways out. */
 export function volumeNodeLostMessage(key: string, node: string, lostSince: Date, latest: { readonly id: string; readonly time: string } | undefined): string {
   const advice = latest
-    ? `restore the latest backup (${latest.id}, ${rfc3339(new Date(latest.time))}) into a new Volume with spec.restoreFrom, or wait for ${node}`
+    ? `restore the latest backup (${latest.id}, ${rfc3339Seconds(new Date(latest.time))}) into a new Volume with spec.restoreFrom, or wait for ${node}`
     : `it has no backup: wait for ${node}`;
-  return `data of volume ${key} lives on node ${node}, NotReady since ${rfc3339(lostSince)}; ${advice}`;
+  return `data of volume ${key} lives on node ${node}, NotReady since ${rfc3339Seconds(lostSince)}; ${advice}`;
 }
 
 function backupCondition(schedule: string, row: VolumeRow | undefined, created: string | undefined, now: Date): { update: ConditionUpdate; recheckInMs: number | undefined } {
@@ -167,7 +167,7 @@ function backupCondition(schedule: string, row: VolumeRow | undefined, created: 
     const since = last ?? (created ? new Date(created) : now);
     if (backupStale(schedule, since, now)) {
       return {
-        update: { type: 'BackedUp', status: 'False', reason: 'BackupOverdue', message: last ? `the last backup (${rfc3339(last)}) is older than twice its schedule "${schedule}"` : `no backup yet, and two scheduled backups ("${schedule}") have passed` },
+        update: { type: 'BackedUp', status: 'False', reason: 'BackupOverdue', message: last ? `the last backup (${rfc3339Seconds(last)}) is older than twice its schedule "${schedule}"` : `no backup yet, and two scheduled backups ("${schedule}") have passed` },
         recheckInMs: undefined,
       };
     }
@@ -176,8 +176,8 @@ function backupCondition(schedule: string, row: VolumeRow | undefined, created: 
     const recheckInMs = Math.max(1_000, second.getTime() - now.getTime() + 1_000);
     return {
       update: last
-        ? { type: 'BackedUp', status: 'True', reason: 'BackedUp', message: `last backup ${rfc3339(last)}` }
-        : { type: 'BackedUp', status: 'True', reason: 'NotYetDue', message: `first backup at ${rfc3339(nextBackupAt(schedule, since))}` },
+        ? { type: 'BackedUp', status: 'True', reason: 'BackedUp', message: `last backup ${rfc3339Seconds(last)}` }
+        : { type: 'BackedUp', status: 'True', reason: 'NotYetDue', message: `first backup at ${rfc3339Seconds(nextBackupAt(schedule, since))}` },
       recheckInMs: Math.min(recheckInMs, 2_147_000_000),
     };
   } catch (err) {
@@ -196,19 +196,6 @@ function differs(row: VolumeRow, desired: VolumeDesiredRow): boolean {
     row.backupRetain !== desired.backupRetain ||
     row.backupRequest !== desired.backupRequest
   );
-}
-
-/** Bytes of a quantity. */
-export function bytes(value: string | number): number {
-  return Number(Quantity.parse(value).nanos / 1_000_000_000n);
-}
-
-function binary(n: number): string {
-  return formatQuantity(Quantity.parse(n), 'binary');
-}
-
-function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function list(items: readonly string[]): string {

@@ -25,6 +25,7 @@ import pg from 'pg';
 import type { Key } from '../reconcile/index.js';
 import { parseKey } from '../reconcile/index.js';
 import type { Store, Tx } from '../store/index.js';
+import { rfc3339Seconds } from '../time/rfc3339.js';
 import { ApiError, apiError } from './errors.js';
 import type { Resource, ResourceClient, ResourceType, WatchEvent } from './index.js';
 import * as q from './postgres-queries.js';
@@ -309,8 +310,8 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
       uid: row.uid,
       resourceVersion: row.resource_version,
       generation: Number(row.generation),
-      creationTimestamp: timestamp(row.creation_timestamp),
-      ...(row.deletion_timestamp ? { deletionTimestamp: timestamp(row.deletion_timestamp) } : {}),
+      creationTimestamp: rfc3339Seconds(row.creation_timestamp),
+      ...(row.deletion_timestamp ? { deletionTimestamp: rfc3339Seconds(row.deletion_timestamp) } : {}),
       ...(row.finalizers.length ? { finalizers: row.finalizers } : {}),
       ...(Object.keys(row.labels).length ? { labels: row.labels } : {}),
       ...(Object.keys(row.annotations).length ? { annotations: row.annotations } : {}),
@@ -354,9 +355,4 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /** A jsonb parameter: pg would send a JS array as a PostgreSQL array, so stringify explicitly. */
 function json(value: unknown): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);
-}
-
-/** Kubernetes' RFC 3339 form, whole seconds. */
-function timestamp(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -1,3 +1,4 @@
+import { rfc3339Seconds } from '../time/rfc3339.js';
 import type { Condition, ConditionStatus, ConditionUpdate } from './condition.js';
 
 /** The clock and generation `setCondition` stamps onto the condition. */
@@ -89,14 +90,6 @@ function sameCondition(a: Condition, b: Condition): boolean {
     a.lastTransitionTime === b.lastTransitionTime &&
     a.observedGeneration === b.observedGeneration
   );
-}
-
-/**
- * RFC 3339 in whole seconds. The API server stores metav1.Time at second precision, so a
- * millisecond timestamp would read back different and every comparison would see a change.
- */
-function rfc3339Seconds(now: Date): string {
-  return `${now.toISOString().slice(0, 19)}Z`;
 }
 
 /** Keeps a long error text from making the whole status write fail validation. */
