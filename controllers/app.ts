@@ -5,7 +5,6 @@
  */
 import { bytes, millicores } from '../api/quantity-units.js';
 import type { App } from '../api/types/app.js';
-import type { Tenant } from '../api/types/tenant.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
 import type { Controller } from '../framework/runtime/controller.js';
@@ -17,23 +16,21 @@ import { writeStatus } from '../framework/status/write-status.js';
 import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
 import { resolveAppVolumes } from './app-volumes.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
-import { tenantOfNamespace } from '../reconcilers/tenant.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
 import { placeInstances } from './place-instances.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
+import { MOUNTS, mountedVolumes, owningTenant, tenantsByNamespace } from './shared-indexes.js';
 
 /** Keeps an App until its instances are stopped and gone. */
 export const APP_FINALIZER = 'tend.dev/app';
-const CLAIMS = 'claims';
-const MOUNTS = 'mounts';
 
 /** Builds the App controller. */
 export function appController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listenUrl: string }): Controller<App> {
   const { manager, clients, store, cluster } = deps;
   const apps = manager.informer(clients.app, {
-    indexers: { namespace: byNamespace, [MOUNTS]: (a: App) => (a.spec?.volumes ?? []).map((v) => `${a.metadata.namespace}/${v.volume}`) },
+    indexers: { namespace: byNamespace, [MOUNTS]: mountedVolumes },
   });
-  const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  const tenants = tenantsByNamespace(deps);
   const liveWithinMs = cluster.heartbeatMs * cluster.missedHeartbeats;
 
   async function observe(key: string): Promise<AppInstance[]> {
@@ -43,7 +40,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
 
   async function reconcileLive(ctx: ReconcileContext, app: App): Promise<Result> {
     const key = `${app.metadata.namespace}/${app.metadata.name}`;
-    const tenant = tenantOfNamespace(app.metadata.namespace!, tenants.cache.byIndex(CLAIMS, app.metadata.namespace!));
+    const tenant = owningTenant(tenants, app.metadata.namespace!);
     if (!tenant) {
       const generation = app.metadata.generation ?? 0;
       const message = `namespace ${app.metadata.namespace} belongs to no Tenant: add it to a Tenant's spec.namespaces`;

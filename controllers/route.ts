@@ -14,15 +14,14 @@ import { byNamespace, specOrMetadataChanged, watches, type Predicate } from '../
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planRoute, type Backend, type RoutePlan, type RoutingRow } from '../reconcilers/route.js';
-import { tenantOfNamespace } from '../reconcilers/tenant.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
+import { owningTenant, tenantsByNamespace } from './shared-indexes.js';
 import { backendsOfApp, deleteRouting, routingOfRoute, selectRouting, upsertRouting } from './route-queries.js';
 
 /** Keeps a Route until the edges no longer serve it. */
 export const ROUTE_FINALIZER = 'tend.dev/route';
 const HOST_PATH = 'host-path';
 const APP = 'app';
-const CLAIMS = 'claims';
 
 const hostPath = (r: Route) => `${r.spec?.host.toLowerCase()} ${r.spec?.pathPrefix ?? '/'}`;
 
@@ -33,7 +32,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     indexers: { [HOST_PATH]: (r: Route) => [hostPath(r)], [APP]: (r: Route) => [`${r.metadata.namespace}/${r.spec?.app}`], namespace: byNamespace },
   });
   const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
-  const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  const tenants = tenantsByNamespace(deps);
 
   async function plan(ctx: ReconcileContext, route: Route): Promise<RoutePlan> {
     const ns = route.metadata.namespace!;
@@ -43,7 +42,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
       store.query<{ host: string; pathPrefix: string }>(routingOfRoute, [`${ns}/${route.metadata.name}`]),
     ]);
     return planRoute(route, {
-      tenant: tenantOfNamespace(ns, tenants.cache.byIndex(CLAIMS, ns)),
+      tenant: owningTenant(tenants, ns),
       appExists: apps.cache.get(keyOf(ns, route.spec!.app)) !== undefined,
       competitors: routes.cache.byIndex(HOST_PATH, hostPath(route)),
       backends,

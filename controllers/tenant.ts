@@ -15,17 +15,17 @@ import { byNamespace, specOrMetadataChanged, watches, type Informer, type Predic
 import { writeStatus } from '../framework/status/write-status.js';
 import { planTenant, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
+import { CLAIMS, tenantsByNamespace } from './shared-indexes.js';
 import { deleteTenantRow, selectTenantRow, upsertTenantRow } from './tenant-queries.js';
 
 /** Finalizer that keeps a Tenant until its Apps, Routes and Volumes are gone and its row removed. */
 export const TENANT_FINALIZER = 'tend.dev/tenant';
 /** Index of the tenant cache: namespace → tenants claiming it. */
-const CLAIMS = 'claims';
 
 /** Builds the Tenant controller on `deps.manager`'s shared informers. */
 export function tenantController(deps: PlatformDeps): Controller<Tenant> {
   const { manager, clients, store } = deps;
-  const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  const tenants = tenantsByNamespace(deps);
   const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
   const routes = manager.informer(clients.route, { indexers: { namespace: byNamespace } });
   const volumes = manager.informer(clients.volume, { indexers: { namespace: byNamespace } });

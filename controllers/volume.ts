@@ -5,8 +5,6 @@
  * the data (backups are kept). Agents' reports wake it through LISTEN tend_volumes.
  */
 import { Gauge } from 'prom-client';
-import type { App } from '../api/types/app.js';
-import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
 import { keyOfObject } from '../framework/client/index.js';
 import { findCondition } from '../framework/conditions/index.js';
@@ -16,23 +14,21 @@ import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
-import { tenantOfNamespace } from '../reconcilers/tenant.js';
 import { planVolume, type VolumeObserved, type VolumePlan, type VolumeRow } from '../reconcilers/volume.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
+import { MOUNTS, mountedVolumes, owningTenant, tenantsByNamespace } from './shared-indexes.js';
 import { deleteVolumeRow, markVolumeDeleted, selectVolume, upsertVolume } from './volume-queries.js';
 
 /** Keeps a Volume until no App mounts it and its data is removed from its node. */
 export const VOLUME_FINALIZER = 'tend.dev/volume';
-const CLAIMS = 'claims';
-const MOUNTS = 'mounts';
 
 /** Builds the Volume controller. */
 export function volumeController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Volume> {
   const { manager, clients, store } = deps;
   const volumes = manager.informer(clients.volume, { indexers: { namespace: byNamespace } });
-  const tenants = manager.informer(clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  const tenants = tenantsByNamespace(deps);
   const apps = manager.informer(clients.app, {
-    indexers: { [MOUNTS]: (a: App) => (a.spec?.volumes ?? []).map((v) => `${a.metadata.namespace}/${v.volume}`) },
+    indexers: { [MOUNTS]: mountedVolumes },
   });
   const overdue = new Gauge({
     name: 'tend_volume_backup_overdue',
@@ -44,7 +40,7 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
   async function observe(volume: Volume): Promise<VolumeObserved> {
     const key = keyOfObject(volume);
     const [row] = await store.query<VolumeRow & { nodeState: string | null; nodeLostSince: Date | null }>(selectVolume, [key]);
-    const tenant = tenantOfNamespace(volume.metadata.namespace!, tenants.cache.byIndex(CLAIMS, volume.metadata.namespace!));
+    const tenant = owningTenant(tenants, volume.metadata.namespace!);
     const mountedBy = apps.cache.byIndex(MOUNTS, key).map((a) => a.metadata.name).sort();
     if (!row) return { row: undefined, tenant: tenant?.metadata.name, mountedBy };
     const { nodeState, nodeLostSince, ...volumeRow } = row;
@@ -100,7 +96,7 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
   return platformController(deps, 'volume', volumes, reconcile, [
     watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => volumes.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged),
     // An App starting or stopping to mount a volume (deletion may be waiting for it).
-    watches(apps, (a) => (a.spec?.volumes ?? []).map((v) => keyOf(a.metadata.namespace, v.volume)), specOrMetadataChanged),
+    watches(apps, mountedVolumes, specOrMetadataChanged),
     postgresSource({
       name: 'volume-rows',
       connectionString: deps.listenUrl,
