@@ -12,7 +12,7 @@ import pino from 'pino';
 import { admit } from '../api/admission.js';
 import { KINDS, type KindInfo } from '../api/kinds.js';
 import { RESOURCE_TYPES } from '../api/resource-types.js';
-import { KubeClient, PostgresClient, type Resource, type ResourceClient } from '../framework/client/index.js';
+import { KubeClient, PostgresClient, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
 import { poolConnections } from '../framework/client/pooled-kube-config.js';
 import { Store } from '../framework/store/index.js';
 import { UsageError } from './usage-error.js';
@@ -43,8 +43,6 @@ export function upStateFile(dataDir: string): string {
 
 /** A connection to tend for one CLI run; `close()` when done. */
 export interface Connection {
-  /** 'kubernetes' or 'postgres': where resources live. */
-  readonly backend: 'kubernetes' | 'postgres';
   /** The client of one kind. */
   client<T extends Resource = Resource>(info: KindInfo): ResourceClient<T>;
   /** tend's database, when one is known (always for the postgres backend). */
@@ -59,34 +57,28 @@ export function connect(values: { kubeconfig?: string | undefined; 'database-url
   const databaseUrl = values['database-url'] ?? env.DATABASE_URL ?? upDatabaseUrl(resolve(values['data-dir'] ?? env.TEND_DATA_DIR ?? '.tend'));
   const logger = pino({ level: 'silent' });
   const store = databaseUrl ? new Store({ connectionString: databaseUrl, logger, applicationName: 'tend cli', poolSize: 2 }) : undefined;
-  const clients = new Map<string, ResourceClient>();
+  let core: CoreV1Api | undefined;
+  let make: (type: ResourceType) => ResourceClient;
   if (values.kubeconfig) {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(values.kubeconfig);
     poolConnections(kubeConfig);
-    return {
-      backend: 'kubernetes',
-      store,
-      core: kubeConfig.makeApiClient(CoreV1Api),
-      client<T extends Resource>(info: KindInfo) {
-        if (!clients.has(info.kind)) clients.set(info.kind, new KubeClient(RESOURCE_TYPES[info.kind]!, kubeConfig, 'tend-cli'));
-        return clients.get(info.kind) as unknown as ResourceClient<T>;
-      },
-      close: async () => store?.close(),
-    };
-  }
-  if (!store || !databaseUrl) {
+    core = kubeConfig.makeApiClient(CoreV1Api);
+    make = (type) => new KubeClient(type, kubeConfig, 'tend-cli');
+  } else if (store && databaseUrl) {
+    make = (type) => new PostgresClient(type, store, { listenUrl: databaseUrl, admit });
+  } else {
     throw new UsageError('no tend to talk to: start one with `tend up` (here, or pass --data-dir), or pass --database-url or --kubeconfig');
   }
+  const clients = new Map<string, ResourceClient>();
   return {
-    backend: 'postgres',
     store,
-    core: undefined,
+    core,
     client<T extends Resource>(info: KindInfo) {
-      if (!clients.has(info.kind)) clients.set(info.kind, new PostgresClient(RESOURCE_TYPES[info.kind]!, store, { listenUrl: databaseUrl, admit }));
+      if (!clients.has(info.kind)) clients.set(info.kind, make(RESOURCE_TYPES[info.kind]!));
       return clients.get(info.kind) as unknown as ResourceClient<T>;
     },
-    close: () => store.close(),
+    close: async () => store?.close(),
   };
 }
 

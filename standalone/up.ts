@@ -68,7 +68,8 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
     stores.push(s);
     return s;
   };
-  const runtime = new ProcessRuntime({ stateDir: join(dataDir, `agent-${options.node}`), logger, workingDir: process.cwd() });
+  const agentDir = join(dataDir, `agent-${options.node}`);
+  const runtime = new ProcessRuntime({ stateDir: agentDir, logger, workingDir: process.cwd() });
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   signal.addEventListener('abort', onAbort, { once: true });
@@ -146,7 +147,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
           listenUrl: databaseUrl,
           runtime,
           memoryEnforcement: runtime.memoryEnforcement,
-          stateDir: join(dataDir, `agent-${options.node}`),
+          stateDir: agentDir,
           backupStore: new FolderBackupStore(join(dataDir, 'backups')),
           logger: logger.child({ component: 'agent' }),
           workingDir: process.cwd(),
