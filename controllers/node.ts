@@ -76,16 +76,6 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
       logger: deps.logger,
     }),
     postgresSource({
-      name: 'node-volumes',
-      connectionString: deps.listenUrl,
-      channel: 'tend_volumes',
-      map: (payload) => {
-        const node = payload.split(' ')[1];
-        return node ? [keyOf(undefined, node)] : [];
-      },
-      logger: deps.logger,
-    }),
-    postgresSource({
       name: 'node-instances',
       connectionString: deps.listenUrl,
       channel: 'tend_instances',

@@ -34,9 +34,16 @@ create table platform.volumes (
 create index volumes_node on platform.volumes (node);
 
 -- Wake the Volume controller and the node's agent (LISTEN tend_volumes): payload "namespace/name node".
+-- A volume arriving on or leaving a node also concerns that node's controller (a decommission waits
+-- for its volumes): LISTEN tend_nodes, payload the node's name. Usage and backup reports do not.
 create function platform.notify_volume_change() returns trigger language plpgsql as $$
 begin
   perform pg_notify('tend_volumes', coalesce(new.key, old.key) || ' ' || coalesce(new.node, old.node, ''));
+  if tg_op = 'DELETE' and old.node is not null then
+    perform pg_notify('tend_nodes', old.node);
+  elsif tg_op <> 'DELETE' and new.node is not null and (tg_op = 'INSERT' or new.node is distinct from old.node) then
+    perform pg_notify('tend_nodes', new.node);
+  end if;
   return null;
 end $$;
 create trigger volumes_notify after insert or update or delete on platform.volumes
