@@ -59,8 +59,8 @@ export interface VolumePlan {
   readonly requeueAfterMs: number | undefined;
 }
 
-/** Condition types of a Volume, Ready's inputs first. */
-export const VOLUME_CONDITIONS = ['Bound', 'Provisioned', 'WithinSize', 'BackedUp'] as const;
+/** The conditions Ready summarises: is the data usable. BackedUp is reported beside them, not in them. */
+export const VOLUME_CONDITIONS = ['Bound', 'Provisioned', 'WithinSize'] as const;
 
 /** Plans one reconcile of `volume`. */
 export function planVolume(volume: Volume, observed: VolumeObserved, env: { readonly now: Date }): VolumePlan {
@@ -120,7 +120,7 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
         : { type: 'Ready', status: 'False', reason: 'Deleting', message: `removing its data from node ${node ?? '(none)'}; its backups are kept` };
   } else {
     // Ready is about the data being usable; an overdue backup is worth an alert, not an outage.
-    ready = { type: 'Ready', ...readySummary(conditions, { dependsOn: ['Bound', 'Provisioned', 'WithinSize'] }) };
+    ready = { type: 'Ready', ...readySummary(conditions, { dependsOn: VOLUME_CONDITIONS }) };
   }
   conditions = setCondition(conditions, ready, { now: env.now, generation }).conditions;
 
