@@ -12,7 +12,7 @@ import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
 import { admit } from '../api/admission.js';
-import { KubeClient, PostgresClient, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
+import { KubeClient, PostgresClient, resourceEventPruner, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
 import { KubeEventRecorder, PostgresEventRecorder } from '../framework/events/index.js';
 import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
 import type { Store } from '../framework/store/index.js';
@@ -76,6 +76,8 @@ export function buildPlatform(options: PlatformOptions): Manager {
   manager.add(appController({ ...deps, cluster, listenUrl }));
   manager.add(routeController({ ...deps, listenUrl }));
   manager.add(volumeController({ ...deps, listenUrl }));
+  // Resources in PostgreSQL: their watch log needs compaction, as etcd's does.
+  if (!options.kubeConfig) manager.add(resourceEventPruner({ store, logger }));
   return manager;
 }
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, GoneError, type Resource, type ResourceClient, type ResourceType, type WatchEvent } from '../../../../framework/client/index.js';
 import { PostgresClient, mergePatch, pruneResourceEvents } from '../../../../framework/client/postgres-client.js';
+import { resourceEventPruner } from '../../../../framework/client/resource-event-pruner.js';
 import { createLogger } from '../../../../framework/log/logger.js';
 import type { Key } from '../../../../framework/reconcile/index.js';
 import { Informer } from '../../../../framework/source/informer.js';
@@ -214,5 +215,19 @@ describe('PostgresClient (real PostgreSQL)', () => {
     expect(informer.cache.get('gone/a' as Key)).toBeDefined();
     expect(informer.listCount).toBe(2);
     controller.abort();
+  });
+
+  it('the resource event pruner keeps the watch log from growing, down to the newest event, until stopped', async () => {
+    const c = client();
+    for (const name of ['p1', 'p2', 'p3']) await c.create(widget('prune', name));
+    const count = async () => (await store.query<{ n: number }>({ name: 'test.count_events', text: 'select count(*)::int as n from tend.resource_events' }))[0]!.n;
+    expect(await count()).toBeGreaterThan(1);
+    const stop = new AbortController();
+    const running = resourceEventPruner({ store, logger, olderThanMs: 0, everyMs: 20 }).start(stop.signal);
+    await eventually(async () => ((await count()) === 1 ? true : undefined), { what: 'every event but the newest pruned' });
+    await c.create(widget('prune', 'p4'));
+    await eventually(async () => ((await count()) === 1 ? true : undefined), { what: 'the next write pruned too' });
+    stop.abort();
+    await running;
   });
 });
