@@ -12,14 +12,19 @@ export const instancesOfApp: NamedQuery = {
          where i.app = $1`,
 };
 
-/** Every node as the scheduler sees it: state, liveness, what it offers and what is placed on it. */
+/**
+ * Every node as the scheduler and volume binding see it: state, liveness, what it offers and what
+ * is placed on it — instances' memory and CPU, volumes' disk.
+ */
 export const schedulerNodes: NamedQuery = {
   name: 'platform.scheduler_nodes',
   text: `select n.name, n.state, n.labels, n.allocatable_memory::float8 as "allocatableMemory", n.allocatable_cpu::float8 as "allocatableCpu",
                 coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu",
+                n.disk::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
                 coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive
          from platform.nodes n
          left join (select node, sum(memory) as memory, sum(cpu) as cpu from platform.instances group by node) a on a.node = n.name
+         left join (select node, sum(size) as size from platform.volumes where node is not null group by node) v on v.node = n.name
          left join platform.node_agents ag on ag.node = n.name`,
 };
 
@@ -95,19 +100,6 @@ export const volumesOfApp: NamedQuery = {
                 v.backups -> -1 as "latestBackup"
          from platform.volumes v left join platform.nodes n on n.name = v.node
          where v.key = any($1::text[])`,
-};
-
-/** Nodes for binding a volume: the scheduler's view plus the disk offered and the disk bound to volumes. */
-export const bindingNodes: NamedQuery = {
-  name: 'platform.binding_nodes',
-  text: `select n.name, n.state, n.labels, n.allocatable_memory::float8 as "allocatableMemory", n.allocatable_cpu::float8 as "allocatableCpu",
-                coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu",
-                n.disk::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
-                coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive
-         from platform.nodes n
-         left join (select node, sum(memory) as memory, sum(cpu) as cpu from platform.instances group by node) a on a.node = n.name
-         left join (select node, sum(size) as size from platform.volumes where node is not null group by node) v on v.node = n.name
-         left join platform.node_agents ag on ag.node = n.name`,
 };
 
 /** Binds an unbound volume ($1 key) to node $2; a volume already bound keeps its node. $3 fence. */

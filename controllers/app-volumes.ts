@@ -5,9 +5,10 @@
 import type { App } from '../api/types/app.js';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store } from '../framework/store/index.js';
-import { chooseVolumeNode, type BindingNode } from '../reconcilers/volume-binding.js';
+import { chooseVolumeNode } from '../reconcilers/volume-binding.js';
 import { volumeNodeLostMessage } from '../reconcilers/volume.js';
-import { bindVolume, bindingNodes, lockNodes, nodeFreeDisk, volumesOfApp } from './app-queries.js';
+import { bindVolume, lockNodes, nodeFreeDisk, volumesOfApp } from './app-queries.js';
+import { liveNodes } from './place-instances.js';
 
 /** Where a stateful App may run, and why it may not. */
 export interface AppVolumes {
@@ -76,7 +77,7 @@ async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonl
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
     let node = already;
     if (!node) {
-      const nodes = (await store.query<BindingNode & { alive: boolean }>(bindingNodes, [options.liveWithinMs])).map((n) => ({ ...n, state: n.alive ? n.state : 'not-ready' }) as BindingNode);
+      const nodes = await liveNodes(store, options.liveWithinMs);
       const choice = chooseVolumeNode(nodes, { size, memory: options.memory, nodeSelector: app.spec?.placement?.nodeSelector ?? {} });
       if ('message' in choice) return choice;
       node = choice.node;

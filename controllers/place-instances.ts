@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store, Tx } from '../framework/store/index.js';
 import type { InstanceTemplate, PlacementOutcome } from '../reconcilers/app.js';
-import { schedule, type NodeView, type Placement, type PlacementRequest, type TenantBudget } from '../reconcilers/placement.js';
+import { schedule, type Placement, type PlacementRequest, type TenantBudget } from '../reconcilers/placement.js';
+import type { BindingNode } from '../reconcilers/volume-binding.js';
 import { checkFence, insertInstances, lockNodes, lockTenant, lockedNodesAllocation, schedulerNodes, tenantUsage } from './app-queries.js';
 
 export interface PlaceRequest {
@@ -33,12 +34,17 @@ export interface PlaceRequest {
 
 const ATTEMPTS = 3;
 
+/** Every node with what it offers and holds; a node whose agent is silent counts as not ready. */
+export async function liveNodes(store: Store, liveWithinMs: number): Promise<BindingNode[]> {
+  const rows = await store.query<BindingNode & { alive: boolean }>(schedulerNodes, [liveWithinMs]);
+  return rows.map(({ alive, ...node }) => ({ ...node, state: alive ? node.state : 'not-ready' }));
+}
+
 /** Places up to `count` instances; returns how many were placed and, if not all, why not. */
 export async function placeInstances(store: Store, ctx: ReconcileContext, request: PlaceRequest): Promise<PlacementOutcome> {
   let placed = 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const rows = await store.query<NodeView & { alive: boolean; state: string }>(schedulerNodes, [request.liveWithinMs]);
-    const nodes: NodeView[] = rows.map((r) => ({ ...r, state: !r.alive ? 'not-ready' : (r.state as NodeView['state']) }));
+    const nodes = await liveNodes(store, request.liveWithinMs);
     const [usage] = await store.query<{ memory: number; cpu: number }>(tenantUsage, [request.tenant]);
     const budget: TenantBudget = {
       memoryUsed: usage!.memory,
