@@ -54,6 +54,12 @@ function buildVolume(dir: string): void {
   symlinkSync('/does/not/exist', join(dir, 'dangling-link'));
   linkSync(join(dir, 'data/nested/deeper/note.txt'), join(dir, 'hard-link'));
   utimesSync(join(dir, 'data/big.bin'), new Date('2025-06-01T00:00:00Z'), new Date('2025-06-01T00:00:00Z'));
+  // tar keeps whole seconds (node-tar rounds): files written in the second half of a second
+  // would come back a second later, so the other files get a whole-second time too.
+  const wholeSecond = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const files = ['data/nested/deeper/note.txt', 'empty-file', 'spaces and ünïcode ✓.txt', `${'long-name-'.repeat(15)}.txt`, 'group-writable', 'script.sh', 'private'];
+  for (let i = 0; i < 50; i++) files.push(`data/nested/small-${i}.txt`);
+  for (const file of files) utimesSync(join(dir, file), wholeSecond, wholeSecond);
 }
 
 /** What a restore must reproduce, path by path: type, mode, content or link target, file mtime. */
