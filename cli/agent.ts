@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { runNodeAgent } from '../agents/node/agent.js';
 import { ProcessRuntime } from '../agents/node/runtime/index.js';
 import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
+import { holdOpen } from '../framework/time/hold-open.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
 import { EXIT, type CliIo } from './io.js';
@@ -60,6 +61,7 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend agent ${node}`, poolSize: 2 });
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop.abort());
+  holdOpen(stop.signal);
   await runNodeAgent(
     {
       node,

@@ -3,6 +3,7 @@
  * SIGTERM drains: no new connections, requests in flight finish (up to --drain-ms), exit 0.
  */
 import { formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { holdOpen } from '../framework/time/hold-open.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
 import { EXIT, type CliIo } from './io.js';
@@ -57,6 +58,7 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: 'tend edge', poolSize: 2 });
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop.abort());
+  holdOpen(stop.signal);
   try {
     await runEdge(
       {

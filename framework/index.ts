@@ -57,3 +57,4 @@ export { writeStatus } from './status/write-status.js';
 export { mergePatchOf } from './status/merge-patch.js';
 export { MigrationError, PoolExhaustedError, QueryError, Store, frameworkMigrationsFolder, migrate, type NamedQuery, type StoreOptions } from './store/index.js';
 export { systemClock, type Clock } from './time/clock.js';
+export { holdOpen } from './time/hold-open.js';

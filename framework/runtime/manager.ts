@@ -10,6 +10,7 @@ import { registerTendMetrics } from '../metrics/tend-metrics.js';
 import type { Store } from '../store/index.js';
 import { Informer, type InformerOptions } from '../source/informer.js';
 import { ReconcileJournal } from '../journal/index.js';
+import { holdOpen } from '../time/hold-open.js';
 
 /** Something the manager runs: resolves once `signal` has aborted and it has stopped. */
 export interface Runnable {
@@ -97,6 +98,8 @@ export class Manager {
     const { store } = this.options;
     // Every controller, source and worker listens for the stop: many listeners are expected.
     setMaxListeners(0, signal);
+    // Alive until stopped, even while every socket is down (PostgreSQL outage) and only retry timers wait.
+    holdOpen(signal);
     const health = await this.startHealth();
     if (health) this.options.onHealthListening?.(health.port);
     const membershipStop = new AbortController();
