@@ -84,6 +84,8 @@ export class FolderBackupStore implements BackupStore {
     await this.sweep(folder);
 
     const temporary = join(folder, `${TEMPORARY_PREFIX}${randomUUID()}`);
+    // flush: fsync before close, so the rename below never publishes unwritten blocks.
+    const sink = createWriteStream(temporary, { flags: 'wx', mode: 0o600, flush: true });
     try {
       const hash = createHash('sha256');
       let sizeBytes = 0;
@@ -96,8 +98,7 @@ export class FolderBackupStore implements BackupStore {
             yield chunk;
           }
         },
-        // flush: fsync before close, so the rename below never publishes unwritten blocks.
-        createWriteStream(temporary, { flags: 'wx', mode: 0o600, flush: true }),
+        sink,
       );
       await rename(temporary, archivePath);
       // The archive's name must be durable before a manifest can point at it.
@@ -108,6 +109,9 @@ export class FolderBackupStore implements BackupStore {
       await fsyncFolder(folder);
       return info;
     } catch (err) {
+      // pipeline can reject while the file is still being opened (a busy libuv pool): removing it
+      // before the sink has closed let the open create it afterwards, a `.put-` file left behind.
+      if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
       await rm(temporary, { force: true });
       throw err;
     }
