@@ -17,6 +17,7 @@ import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type
 import { resolveAppVolumes } from './app-volumes.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
+import { drainInstances } from './orphan-instances.js';
 import { placeInstances } from './place-instances.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 import { MOUNTS, mountedVolumes, owningTenant, tenantsByNamespace } from './shared-indexes.js';
@@ -102,13 +103,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
 
   async function cleanup(ctx: ReconcileContext, app: App): Promise<'removed' | Result> {
     const key = `${app.metadata.namespace}/${app.metadata.name}`;
-    const instances = await observe(key);
-    if (instances.length === 0) return 'removed';
-    for (const i of instances) {
-      if (i.desired === 'running') await store.query(stopInstance, [i.id, String(ctx.fence)]);
-      else if (i.phase === 'stopped' || i.nodeLostSince) await store.query(forgetInstance, [i.id, String(ctx.fence)]);
-    }
-    return requeueAfter(1_000);
+    return (await drainInstances(store, ctx.fence, await observe(key))) ? 'removed' : requeueAfter(1_000);
   }
 
   const reconcile = (ctx: ReconcileContext, app: App) =>

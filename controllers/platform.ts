@@ -20,6 +20,7 @@ import type { PlatformDeps } from './platform-deps.js';
 import { tenantController } from './tenant.js';
 import { nodeController } from './node.js';
 import { appController } from './app.js';
+import { orphanInstanceCollector } from './orphan-instances.js';
 import { routeController } from './route.js';
 import { volumeController } from './volume.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig } from '../reconcilers/node.js';
@@ -45,6 +46,8 @@ export interface PlatformOptions {
   /** Resync period of every controller. @default 600_000 */
   readonly resyncMs?: number;
   readonly around?: PlatformDeps['around'];
+  /** How often each replica looks for instances whose App is gone. @default 30_000 */
+  readonly orphanSweepMs?: number;
 }
 
 /** Builds the manager with every platform controller; `manager.start(signal)` runs it. */
@@ -76,6 +79,7 @@ export function buildPlatform(options: PlatformOptions): Manager {
   manager.add(appController({ ...deps, cluster, listenUrl }));
   manager.add(routeController({ ...deps, listenUrl }));
   manager.add(volumeController({ ...deps, listenUrl }));
+  manager.add(orphanInstanceCollector(deps, options.orphanSweepMs ? { everyMs: options.orphanSweepMs } : {}));
   // Resources in PostgreSQL: their watch log needs compaction, as etcd's does.
   if (!options.kubeConfig) manager.add(resourceEventPruner({ store, logger }));
   return manager;

@@ -1,0 +1,68 @@
+/**
+ * Collects instances whose App is gone, as Kubernetes' garbage collector does for objects whose
+ * owner was deleted. The App finalizer stops an App's instances before it lets the App go, but a
+ * placement that commits just after the deleting replica saw zero instances (ownership of the key
+ * moving between replicas mid-way) leaves a running instance nothing else would ever stop.
+ *
+ * Each replica sweeps the apps it owns: one that has instances but is absent from the informer is
+ * read from the API (the cache may lag); when that says it does not exist either, its instances are
+ * stopped and, once stopped, forgotten — fenced, like every other write. Idempotent, no leader.
+ */
+import type { Key } from '../framework/reconcile/index.js';
+import type { Runnable } from '../framework/runtime/manager.js';
+import type { NamedQuery } from '../framework/store/index.js';
+import { sleep } from '../framework/time/sleep.js';
+import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
+import type { PlatformDeps } from './platform-deps.js';
+
+/** The apps that have instance rows. */
+const appsWithInstances: NamedQuery = {
+  name: 'platform.apps_with_instances',
+  text: `select distinct app from platform.instances`,
+};
+
+interface DrainableInstance {
+  readonly id: string;
+  readonly desired: string;
+  readonly phase: string | null;
+  readonly nodeLostSince?: Date | null;
+}
+
+/** Stops what still runs and forgets what has stopped (or sits on a lost node); true when none is left. */
+export async function drainInstances(store: PlatformDeps['store'], fence: bigint, instances: readonly DrainableInstance[]): Promise<boolean> {
+  for (const i of instances) {
+    if (i.desired === 'running') await store.query(stopInstance, [i.id, String(fence)]);
+    else if (i.phase === 'stopped' || i.nodeLostSince) await store.query(forgetInstance, [i.id, String(fence)]);
+  }
+  return instances.length === 0;
+}
+
+/** The sweep as a Manager runnable; `everyMs` defaults to 30 s. */
+export function orphanInstanceCollector(deps: PlatformDeps, options: { readonly everyMs?: number } = {}): Runnable {
+  const { manager, clients, store, logger } = deps;
+  const apps = manager.informer(clients.app);
+  const log = logger.child({ controller: 'orphan-instances' });
+
+  async function sweep(): Promise<void> {
+    if (!apps.hasSynced) return;
+    const rows = await store.query<{ app: string }>(appsWithInstances, []);
+    for (const { app } of rows) {
+      const key = app as Key;
+      if (!manager.ownership.owns('app', key) || apps.cache.get(key)) continue;
+      if (await clients.app.get(key)) continue; // the cache lags: the App exists
+      const instances = await store.query<DrainableInstance>(instancesOfApp, [app]);
+      log.info({ app, instances: instances.map((i) => i.id) }, 'collecting the instances of a deleted App');
+      await drainInstances(store, manager.ownership.fence(), instances);
+    }
+  }
+
+  return {
+    name: 'orphan-instances',
+    async start(signal: AbortSignal): Promise<void> {
+      while (!signal.aborted) {
+        await sweep().catch((err: Error) => log.warn({ err: err.message }, 'orphan sweep failed; trying again later'));
+        await sleep(options.everyMs ?? 30_000, signal);
+      }
+    },
+  };
+}
