@@ -54,3 +54,15 @@ export const selectNodeVolumes: NamedQuery = {
   name: 'platform.node_volumes',
   text: `select key from platform.volumes where node = $1 order by key`,
 };
+
+/** Revokes the node's agent credentials (migrations/000009); true only when this call revoked them. */
+export const revokeNodeIdentity: NamedQuery = {
+  name: 'platform.node_revoke_identity',
+  text: `select platform.revoke_identity('node', $1) as revoked`,
+};
+
+/** Drops the login of a deleted node. */
+export const forgetNodeIdentity: NamedQuery = {
+  name: 'platform.node_forget_identity',
+  text: `select platform.forget_identity('node', $1) as forgotten`,
+};

@@ -11,7 +11,7 @@ import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planNode, type ClusterConfig, type NodeObserved, type NodePlan, type NodeRow } from '../reconcilers/node.js';
-import { deleteNodeRow, selectNodeAgent, selectNodeAllocation, selectNodeRow, selectNodeVolumes, upsertNodeRow } from './node-queries.js';
+import { deleteNodeRow, forgetNodeIdentity, revokeNodeIdentity, selectNodeAgent, selectNodeAllocation, selectNodeRow, selectNodeVolumes, upsertNodeRow } from './node-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 
 /** Keeps a Node until nothing is placed on it and its row is gone. */
@@ -45,6 +45,10 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
       await store.query(upsertNodeRow, [node.metadata.name, node.metadata.uid, r.generation, r.address, JSON.stringify(r.labels), r.state, r.allocatableMemory, r.allocatableCpu, fence, r.lostSince, r.drainDeadlineSeconds, r.disk]);
       ctx.log.info({ state: r.state, allocatableMemory: r.allocatableMemory, allocatableCpu: r.allocatableCpu, lostSince: r.lostSince }, 'node row written');
     }
+    if (plan.revokeIdentity) {
+      const [row] = await store.query<{ revoked: boolean }>(revokeNodeIdentity, [node.metadata.name]);
+      if (row?.revoked) ctx.log.info('node decommissioned: its agent credentials are revoked');
+    }
     await writeStatus(clients.node, node, plan.status);
   }
 
@@ -61,6 +65,7 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
           await writeStatus(clients.node, current, plan.status);
           return done(); // an instance leaving notifies tend_instances, which brings us back
         }
+        await store.query(forgetNodeIdentity, [current.metadata.name]);
         await store.query(deleteNodeRow, [current.metadata.name, current.metadata.uid, String(ctx.fence)]);
         return 'removed';
       },

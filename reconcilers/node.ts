@@ -76,6 +76,8 @@ export interface NodePlan {
   readonly requeueAfterMs: number | undefined;
   /** During deletion: nothing is placed here any more, so the row and the finalizer may go. */
   readonly release: boolean;
+  /** Decommissioned with nothing left here: the node's agent credentials are revoked. */
+  readonly revokeIdentity: boolean;
 }
 
 /** Condition types of a Node, Ready's precedence first. */
@@ -162,6 +164,7 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
     // (a PostgreSQL read; nothing is written unless it did return).
     requeueAfterMs: alive ? beat! + lostAfterMs - now + 1 : beat !== undefined ? config.heartbeatMs : undefined,
     release: deleting && instances === 0 && volumes.length === 0,
+    revokeIdentity: state === 'decommissioned' && instances === 0 && volumes.length === 0,
   };
 }
 

@@ -36,3 +36,4 @@ export { PoolExhaustedError } from './pool-exhausted-error.js';
 export { migrate, frameworkMigrationsFolder, type MigrateOptions, type AppliedMigration } from './migrate.js';
 export { readMigrationFiles, type MigrationFile } from './migration-files.js';
 export { MigrationError } from './migration-error.js';
+export { scramSha256Verifier, generatePassword, SCRAM_ITERATIONS } from './scram-verifier.js';

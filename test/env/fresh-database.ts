@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { testEnv } from './context.js';
+import { dropDatabaseAndRoles } from './drop-database.js';
 
 /** Creates empty databases and drops them all (with force) on `dropAll()`. */
 export class FreshDatabases {
@@ -23,7 +24,7 @@ export class FreshDatabases {
   async dropAll(): Promise<void> {
     const names = this.names.splice(0);
     await this.admin(async (client) => {
-      for (const name of names) await client.query(`drop database if exists ${client.escapeIdentifier(name)} with (force)`);
+      for (const name of names) await dropDatabaseAndRoles(client, name);
     });
   }
 
@@ -37,3 +38,4 @@ export class FreshDatabases {
     }
   }
 }
+

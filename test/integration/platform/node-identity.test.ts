@@ -1,0 +1,216 @@
+/**
+ * Node identity with the real roles (migrations/000009): each node's agent and each edge connects
+ * as a login of its own, and grants plus row-level security decide what it may see and change.
+ * The queries tried are the agents' own (agents/node/queries.ts, volume-queries.ts,
+ * agents/edge/queries.ts), then what a hostile tenant holding the node's credentials would try.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRouting } from '../../../agents/edge/queries.js';
+import { heartbeatAgent, instancesOfNode, reportInstance } from '../../../agents/node/queries.js';
+import { recordVolumeBackups, volumesOfNode } from '../../../agents/node/volume-queries.js';
+import { createLogger } from '../../../framework/log/logger.js';
+import { Store, frameworkMigrationsFolder, generatePassword, migrate, scramSha256Verifier, type NamedQuery } from '../../../framework/store/index.js';
+import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { FreshDatabases } from '../../env/fresh-database.js';
+
+const logger = createLogger({ level: 'warn' });
+const databases = new FreshDatabases('identity');
+let url: string;
+let admin: Store;
+const clients: pg.Client[] = [];
+const credentials = new Map<string, { user: string; password: string }>();
+
+const sql = (text: string): NamedQuery => ({ name: `test.${text.slice(0, 40)}`, text });
+
+async function enroll(kind: 'node' | 'edge', name: string): Promise<void> {
+  const password = generatePassword();
+  const [row] = await admin.query<{ role: string }>(sql('select platform.enroll($1, $2, $3) as role'), [kind, name, scramSha256Verifier(password)]);
+  credentials.set(`${kind}/${name}`, { user: row!.role, password });
+}
+
+/** A connection with the credentials `tend node enroll` would hand to that host. */
+async function connectAs(who: string, password?: string): Promise<pg.Client> {
+  const c = credentials.get(who)!;
+  const at = new URL(url);
+  at.username = c.user;
+  at.password = password ?? c.password;
+  const client = new pg.Client({ connectionString: at.toString() });
+  client.on('error', () => {}); // a revoked session is ended by the server
+  await client.connect();
+  clients.push(client);
+  return client;
+}
+
+async function run(client: pg.Client, q: NamedQuery | string, values: unknown[] = []): Promise<pg.QueryResult> {
+  return client.query(typeof q === 'string' ? q : q.text, values);
+}
+
+async function instance(id: string, node: string): Promise<void> {
+  await admin.query(sql(`insert into platform.instances (id, app, tenant, revision, node, memory, cpu, spec) values ($1, $2, 'acme', 'r1', $3, 67108864, 100, '{"command":["node","x.mjs"]}')`), [id, `default/${id}`, node]);
+}
+
+beforeAll(async () => {
+  url = await databases.create();
+  admin = new Store({ connectionString: url, logger });
+  await migrate(admin, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  for (const node of ['node-a', 'node-b']) {
+    await admin.query(sql(`insert into platform.nodes (name, uid, generation, state, allocatable_memory, allocatable_cpu) values ($1, $1, 1, 'ready', 1073741824, 2000)`), [node]);
+    await admin.query(sql(`insert into platform.volumes (key, uid, tenant, size, node, bound_at) values ($1, $1, 'acme', 1048576, $2, now())`), [`default/data-${node}`, node]);
+  }
+  await instance('a1', 'node-a');
+  await instance('b1', 'node-b');
+  await admin.query(sql(`insert into platform.routing (host, path_prefix, route, backends) values ('hello.test', '/', 'default/hello', '[{"address":"127.0.0.1","port":1,"instance":"a1"}]')`));
+  await enroll('node', 'node-a');
+  await enroll('node', 'node-b');
+  await enroll('edge', 'edge-1');
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  await admin?.close();
+  await databases.dropAll();
+});
+
+describe('a node agent connection', () => {
+  it('heartbeats its own node and no other', async () => {
+    const a = await connectAs('node/node-a');
+    const beat = (node: string) => run(a, heartbeatAgent, [node, new Date(), 2000, 1 << 30, 1 << 30, 'cgroup']);
+    await beat('node-a');
+    await beat('node-a'); // the upsert's update path
+    await expect(beat('node-b')).rejects.toThrow(/row-level security/);
+    const rows = await admin.query<{ node: string }>(sql('select node from platform.node_agents order by node'));
+    expect(rows.map((r) => r.node)).toEqual(['node-a']);
+    // Nor does it see another node's heartbeat.
+    await admin.query(sql(`insert into platform.node_agents values ('node-b', now(), now(), 1, 1, 1, 'cgroup')`));
+    expect((await run(a, 'select node from platform.node_agents')).rows).toEqual([{ node: 'node-a' }]);
+  });
+
+  it('reads only the instances placed on its node, even when it asks for another node', async () => {
+    const a = await connectAs('node/node-a');
+    expect((await run(a, instancesOfNode, ['node-a'])).rows.map((r) => r.id)).toEqual(['a1']);
+    expect((await run(a, instancesOfNode, ['node-b'])).rows).toEqual([]);
+    expect((await run(a, 'select id from platform.instances')).rows.map((r) => r.id)).toEqual(['a1']);
+  });
+
+  it('reports on its own instances, and reaches no row of another node', async () => {
+    const a = await connectAs('node/node-a');
+    expect((await run(a, reportInstance, ['a1', 'node-a', 'running', true, 0, null])).rowCount).toBe(1);
+    expect((await run(a, reportInstance, ['b1', 'node-b', 'running', true, 0, null])).rowCount).toBe(0);
+    expect((await run(a, `update platform.instances set phase = 'stopped' where id = 'b1'`)).rowCount).toBe(0);
+    const [b1] = await admin.query<{ phase: string | null }>(sql(`select phase from platform.instances where id = 'b1'`));
+    expect(b1!.phase).toBeNull();
+  });
+
+  it('cannot place instances or change what an instance runs', async () => {
+    const a = await connectAs('node/node-a');
+    await expect(
+      run(a, `insert into platform.instances (id, app, tenant, revision, node, memory, cpu, spec) values ('evil', 'x/y', 'acme', 'r', 'node-a', 1, 1, '{"command":["sh"]}')`),
+    ).rejects.toThrow(/permission denied/);
+    for (const change of [`spec = '{"command":["sh"]}'`, `desired = 'running'`, `node = 'node-b'`, 'memory = 1', `app = 'other/app'`]) {
+      await expect(run(a, `update platform.instances set ${change} where id = 'a1'`), change).rejects.toThrow(/permission denied/);
+    }
+    await expect(run(a, `delete from platform.instances where id = 'a1'`)).rejects.toThrow(/permission denied/);
+  });
+
+  it('reads and reports only the volumes bound to its node, observed columns only', async () => {
+    const a = await connectAs('node/node-a');
+    expect((await run(a, volumesOfNode, ['node-b'])).rows).toEqual([]);
+    expect((await run(a, volumesOfNode, ['node-a'])).rows.map((r) => r.key)).toEqual(['default/data-node-a']);
+    const backups = (key: string, node: string) => run(a, recordVolumeBackups, [key, node, '[]', null, 'req-1', false]);
+    expect((await backups('default/data-node-a', 'node-a')).rowCount).toBe(1);
+    expect((await backups('default/data-node-b', 'node-b')).rowCount).toBe(0);
+    await expect(run(a, `update platform.volumes set size = 1 where key = 'default/data-node-a'`)).rejects.toThrow(/permission denied/);
+    await expect(run(a, `update platform.volumes set node = 'node-a' where key = 'default/data-node-b'`)).rejects.toThrow(/permission denied/);
+  });
+
+  it('cannot touch routing, the scheduler rows, the resources or the identities', async () => {
+    const a = await connectAs('node/node-a');
+    for (const statement of [
+      'select * from platform.routing',
+      `update platform.routing set backends = '[]'`,
+      `insert into platform.routing (host, path_prefix, route) values ('evil.test', '/', 'x/y')`,
+      'update platform.routing_version set version = 0',
+      'select * from platform.nodes',
+      `update platform.nodes set state = 'ready'`,
+      'select * from platform.identities',
+      'select * from platform.tenants',
+      'select * from tend.resources',
+      'select * from tend.members',
+    ]) {
+      await expect(run(a, statement), statement).rejects.toThrow(/permission denied/);
+    }
+  });
+
+  it('cannot enroll, revoke or grant itself anything', async () => {
+    const a = await connectAs('node/node-a');
+    await expect(run(a, `select platform.enroll('node', 'node-c', $1)`, [scramSha256Verifier('x')])).rejects.toThrow(/permission denied/);
+    await expect(run(a, `select platform.revoke_identity('node', 'node-b')`)).rejects.toThrow(/permission denied/);
+    await expect(run(a, `select platform.grant_to('node_agent', 'update', 'platform.instances', array['spec'])`)).rejects.toThrow(/permission denied/);
+    await expect(run(a, `select platform.ensure_roles()`)).rejects.toThrow(/permission denied/);
+  });
+
+  it('needs its password: a wrong one is refused', async () => {
+    await expect(connectAs('node/node-a', generatePassword())).rejects.toThrow(/password authentication failed/);
+  });
+});
+
+describe('an edge connection', () => {
+  it('reads the routing table and writes nothing', async () => {
+    const edge = await connectAs('edge/edge-1');
+    const [row] = (await run(edge, loadRouting)).rows;
+    expect(row.routes.map((r: { host: string }) => r.host)).toEqual(['hello.test']);
+    for (const statement of [
+      `update platform.routing set backends = '[]'`,
+      `insert into platform.routing (host, path_prefix, route) values ('evil.test', '/', 'x/y')`,
+      `delete from platform.routing`,
+      'update platform.routing_version set version = 0',
+      'select * from platform.instances',
+      'select * from platform.node_agents',
+      `insert into platform.node_agents values ('node-a', now(), now(), 1, 1, 1, 'cgroup')`,
+    ]) {
+      await expect(run(edge, statement), statement).rejects.toThrow(/permission denied/);
+    }
+  });
+});
+
+describe('revocation', () => {
+  it('ends a node’s open sessions and refuses its credentials, other nodes unaffected; re-enrolling gives new ones', async () => {
+    const b = await connectAs('node/node-b');
+    expect((await run(b, instancesOfNode, ['node-b'])).rows).toHaveLength(1);
+    const [first] = await admin.query<{ revoked: boolean }>(sql(`select platform.revoke_identity('node', 'node-b') as revoked`));
+    expect(first!.revoked).toBe(true);
+    const [again] = await admin.query<{ revoked: boolean }>(sql(`select platform.revoke_identity('node', 'node-b') as revoked`));
+    expect(again!.revoked).toBe(false);
+    await expect(run(b, 'select 1')).rejects.toThrow();
+    await expect(connectAs('node/node-b')).rejects.toThrow(/not permitted to log in/);
+    const a = await connectAs('node/node-a');
+    expect((await run(a, instancesOfNode, ['node-a'])).rows).toHaveLength(1);
+
+    const old = credentials.get('node/node-b')!;
+    await enroll('node', 'node-b');
+    await expect(connectAs('node/node-b', old.password)).rejects.toThrow(/password authentication failed/);
+    const b2 = await connectAs('node/node-b');
+    expect((await run(b2, instancesOfNode, ['node-b'])).rows).toHaveLength(1);
+  });
+
+  it('forgetting a node drops its login', async () => {
+    await enroll('node', 'node-gone');
+    const role = credentials.get('node/node-gone')!.user;
+    const [row] = await admin.query<{ forgotten: boolean }>(sql(`select platform.forget_identity('node', 'node-gone') as forgotten`));
+    expect(row!.forgotten).toBe(true);
+    expect(await admin.query(sql('select 1 from pg_roles where rolname = $1'), [role])).toEqual([]);
+    expect(await admin.query(sql(`select 1 from platform.identities where name = 'node-gone'`))).toEqual([]);
+  });
+});
+
+describe('roles of several databases on one server', () => {
+  it('are named after their database, so two tend databases never share a login', async () => {
+    const [row] = await admin.query<{ db: string; node: string; group: string }>(
+      sql(`select current_database() as db, platform.login_role('node', 'node-a') as node, platform.group_role('node_agent') as group`),
+    );
+    expect(row!.node.startsWith(`${row!.db}_node_`)).toBe(true);
+    expect(row!.group).toBe(`${row!.db}_node_agent`);
+    expect(credentials.get('node/node-a')!.user).toBe(row!.node);
+  });
+});
