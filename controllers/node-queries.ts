@@ -10,10 +10,15 @@ export const selectNodeRow: NamedQuery = {
          from platform.nodes where name = $1`,
 };
 
-/** The node's agent: last heartbeat and measured capacity. */
+/**
+ * The node's agent: last heartbeat and measured capacity, and since when the control plane has been
+ * able to see heartbeats: this PostgreSQL's start, or the oldest live replica's join (every replica
+ * rejoins after an outage that outlasted its membership). Silence before that is no evidence.
+ */
 export const selectNodeAgent: NamedQuery = {
   name: 'platform.node_agent_select',
-  text: `select heartbeat_at, capacity_cpu::float8 as cpu, capacity_memory::float8 as memory, capacity_disk::float8 as disk
+  text: `select heartbeat_at, capacity_cpu::float8 as cpu, capacity_memory::float8 as memory, capacity_disk::float8 as disk,
+                greatest(pg_postmaster_start_time(), (select min(started_at) from tend.members where expires_at > now())) as watched_since
          from platform.node_agents where node = $1`,
 };
 

@@ -38,6 +38,12 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
 /** What the agent wrote (platform.node_agents). */
 export interface AgentReport {
   readonly heartbeatAt: Date;
+  /**
+   * Since when heartbeats could be seen (PostgreSQL's start, the control plane's rejoin after an
+   * outage). A node is lost by evidence: silent for the whole window while it was watched, not
+   * because its last row is old — else every node looks lost when the database comes back.
+   */
+  readonly watchedSince?: Date;
   readonly capacity: { readonly cpu: number; readonly memory: number; readonly disk: number };
 }
 
@@ -51,7 +57,7 @@ export interface NodeRow {
   readonly allocatableCpu: number;
   /** Bytes of disk offered to volumes: spec.capacity.disk, else what the agent measured. */
   readonly disk: number;
-  /** The agent's last heartbeat while the node is lost; null while it is alive (or never seen). */
+  /** While the node is lost: when its silence began as the control plane saw it (its last heartbeat, or the control plane's return after an outage); null while alive (or never seen). */
   readonly lostSince: string | null;
   /** While draining: seconds replacements may take before the rest are stopped; else null. */
   readonly drainDeadlineSeconds: number | null;
@@ -101,8 +107,10 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
   const state: NodeState = spec.decommission ? 'decommissioned' : spec.drain ? 'draining' : spec.unschedulable ? 'cordoned' : 'ready';
   const lostAfterMs = config.heartbeatMs * config.missedHeartbeats;
   const beat = observed.agent?.heartbeatAt.getTime();
-  const alive = beat !== undefined && now - beat <= lostAfterMs;
-  const lostSince = beat !== undefined && !alive ? new Date(beat).toISOString() : null;
+  // Silence counts from the last heartbeat or from when the control plane could first see one.
+  const silentFrom = beat === undefined ? undefined : Math.max(beat, observed.agent?.watchedSince?.getTime() ?? beat);
+  const alive = silentFrom !== undefined && now - silentFrom <= lostAfterMs;
+  const lostSince = silentFrom !== undefined && !alive ? new Date(silentFrom).toISOString() : null;
   const drainDeadlineSeconds = state === 'draining' ? (spec.drain?.deadlineSeconds ?? 300) : null;
   const row: NodeRow = { generation, address: spec.address ?? null, labels: spec.labels ?? {}, state, allocatableMemory, allocatableCpu, disk: capacity.disk, lostSince, drainDeadlineSeconds };
   const updates: ConditionUpdate[] = [];
@@ -162,7 +170,7 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
     status,
     // Alive: look again when it would be lost. Lost: look every heartbeat period for its return
     // (a PostgreSQL read; nothing is written unless it did return).
-    requeueAfterMs: alive ? beat! + lostAfterMs - now + 1 : beat !== undefined ? config.heartbeatMs : undefined,
+    requeueAfterMs: alive ? silentFrom! + lostAfterMs - now + 1 : beat !== undefined ? config.heartbeatMs : undefined,
     release: deleting && instances === 0 && volumes.length === 0,
     revokeIdentity: state === 'decommissioned' && instances === 0 && volumes.length === 0,
   };

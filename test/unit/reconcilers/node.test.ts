@@ -42,6 +42,22 @@ describe('planNode', () => {
     expect(plan.requeueAfterMs).toBe(5_000);
   });
 
+  it('is not lost for a silence the control plane could not see: the window starts when it could watch again', () => {
+    // PostgreSQL was down for two minutes and came back 4 s ago: the last heartbeat is old, but
+    // nothing says the node stopped beating while anyone could have seen it.
+    const afterOutage = { ...alive, agent: { ...alive.agent!, heartbeatAt: new Date(now.getTime() - 124_000), watchedSince: new Date(now.getTime() - 4_000) } };
+    const plan = planNode(node({}), afterOutage, DEFAULT_CLUSTER_CONFIG, { now });
+    expect(findCondition(plan.status.conditions, 'Alive')).toMatchObject({ status: 'True', reason: 'Heartbeating' });
+    expect(plan.upsert?.lostSince).toBeNull();
+    expect(plan.requeueAfterMs).toBe(15_000 - 4_000 + 1);
+
+    // Still silent a full window after the return: lost, and the grace counts from the return.
+    const later = new Date(now.getTime() + 12_000);
+    const lost = planNode(node({}), afterOutage, DEFAULT_CLUSTER_CONFIG, { now: later });
+    expect(findCondition(lost.status.conditions, 'Alive')).toMatchObject({ status: 'False', reason: 'NodeLost' });
+    expect(lost.upsert?.lostSince).toBe(new Date(now.getTime() - 4_000).toISOString());
+  });
+
   it('says how to start the agent when none has reported', () => {
     const plan = planNode(node({}), { ...alive, agent: undefined }, DEFAULT_CLUSTER_CONFIG, { now });
     expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'Unknown', reason: 'AgentNotReporting' });
