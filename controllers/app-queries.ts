@@ -28,10 +28,13 @@ export const schedulerNodes: NamedQuery = {
          left join platform.node_agents ag on ag.node = n.name`,
 };
 
-/** Memory and CPU the tenant's running instances hold (for the hard memory quota). */
+/**
+ * What the tenant's placed instances hold: memory and CPU, and how many (the hard memory and
+ * instance quotas; the Tenant's status.usage). One indexed sum (instances_tenant), whatever the replicas.
+ */
 export const tenantUsage: NamedQuery = {
   name: 'platform.tenant_usage',
-  text: `select coalesce(sum(memory), 0)::float8 as memory, coalesce(sum(cpu), 0)::float8 as cpu
+  text: `select coalesce(sum(memory), 0)::float8 as memory, coalesce(sum(cpu), 0)::float8 as cpu, count(*)::int as instances
          from platform.instances where tenant = $1`,
 };
 

@@ -5,6 +5,7 @@
 import type { App } from '../api/types/app.js';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store } from '../framework/store/index.js';
+import { sizeProblem } from '../reconcilers/placement.js';
 import { chooseVolumeNode } from '../reconcilers/volume-binding.js';
 import { volumeNodeLostMessage } from '../reconcilers/volume.js';
 import { bindVolume, lockNodes, nodeFreeDisk, volumesOfApp } from './app-queries.js';
@@ -31,6 +32,9 @@ interface VolumeRow {
 
 /** Resolves the volumes of `app` (binding unbound ones to a node that can hold them and run it). */
 export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app: App, options: { readonly memory: number; readonly liveWithinMs: number }): Promise<AppVolumes> {
+  // A size no node can hold (Infinity from "1e999", 0 from "1m") would bind a volume for nothing.
+  const invalid = sizeProblem(options.memory, 1);
+  if (invalid) return { unplaced: { reason: 'InvalidResources', message: invalid } };
   const ns = app.metadata.namespace!;
   const mounts = app.spec?.volumes ?? [];
   const keys = mounts.map((m) => `${ns}/${m.volume}`);

@@ -15,6 +15,7 @@ import { setCondition } from '../framework/conditions/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
 import { resolveAppVolumes } from './app-volumes.js';
+import { sizeProblem } from '../reconcilers/placement.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
 import { drainInstances } from './orphan-instances.js';
@@ -56,9 +57,13 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
     const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs });
     const memory = bytes(app.spec!.resources.memory);
-    const volumes = isStateful(app) && !overQuota ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs }) : {};
-    // Over the tenant's app count, or its volumes not placeable: place nothing (what runs keeps running) and say why.
-    const blockedPlacement = overQuota ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
+    const cpu = millicores(app.spec!.resources.cpu ?? '100m');
+    const invalid = sizeProblem(memory, cpu);
+    const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
+    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs }) : {};
+    // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
+    // nothing (what runs keeps running) and say why.
+    const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
     const plan = blockedPlacement ? { ...planned, steps: planned.steps.filter((s) => s.op !== 'place') } : planned;
     let outcome: PlacementOutcome = blockedPlacement ? { placed: 0, unplaced: blockedPlacement } : volumes.unplaced ? { placed: 0, unplaced: volumes.unplaced } : { placed: 0 };
     const fence = String(ctx.fence);
@@ -78,7 +83,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
           revision: step.revision,
           count: step.count,
           memory,
-          cpu: millicores(spec.resources.cpu ?? '100m'),
+          cpu,
           template: plan.template,
           nodeSelector: spec.placement?.nodeSelector ?? {},
           strategy: spec.placement?.strategy ?? 'binpack',
@@ -86,6 +91,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
           quota: {
             ...(quota.memory !== undefined ? { memory: bytes(quota.memory) } : {}),
             ...(quota.cpu !== undefined ? { cpu: millicores(quota.cpu) } : {}),
+            ...(quota.instances !== undefined ? { instances: quota.instances } : {}),
           },
           liveWithinMs,
           ...(volumes.pinnedNode ? { pinnedNode: volumes.pinnedNode } : {}),
@@ -98,6 +104,8 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, env));
     // Lost the race for capacity to other replicas three times: look again soon, not in 2 s.
     if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));
+    // A full batch placed and more wanted: back of the queue at once, so other keys get their turn.
+    if (outcome.more) return requeueAfter(0);
     return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
   }
 

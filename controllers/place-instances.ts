@@ -5,11 +5,11 @@
  * placing at once can never push a node past its allocatable memory. What a faster replica took
  * is placed on the next attempt, from a fresh snapshot.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store, Tx } from '../framework/store/index.js';
 import type { InstanceTemplate, PlacementOutcome } from '../reconcilers/app.js';
-import { schedule, type Placement, type PlacementRequest, type TenantBudget } from '../reconcilers/placement.js';
+import { PLACEMENT_BATCH, schedule, type Placement, type PlacementRequest, type TenantBudget } from '../reconcilers/placement.js';
 import type { BindingNode } from '../reconcilers/volume-binding.js';
 import { checkFence, insertInstances, lockNodes, lockTenant, lockedNodesAllocation, schedulerNodes, tenantUsage } from './app-queries.js';
 
@@ -24,8 +24,8 @@ export interface PlaceRequest {
   readonly nodeSelector: Readonly<Record<string, string>>;
   readonly strategy: 'binpack' | 'spread';
   readonly existingByNode: Readonly<Record<string, number>>;
-  /** The tenant's hard memory quota and soft CPU quota, if any. */
-  readonly quota: { readonly memory?: number; readonly cpu?: number };
+  /** The tenant's hard memory and instance quotas and soft CPU quota, if any. */
+  readonly quota: { readonly memory?: number; readonly cpu?: number; readonly instances?: number };
   /** A node is alive when its agent beat within this long. */
   readonly liveWithinMs: number;
   /** The only node allowed: where the App's volumes live. */
@@ -40,35 +40,64 @@ export async function liveNodes(store: Store, liveWithinMs: number): Promise<Bin
   return rows.map(({ alive, ...node }) => ({ ...node, state: alive ? node.state : 'not-ready' }));
 }
 
-/** Places up to `count` instances; returns how many were placed and, if not all, why not. */
+/**
+ * Places up to `count` instances, at most PLACEMENT_BATCH of them in this call; returns how many
+ * were placed, whether more are wanted (`more`: call again at once) and, if some do not fit, why.
+ */
 export async function placeInstances(store: Store, ctx: ReconcileContext, request: PlaceRequest): Promise<PlacementOutcome> {
+  const batch = Math.min(request.count, PLACEMENT_BATCH);
   let placed = 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const nodes = await liveNodes(store, request.liveWithinMs);
-    const [usage] = await store.query<{ memory: number; cpu: number }>(tenantUsage, [request.tenant]);
+    const [usage] = await store.query<{ memory: number; cpu: number; instances: number }>(tenantUsage, [request.tenant]);
     const budget: TenantBudget = {
       memoryUsed: usage!.memory,
       cpuUsed: usage!.cpu,
+      instancesUsed: usage!.instances,
       ...(request.quota.memory !== undefined ? { memoryLimit: request.quota.memory } : {}),
       ...(request.quota.cpu !== undefined ? { cpuLimit: request.quota.cpu } : {}),
+      ...(request.quota.instances !== undefined ? { instancesLimit: request.quota.instances } : {}),
     };
     const wanted: PlacementRequest = {
-      app: request.app, tenant: request.tenant, count: request.count - placed, memory: request.memory, cpu: request.cpu,
+      app: request.app, tenant: request.tenant, count: batch - placed, memory: request.memory, cpu: request.cpu,
       nodeSelector: request.nodeSelector, strategy: request.strategy, existingByNode: request.existingByNode,
       ...(request.pinnedNode ? { pinnedNode: request.pinnedNode } : {}),
     };
     const result = schedule([wanted], nodes, { [request.tenant]: budget });
     for (const warning of result.warnings) ctx.log.warn({ reason: warning.reason }, warning.message);
     const unplaced = result.unplaced[0] ? { reason: result.unplaced[0].reason, message: result.unplaced.map((u) => u.message).join('; ') } : undefined;
-    if (result.placements.length === 0) return { placed, ...(unplaced ? { unplaced } : {}) };
+    const outcome = (): PlacementOutcome => ({
+      placed,
+      ...(unplaced ? { unplaced } : {}),
+      // The whole batch went in and the app wants more: the next batch comes on an immediate requeue.
+      ...(!unplaced && placed === batch && request.count > batch ? { more: true } : {}),
+    });
+    if (result.placements.length === 0) return outcome();
 
     const committed = await store.tx((tx) => commit(tx, ctx, request, result.placements));
     placed += committed.length;
     if (committed.length > 0) ctx.log.info({ placed: committed, revision: request.revision }, 'instances placed');
-    if (committed.length === result.placements.length) return { placed, ...(unplaced ? { unplaced } : {}) };
+    if (committed.length === result.placements.length) return outcome();
     ctx.log.debug({ attempt, wanted: result.placements.length, committed: committed.length }, 'other replicas took part of the capacity; re-reading nodes');
   }
   return { placed, contended: true };
+}
+
+/** Longest instance id: a DNS label's length, which every runtime and file system takes. */
+export const INSTANCE_ID_MAX = 63;
+
+/**
+ * The id of a new instance: `namespace.name-revision-random`. When a long namespace and name would
+ * make it longer than INSTANCE_ID_MAX, the app part is cut and ends in a hash of the whole app key,
+ * so ids of different apps stay apart and any name gives an id the runtime accepts.
+ */
+export function instanceId(app: string, revision: string, random: string): string {
+  const base = app.replace('/', '.');
+  const suffix = `-${revision}-${random}`;
+  const room = INSTANCE_ID_MAX - suffix.length;
+  if (base.length <= room) return base + suffix;
+  const hash = createHash('sha256').update(app).digest('hex').slice(0, 8);
+  return `${base.slice(0, room - hash.length - 1).replace(/[.-]+$/, '')}-${hash}${suffix}`;
 }
 
 /** In one transaction: fence, locks, fresh re-check, one insert of what still fits. Returns the nodes used. */
@@ -77,9 +106,11 @@ async function commit(tx: Tx, ctx: ReconcileContext, request: PlaceRequest, plac
   if (!fence?.ok) throw new Error('this replica lost its membership; another one owns the app now');
   await tx.query(lockTenant, [request.tenant]);
   let allowed = placements.length;
-  if (request.quota.memory !== undefined) {
-    const [used] = await tx.query<{ memory: number }>(tenantUsage, [request.tenant]);
-    allowed = Math.max(0, Math.floor((request.quota.memory - used!.memory) / request.memory));
+  if (request.quota.memory !== undefined || request.quota.instances !== undefined) {
+    const [used] = await tx.query<{ memory: number; instances: number }>(tenantUsage, [request.tenant]);
+    if (request.quota.memory !== undefined) allowed = Math.min(allowed, Math.floor((request.quota.memory - used!.memory) / request.memory));
+    if (request.quota.instances !== undefined) allowed = Math.min(allowed, request.quota.instances - used!.instances);
+    allowed = Math.max(0, allowed);
   }
   const perNode = new Map<string, number>();
   for (const p of placements) perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
@@ -90,14 +121,14 @@ async function commit(tx: Tx, ctx: ReconcileContext, request: PlaceRequest, plac
   );
   const nodes: string[] = [];
   for (const node of locked) {
+    // memory and cpu are ≥ 1 (schedule() refused anything smaller): both counts are finite.
     const fitsMemory = Math.floor((node.allocatableMemory - node.allocatedMemory) / request.memory);
-    const fitsCpu = request.cpu > 0 ? Math.floor((node.allocatableCpu - node.allocatedCpu) / request.cpu) : Infinity;
+    const fitsCpu = Math.floor((node.allocatableCpu - node.allocatedCpu) / request.cpu);
     const take = Math.max(0, Math.min(perNode.get(node.name)!, fitsMemory, fitsCpu, allowed - nodes.length));
     for (let i = 0; i < take; i++) nodes.push(node.name);
   }
   if (nodes.length === 0) return nodes;
-  const prefix = `${request.app.replace('/', '.')}-${request.revision}-`;
-  const ids = nodes.map(() => prefix + randomBytes(3).toString('hex'));
+  const ids = nodes.map(() => instanceId(request.app, request.revision, randomBytes(3).toString('hex')));
   await tx.query(insertInstances, [ids, request.app, request.tenant, request.revision, nodes, request.memory, request.cpu, JSON.stringify(request.template)]);
   return nodes;
 }

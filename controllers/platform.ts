@@ -73,8 +73,8 @@ export function buildPlatform(options: PlatformOptions): Manager {
     ...(options.resyncMs ? { resyncMs: options.resyncMs } : {}),
     ...(options.around ? { around: options.around } : {}),
   };
-  manager.add(tenantController(deps));
   const cluster = { ...DEFAULT_CLUSTER_CONFIG, ...(options.cluster ?? {}) };
+  manager.add(tenantController({ ...deps, listenUrl }));
   manager.add(nodeController({ ...deps, cluster, listenUrl }));
   manager.add(appController({ ...deps, cluster, listenUrl }));
   manager.add(routeController({ ...deps, listenUrl }));

@@ -9,11 +9,13 @@ import type { Volume } from '../api/types/volume.js';
 import { keyOfObject, type Resource } from '../framework/client/index.js';
 import { findCondition } from '../framework/conditions/index.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
-import { done, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
+import { done, keyOf, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
 import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches, type Informer, type Predicate } from '../framework/source/index.js';
+import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
-import { planTenant, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
+import { planTenant, type PlacedUsage, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
+import { tenantUsage } from './app-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 import { CLAIMS, tenantsByNamespace } from './shared-indexes.js';
 import { deleteTenantRow, selectTenantRow, upsertTenantRow } from './tenant-queries.js';
@@ -23,7 +25,7 @@ export const TENANT_FINALIZER = 'tend.dev/tenant';
 /** Index of the tenant cache: namespace → tenants claiming it. */
 
 /** Builds the Tenant controller on `deps.manager`'s shared informers. */
-export function tenantController(deps: PlatformDeps): Controller<Tenant> {
+export function tenantController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Tenant> {
   const { manager, clients, store } = deps;
   const tenants = tenantsByNamespace(deps);
   const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
@@ -40,7 +42,9 @@ export function tenantController(deps: PlatformDeps): Controller<Tenant> {
   async function observe(tenant: Tenant) {
     const namespaces = tenant.spec?.namespaces ?? [];
     const [row] = await store.query<{ uid: string } & TenantRow>(selectTenantRow, [tenant.metadata.name]);
+    const [placed] = await store.query<PlacedUsage>(tenantUsage, [tenant.metadata.name]);
     return {
+      placed: placed!,
       claimants: claimantsOf(namespaces),
       apps: inNamespaces(apps, namespaces) as App[],
       routes: inNamespaces(routes, namespaces) as Route[],
@@ -97,5 +101,13 @@ export function tenantController(deps: PlatformDeps): Controller<Tenant> {
     watches(apps, tenantsOfNamespace, specOrMetadataChanged as Predicate<App>),
     watches(routes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Route>),
     watches(volumes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Volume>),
+    // Instances placed or removed move the tenant's usage (payload: the tenant's name).
+    postgresSource({
+      name: 'tenant-usage',
+      connectionString: deps.listenUrl,
+      channel: 'tend_tenant_usage',
+      map: (payload) => (payload ? [keyOf(undefined, payload)] : []),
+      logger: deps.logger,
+    }),
   ]);
 }

@@ -58,6 +58,8 @@ export interface PlacementOutcome {
   readonly unplaced?: { readonly reason: string; readonly message: string };
   /** Other replicas took the capacity first: look again soon with a fresh view. */
   readonly contended?: boolean;
+  /** A full batch was placed and more instances are wanted: look again at once. */
+  readonly more?: boolean;
 }
 
 export interface AppEnv {

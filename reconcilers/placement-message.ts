@@ -125,6 +125,14 @@ export function memoryQuotaMessage(tenant: string, used: number, limit: number, 
 }
 
 /**
+ * Explains an instance-quota shortfall, with the count after this call's placements:
+ * `tenant acme's instance quota (spec.quota.instances): 10 of 10 placed, 3 more not placed`.
+ */
+export function instanceQuotaMessage(tenant: string, used: number, limit: number, missing: number): string {
+  return `tenant ${tenant}'s instance quota (spec.quota.instances): ${used} of ${limit} placed, ${missing} more not placed`;
+}
+
+/**
  * Warns that placed instances took a tenant past its CPU quota, which is soft:
  * `tenant acme's cpu quota: 4500m of 4 used after placing 2 instances; cpu is a soft limit, so they were placed anyway`.
  */

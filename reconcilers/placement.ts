@@ -16,15 +16,43 @@
  * - spread places one instance at a time on the fitting node with the fewest instances of the app
  *   (those already there plus those placed in this call), then most free memory, then name.
  * - Cost: O(nodes) per request to filter, O(nodes) per spread instance or per filled binpack node;
- *   `npm run bench:scheduler` measures 100 nodes × 10,000 instances.
+ *   `npm run bench:scheduler` measures 100 nodes × 10,000 instances. The App controller asks for
+ *   at most PLACEMENT_BATCH instances per pass and comes back at once for the rest, so no number
+ *   in a spec (replicas: 2147483647) makes one reconcile long.
+ * - Sizes are whole bytes and millicores of at least 1, and finite: a request that rounds to 0
+ *   would fit any node without end, so it is refused (InvalidResources) rather than placed.
  */
 import {
   cpuQuotaMessage,
+  instanceQuotaMessage,
   memoryQuotaMessage,
   unschedulableMessage,
   type Rejection,
   type Shortfall,
 } from './placement-message.js';
+
+/**
+ * Most instances one App places in one reconcile; the rest come on the next pass, queued at once.
+ * 100 commits in one transaction of a few ms; bench/hostile.ts shows other tenants unaffected.
+ */
+export const PLACEMENT_BATCH = 100;
+
+/** Largest size the scheduler accepts: sums stay exact in float64 (8Pi bytes, 9e15 millicores). */
+const MAX_SIZE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Why an instance of `memory` bytes and `cpu` millicores cannot be placed at all, if it cannot:
+ * a size rounding to 0 (it would fit without end) or beyond any machine. Names the spec field.
+ */
+export function sizeProblem(memory: number, cpu: number): string | undefined {
+  const check = (field: string, value: number, unit: string, least: string) => {
+    if (Number.isNaN(value)) return `${field} is not a number`;
+    if (value < 1) return `${field} rounds to 0 ${unit}: an instance needs at least ${least}`;
+    if (!(value <= MAX_SIZE)) return `${field} is larger than any node could offer`;
+    return undefined;
+  };
+  return check('spec.resources.memory', memory, 'bytes', '1 byte (1Mi or more in practice)') ?? check('spec.resources.cpu', cpu, 'millicores', '1m');
+}
 
 export type NodeCondition = 'ready' | 'cordoned' | 'draining' | 'not-ready' | 'decommissioned';
 
@@ -75,6 +103,9 @@ export interface TenantBudget {
   /** Millicores; soft (exceeding it only warns). */
   readonly cpuLimit?: number;
   readonly cpuUsed: number;
+  /** Placed instances; hard. @default unlimited, 0 used */
+  readonly instancesLimit?: number;
+  readonly instancesUsed?: number;
 }
 
 /** One instance of `app` goes to `node`. */
@@ -87,7 +118,7 @@ export interface Placement {
 export interface Unplaced {
   readonly app: string;
   readonly count: number;
-  readonly reason: 'Unschedulable' | 'QuotaExceeded';
+  readonly reason: 'Unschedulable' | 'QuotaExceeded' | 'InvalidResources';
   readonly message: string;
 }
 
@@ -132,31 +163,42 @@ export function schedule(
   budgets: Readonly<Record<string, TenantBudget>>,
 ): ScheduleResult {
   const ledger = openLedger(nodes);
-  const usage = new Map<string, { memory: number; cpu: number }>();
+  const usage = new Map<string, { memory: number; cpu: number; instances: number }>();
   const unplaced: Unplaced[] = [];
   const warnings: ScheduleWarning[] = [];
 
   for (const request of requests) {
     const count = Math.floor(request.count);
     if (!(count > 0)) continue;
+    const invalid = sizeProblem(request.memory, request.cpu);
+    if (invalid) {
+      unplaced.push({ app: request.app, count: Number.isFinite(count) ? count : 0, reason: 'InvalidResources', message: invalid });
+      continue;
+    }
     const budget = Object.hasOwn(budgets, request.tenant) ? budgets[request.tenant] : undefined;
     let used = usage.get(request.tenant);
-    if (!used) usage.set(request.tenant, (used = { memory: budget?.memoryUsed ?? 0, cpu: budget?.cpuUsed ?? 0 }));
+    if (!used) usage.set(request.tenant, (used = { memory: budget?.memoryUsed ?? 0, cpu: budget?.cpuUsed ?? 0, instances: budget?.instancesUsed ?? 0 }));
 
-    const allowed = budget?.memoryLimit === undefined ? count : withinQuota(count, request.memory, budget.memoryLimit - used.memory);
+    const byMemory = budget?.memoryLimit === undefined ? count : withinQuota(count, request.memory, budget.memoryLimit - used.memory);
+    const byInstances = budget?.instancesLimit === undefined ? count : Math.max(0, Math.min(count, budget.instancesLimit - used.instances));
+    const allowed = Math.min(byMemory, byInstances);
     const candidateCount = selectCandidates(ledger, request);
     const placed = request.strategy === 'spread'
       ? placeSpread(ledger, request, candidateCount, allowed)
       : placeBinpack(ledger, request, candidateCount, allowed);
     used.memory += placed * request.memory;
     used.cpu += placed * request.cpu;
+    used.instances += placed;
 
     if (placed < allowed) {
       unplaced.push({ app: request.app, count: allowed - placed, reason: 'Unschedulable', message: explain(ledger, request, count, placed, allowed - placed) });
     }
-    if (allowed < count && budget?.memoryLimit !== undefined) {
+    if (allowed < count) {
       const missing = count - allowed;
-      const message = memoryQuotaMessage(request.tenant, used.memory, budget.memoryLimit, missing * request.memory, missing);
+      // The quota that binds tighter is the one to raise first.
+      const message = byInstances <= byMemory
+        ? instanceQuotaMessage(request.tenant, used.instances, budget!.instancesLimit!, missing)
+        : memoryQuotaMessage(request.tenant, used.memory, budget!.memoryLimit!, missing * request.memory, missing);
       unplaced.push({ app: request.app, count: missing, reason: 'QuotaExceeded', message });
     }
     if (placed > 0 && budget?.cpuLimit !== undefined && used.cpu > budget.cpuLimit) {
@@ -186,9 +228,8 @@ function openLedger(nodes: readonly NodeView[]): Ledger {
   return { nodes, freeMemory, freeCpu, rank, candidates: new Int32Array(n), appCount: new Int32Array(n), placements: [] };
 }
 
-/** How many of `count` instances of `size` bytes fit in `room` bytes of quota. */
+/** How many of `count` instances of `size` bytes (≥ 1) fit in `room` bytes of quota. */
 function withinQuota(count: number, size: number, room: number): number {
-  if (size <= 0) return count;
   return Math.max(0, Math.min(count, fitCount(room, size)));
 }
 
@@ -259,11 +300,8 @@ function placeBinpack(ledger: Ledger, request: PlacementRequest, candidateCount:
       if (best < 0 || freeMemory[i]! < freeMemory[best]! || (freeMemory[i] === freeMemory[best] && rank[i]! < rank[best]!)) best = i;
     }
     if (best < 0) break;
-    const fits = Math.min(
-      want - placed,
-      memory > 0 ? fitCount(freeMemory[best]!, memory) : Infinity,
-      cpu > 0 ? fitCount(freeCpu[best]!, cpu) : Infinity,
-    );
+    // Sizes are ≥ 1 (sizeProblem), so both counts are finite.
+    const fits = Math.min(want - placed, fitCount(freeMemory[best]!, memory), fitCount(freeCpu[best]!, cpu));
     place(ledger, best, request, fits);
     placed += fits;
   }

@@ -25,6 +25,15 @@ export interface TenantObserved {
   readonly volumes: readonly Volume[];
   /** The row in PostgreSQL, if there is one. */
   readonly row: TenantRow | undefined;
+  /** What the tenant's placed instances hold, summed in PostgreSQL (platform.tenant_usage). */
+  readonly placed: PlacedUsage;
+}
+
+/** Σ over a tenant's placed instances: bytes, millicores, count. */
+export interface PlacedUsage {
+  readonly memory: number;
+  readonly cpu: number;
+  readonly instances: number;
 }
 
 export type TenantStep =
@@ -66,7 +75,7 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
     if (left > 0) {
       const verb = left === 1 ? 'remains; delete it' : 'remain; delete them';
       updates.push({ type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${remaining} ${verb} to delete the tenant` });
-      return { steps: [], status: statusWith(tenant, updates, usageOf(apps, volumes), env), release: false };
+      return { steps: [], status: statusWith(tenant, updates, usageOf(apps, volumes, observed.placed), env), release: false };
     }
     return { steps: observed.row ? [{ op: 'delete-row' }] : [], status: tenant.status ?? {}, release: true };
   }
@@ -87,7 +96,7 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
       ? { type: 'Active', status: 'False', reason: 'Suspended', message: 'spec.suspended is true' }
       : { type: 'Active', status: 'True', reason: 'Active', message: '' },
   );
-  const usage = usageOf(apps, volumes);
+  const usage = usageOf(apps, volumes, observed.placed);
   const over = overQuota(tenant, usage);
   updates.push(
     over.length === 0
@@ -129,24 +138,17 @@ function statusWith(tenant: Tenant, updates: readonly ConditionUpdate[], usage: 
   return { usage, conditions, observedGeneration: generation };
 }
 
-/** Declared usage: what the tenant's Apps and Volumes ask for (like a ResourceQuota counts requests). */
-function usageOf(apps: readonly App[], volumes: readonly Volume[]): TenantUsage {
-  let memory = Quantity.parse(0);
-  let cpu = Quantity.parse(0);
-  for (const app of apps) {
-    const replicas = BigInt(app.spec?.replicas ?? 1);
-    const perMemory = Quantity.tryParse(app.spec?.resources?.memory ?? 0) ?? Quantity.parse(0);
-    const perCpu = Quantity.tryParse(app.spec?.resources?.cpu ?? '100m') ?? Quantity.parse('100m');
-    for (let i = 0n; i < replicas; i++) {
-      memory = memory.add(perMemory);
-      cpu = cpu.add(perCpu);
-    }
-  }
+/**
+ * Usage: what is placed (memory, CPU, instances, from PostgreSQL) and how many Apps and Volumes
+ * there are. Arithmetic only: nothing here grows with a number in a spec.
+ */
+function usageOf(apps: readonly App[], volumes: readonly Volume[], placed: PlacedUsage): TenantUsage {
   let storage = Quantity.parse(0);
   for (const volume of volumes) storage = storage.add(Quantity.tryParse(volume.spec?.size ?? 0) ?? Quantity.parse(0));
   return {
-    memory: formatQuantity(memory, 'binary'),
-    cpu: formatQuantity(cpu, 'decimal'),
+    memory: formatQuantity(Quantity.parse(placed.memory), 'binary'),
+    cpu: formatQuantity(Quantity.parse(`${placed.cpu}m`), 'decimal'),
+    instances: placed.instances,
     apps: apps.length,
     volumes: volumes.length,
     storage: formatQuantity(storage, 'binary'),
@@ -157,6 +159,7 @@ function overQuota(tenant: Tenant, usage: TenantUsage): string[] {
   const quota = tenant.spec?.quota ?? {};
   const over: string[] = [];
   if (quota.apps !== undefined && (usage.apps ?? 0) > quota.apps) over.push(`apps: ${usage.apps} of ${quota.apps}`);
+  if (quota.instances !== undefined && (usage.instances ?? 0) > quota.instances) over.push(`instances: ${usage.instances} of ${quota.instances}`);
   if (quota.volumes !== undefined && (usage.volumes ?? 0) > quota.volumes) over.push(`volumes: ${usage.volumes} of ${quota.volumes}`);
   for (const field of ['memory', 'cpu', 'storage'] as const) {
     const limit = quota[field] === undefined ? undefined : Quantity.tryParse(quota[field]!);

@@ -8,6 +8,7 @@ export interface TenantQuota {
   memory?: QuantityValue;
   cpu?: QuantityValue;
   apps?: number;
+  instances?: number;
   volumes?: number;
   storage?: QuantityValue;
 }
@@ -22,6 +23,7 @@ export interface TenantSpec {
 export interface TenantUsage {
   memory?: string;
   cpu?: string;
+  instances?: number;
   apps?: number;
   volumes?: number;
   storage?: string;

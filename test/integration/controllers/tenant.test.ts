@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceType } from '../../../api/resource-types.js';
 import type { App } from '../../../api/types/app.js';
+import type { Node } from '../../../api/types/node.js';
 import type { Tenant } from '../../../api/types/tenant.js';
 import { TENANT_FINALIZER } from '../../../controllers/tenant.js';
 import { buildPlatform } from '../../../controllers/platform.js';
@@ -22,6 +23,7 @@ const databases = new FreshDatabases('tenant');
 const shard = testShard('tenant');
 const tenants = new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig());
 const apps = new KubeClient<App>(resourceType('App'), kubeConfig());
+const nodes = new KubeClient<Node>(resourceType('Node'), kubeConfig());
 const stop = new AbortController();
 let store: Store;
 let manager: Manager;
@@ -71,7 +73,7 @@ describe('the Tenant controller', () => {
     await createTenant(name, { namespaces: [ns] });
     const { tenant } = await readyState(name, { status: 'True' });
     expect(tenant.metadata.finalizers).toContain(TENANT_FINALIZER);
-    expect(tenant.status?.usage).toEqual({ memory: '0', cpu: '0', apps: 0, volumes: 0, storage: '0' });
+    expect(tenant.status?.usage).toEqual({ memory: '0', cpu: '0', instances: 0, apps: 0, volumes: 0, storage: '0' });
     expect(await row(name)).toMatchObject({ generation: 1, namespaces: [ns], writes: 1 });
   });
 
@@ -148,5 +150,45 @@ describe('the Tenant controller', () => {
     await eventually(async () => ((await reconciles()) >= reconcilesBefore + names.length * 3 ? true : undefined), { what: 'resync reconciles' });
     expect(await snapshot()).toEqual(before);
   });
-});
 
+  it('counts what is placed as usage, and spec.quota.instances stops placement with QuotaExceeded', async () => {
+    const ns = await freshNamespace('t');
+    const [name, node] = [unique('capped'), unique('node')];
+    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node, labels: shard.labels }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '4Gi', disk: '10Gi' } } });
+    // An agent's heartbeat (dated ahead so the node stays alive for the test); nothing runs the instances.
+    await store.query({
+      name: 'test.agent_beat',
+      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
+             values ($1, now() + interval '1 hour', now(), 2000, 4294967296, 10737418240, 'rss-polling')`,
+    }, [node]);
+    await eventually(async () => ((await store.query<{ state: string }>({ name: 'test.node_state', text: 'select state from platform.nodes where name = $1' }, [node]))[0]?.state === 'ready' ? true : undefined), { what: `${node} schedulable` });
+    await createTenant(name, { namespaces: [ns], quota: { instances: 3 } });
+    await apps.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name: 'web', namespace: ns, labels: shard.labels }, spec: { replicas: 5, command: ['true'], resources: { memory: '64Mi', cpu: '100m' } } } as App);
+
+    const scheduled = await eventually(async () => {
+      const c = findCondition((await apps.get(`${ns}/web` as Key))?.status?.conditions, 'Scheduled');
+      return c?.reason === 'QuotaExceeded' ? c : undefined;
+    }, { what: 'Scheduled=False QuotaExceeded' });
+    expect(scheduled).toMatchObject({ status: 'False', message: `tenant ${name}'s instance quota (spec.quota.instances): 3 of 3 placed, 2 more not placed` });
+    // Usage is the 3 placed instances, not the 5 asked for.
+    const usage = async () => (await tenants.get(name as Key))?.status?.usage;
+    await eventually(async () => ((await usage())?.instances === 3 ? true : undefined), { what: 'usage counts the placed instances' });
+    expect(await usage()).toMatchObject({ memory: '192Mi', cpu: '300m', instances: 3, apps: 1 });
+
+    // Scaled to 1: the App stops two, the "agent" reports them stopped, the rows go, usage follows.
+    const reportStopped = () => store.query({ name: 'test.report_stopped', text: `update platform.instances set phase = 'stopped' where app = $1 and desired = 'stopped' and phase is distinct from 'stopped'` }, [`${ns}/web`]);
+    const app = (await apps.get(`${ns}/web` as Key))!;
+    await apps.update({ ...app, spec: { ...app.spec!, replicas: 1 } });
+    await eventually(async () => {
+      await reportStopped();
+      return (await usage())?.instances === 1 ? true : undefined;
+    }, { what: 'usage follows the removed instances' });
+    expect(await usage()).toMatchObject({ memory: '64Mi', cpu: '100m', instances: 1 });
+
+    await apps.delete(`${ns}/web` as Key);
+    await eventually(async () => {
+      await reportStopped();
+      return (await apps.get(`${ns}/web` as Key)) === undefined ? true : undefined;
+    }, { what: 'app gone' });
+  });
+});

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../framework/testing/seeded-random.js';
 import {
   schedule,
+  sizeProblem,
   type NodeCondition,
   type NodeView,
   type PlacementRequest,
@@ -235,6 +236,22 @@ describe('schedule: which nodes are eligible', () => {
 });
 
 describe('schedule: tenant quota', () => {
+  it('places no instance past spec.quota.instances, counting those placed in the same batch, and names the quota', () => {
+    const budgets: Record<string, TenantBudget> = { acme: { memoryUsed: 0, cpuUsed: 0, instancesLimit: 5, instancesUsed: 2 } };
+    const result = schedule([request({ app: 'acme/a', count: 2 }), request({ app: 'acme/b', count: 3 })], [node('n1', 8 * Gi)], budgets);
+    expect(result.placements.map((p) => p.app)).toEqual(['acme/a', 'acme/a', 'acme/b']);
+    expect(result.unplaced).toEqual([
+      { app: 'acme/b', count: 2, reason: 'QuotaExceeded', message: "tenant acme's instance quota (spec.quota.instances): 5 of 5 placed, 2 more not placed" },
+    ]);
+  });
+
+  it('names the quota that binds tighter when memory and instance quotas both fall short', () => {
+    const budgets: Record<string, TenantBudget> = { acme: { memoryLimit: 2 * Gi, memoryUsed: 0, cpuUsed: 0, instancesLimit: 10, instancesUsed: 0 } };
+    const result = schedule([request({ count: 20 })], [node('n1', 16 * Gi)], budgets);
+    expect(result.placements).toHaveLength(4);
+    expect(result.unplaced).toMatchObject([{ count: 16, reason: 'QuotaExceeded', message: expect.stringContaining('memory quota') }]);
+  });
+
   it('places no instance that would take the tenant past its memory quota, and says by how much', () => {
     const budgets: Record<string, TenantBudget> = { acme: { memoryLimit: 2 * Gi, memoryUsed: 1792 * Mi, cpuUsed: 0 } };
     const result = schedule([request()], [node('n1', 8 * Gi)], budgets);
@@ -350,5 +367,29 @@ describe('schedule: determinism', () => {
     const before = structuredClone(nodes);
     schedule(requests, nodes, {});
     expect(nodes).toEqual(before);
+  });
+});
+
+describe('schedule: sizes that would fit without end', () => {
+  it('refuses a request that rounds to 0 bytes or 0 millicores, or is not finite, naming the field', () => {
+    const result = schedule(
+      [request({ app: 'acme/zero', memory: 0 }), request({ app: 'acme/nocpu', cpu: 0 }), request({ app: 'acme/inf', memory: Infinity, count: 3 })],
+      [node('n1', 8 * Gi)],
+      {},
+    );
+    expect(result.placements).toEqual([]);
+    expect(result.unplaced).toEqual([
+      { app: 'acme/zero', count: 1, reason: 'InvalidResources', message: 'spec.resources.memory rounds to 0 bytes: an instance needs at least 1 byte (1Mi or more in practice)' },
+      { app: 'acme/nocpu', count: 1, reason: 'InvalidResources', message: 'spec.resources.cpu rounds to 0 millicores: an instance needs at least 1m' },
+      { app: 'acme/inf', count: 3, reason: 'InvalidResources', message: 'spec.resources.memory is larger than any node could offer' },
+    ]);
+    expect(sizeProblem(NaN, 1)).toBe('spec.resources.memory is not a number');
+    expect(sizeProblem(1, 1)).toBeUndefined();
+  });
+
+  it('places a batch of the smallest instances as a finite count and stops at the node\'s cpu', () => {
+    const result = schedule([request({ memory: 1, cpu: 1, count: 100_000 })], [node('n1', 8 * Gi, { freeCpu: 500 })], {});
+    expect(result.placements).toHaveLength(500);
+    expect(result.unplaced).toMatchObject([{ count: 99_500, reason: 'Unschedulable' }]);
   });
 });

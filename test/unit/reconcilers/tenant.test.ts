@@ -24,7 +24,8 @@ function app(namespace: string, name: string, replicas: number, memory: string, 
   };
 }
 
-const nothing: TenantObserved = { claimants: [], apps: [], routes: [], volumes: [], row: undefined };
+const nothing: TenantObserved = { claimants: [], apps: [], routes: [], volumes: [], row: undefined, placed: { memory: 0, cpu: 0, instances: 0 } };
+const Mi = 1024 ** 2;
 
 describe('planTenant', () => {
   it('writes the row of a new tenant and reports it Ready with zero usage', () => {
@@ -32,7 +33,7 @@ describe('planTenant', () => {
     const plan = planTenant(t, nothing, { now });
     expect(plan.steps).toEqual([{ op: 'upsert-row', generation: 1, namespaces: ['acme-dev', 'acme-prod'] }]);
     expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
-    expect(plan.status.usage).toEqual({ memory: '0', cpu: '0', apps: 0, volumes: 0, storage: '0' });
+    expect(plan.status.usage).toEqual({ memory: '0', cpu: '0', instances: 0, apps: 0, volumes: 0, storage: '0' });
     expect(plan.status.observedGeneration).toBe(1);
   });
 
@@ -76,16 +77,28 @@ describe('planTenant', () => {
     expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Suspended' });
   });
 
-  it('sums declared usage of the apps in its namespaces and flags an exceeded quota', () => {
-    const t = tenant('acme', { namespaces: ['a'], quota: { memory: '1Gi', apps: 1 } });
+  it('reports what is placed as usage, not what the apps ask for, and flags an exceeded quota', () => {
+    const t = tenant('acme', { namespaces: ['a'], quota: { memory: '1Gi', apps: 1, instances: 3 } });
+    // web asks for 3 × 512Mi, but the memory quota let only 2 be placed: usage is what is placed.
     const apps = [app('a', 'web', 3, '512Mi', '250m'), app('a', 'db', 1, '256Mi'), app('elsewhere', 'x', 9, '9Gi')];
-    const plan = planTenant(t, { ...nothing, apps }, { now });
-    expect(plan.status.usage).toMatchObject({ apps: 2, memory: '1792Mi', cpu: '850m' });
-    expect(findCondition(plan.status.conditions, 'WithinQuota')).toMatchObject({
-      status: 'False',
-      reason: 'QuotaExceeded',
-      message: 'apps: 2 of 1; memory: 1792Mi of 1Gi',
-    });
+    const plan = planTenant(t, { ...nothing, apps, placed: { memory: 1024 * Mi, cpu: 500, instances: 2 } }, { now });
+    expect(plan.status.usage).toMatchObject({ apps: 2, memory: '1Gi', cpu: '500m', instances: 2 });
+    expect(findCondition(plan.status.conditions, 'WithinQuota')).toMatchObject({ status: 'False', reason: 'QuotaExceeded', message: 'apps: 2 of 1' });
+  });
+
+  it('flags placed instances above spec.quota.instances (the quota was lowered)', () => {
+    const t = tenant('acme', { namespaces: ['a'], quota: { instances: 3 } });
+    const plan = planTenant(t, { ...nothing, placed: { memory: 5 * 64 * Mi, cpu: 500, instances: 5 } }, { now });
+    expect(findCondition(plan.status.conditions, 'WithinQuota')).toMatchObject({ status: 'False', reason: 'QuotaExceeded', message: 'instances: 5 of 3' });
+  });
+
+  it('costs the same for replicas: 2147483647 as for 1 (usage is never a loop over replicas)', () => {
+    const t = tenant('acme', { namespaces: ['a'] });
+    const apps = [app('a', 'huge', 2_147_483_647, '1')];
+    const started = performance.now();
+    const plan = planTenant(t, { ...nothing, apps, placed: { memory: 80, cpu: 8000, instances: 80 } }, { now });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(plan.status.usage).toMatchObject({ memory: '80', cpu: '8', instances: 80 });
   });
 
   it('blocks deletion while apps, routes or volumes remain, and says how many', () => {
