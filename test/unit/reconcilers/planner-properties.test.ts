@@ -27,7 +27,7 @@ const requestArb = fc.record({
   app: fc.constantFrom('a/web', 'a/api', 'b/web', 'c/job'),
   count: fc.integer({ min: 0, max: 40 }),
   memory: fc.integer({ min: 1, max: 16 }).map((n) => n * 64 * MiB),
-  cpu: fc.integer({ min: 0, max: 4_000 }),
+  cpu: fc.integer({ min: 1, max: 4_000 }), // 0 is refused (InvalidResources): it would fit without end
   strategy: fc.constantFrom('binpack' as const, 'spread' as const),
   zone: fc.option(fc.constantFrom('a', 'b'), { nil: undefined }),
   pinned: fc.option(fc.integer({ min: 0, max: 11 }), { nil: undefined }),
