@@ -10,20 +10,23 @@ import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js
 import { holdOpen } from '../framework/time/hold-open.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
+import { resolveAgentConnection } from './credentials.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 import { parseVerbArgs } from './verb-args.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
-export const AGENT_USAGE = `Usage: tend agent --node NAME [options]
+export const AGENT_USAGE = `Usage: tend agent --node NAME --credentials-file FILE [options]
 
 Run the node agent of one worker host: heartbeat into PostgreSQL, run the instances placed on
 this node as processes, report what runs. Instances survive an agent restart (they are adopted).
 
 Options:
-  --node NAME             the Node this host is (required)
-  --database-url URL      PostgreSQL (default: $DATABASE_URL)
+  --node NAME             the Node this host is (default: the name in the credentials file)
+  --credentials-file FILE this node's login, from tend node enroll NAME (default: $TEND_CREDENTIALS_FILE)
+  --database-url URL      PostgreSQL without a credentials file (default: $DATABASE_URL); a password
+                          here is visible to every local user: prefer the file or $DATABASE_URL
   --state-dir DIR         instance state, logs and volumes (default: .tend/agent-NAME)
   --backup-dir DIR        where volume backups are kept (default: STATE-DIR/../backups)
   --heartbeat-ms N        heartbeat period (default: 5000)
@@ -36,6 +39,7 @@ Options:
 export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseVerbArgs('agent', args, {
     node: { type: 'string' },
+    'credentials-file': { type: 'string' },
     'database-url': { type: 'string' },
     'state-dir': { type: 'string' },
     'backup-dir': { type: 'string' },
@@ -48,10 +52,13 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
     io.out(AGENT_USAGE);
     return EXIT.ok;
   }
-  const node = values.node;
+  const connection = resolveAgentConnection('agent', 'node', values, env, io);
+  const node = values.node ?? connection.name;
   if (!node) throw new UsageError('agent needs --node NAME');
-  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
-  if (!databaseUrl) throw new UsageError('agent needs --database-url or DATABASE_URL');
+  if (connection.name !== undefined && connection.name !== node) {
+    throw new UsageError(`agent: --node ${node}, but the credentials file is node ${connection.name}'s`);
+  }
+  const databaseUrl = connection.databaseUrl;
   const stateDir = resolve(values['state-dir'] ?? `.tend/agent-${node}`);
   mkdirSync(stateDir, { recursive: true });
   const backupStore = new FolderBackupStore(resolve(values['backup-dir'] ?? resolve(stateDir, '..', 'backups')));

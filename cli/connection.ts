@@ -28,9 +28,12 @@ export const CONNECTION_USAGE = `  --kubeconfig PATH     resources on this Kuber
   --database-url URL    tend's PostgreSQL (default: $DATABASE_URL, else the one \`tend up\` started)
   --data-dir DIR        the data folder of \`tend up\` (default: $TEND_DATA_DIR or ./.tend)`;
 
-/** What `tend up` leaves in its data folder for the client verbs. */
+/** What `tend up` leaves in its data folder for the client verbs (mode 0600). */
 export interface UpState {
+  /** Without its password when `passwordFile` is set. */
   readonly databaseUrl: string;
+  /** The embedded server's password (0600), added to `databaseUrl` by whoever connects. */
+  readonly passwordFile?: string;
   readonly edge?: string;
   readonly metrics?: string;
   readonly pid?: number;
@@ -54,7 +57,7 @@ export interface Connection {
 
 /** Opens the connection the flags ask for; a UsageError when there is nothing to connect to. */
 export function connect(values: { kubeconfig?: string | undefined; 'database-url'?: string | undefined; 'data-dir'?: string | undefined }, env: NodeJS.ProcessEnv = process.env): Connection {
-  const databaseUrl = values['database-url'] ?? env.DATABASE_URL ?? upDatabaseUrl(resolve(values['data-dir'] ?? env.TEND_DATA_DIR ?? '.tend'));
+  const databaseUrl = databaseUrlOf(values, env);
   const logger = pino({ level: 'silent' });
   const store = databaseUrl ? new Store({ connectionString: databaseUrl, logger, applicationName: 'tend cli', poolSize: 2 }) : undefined;
   let core: CoreV1Api | undefined;
@@ -82,10 +85,30 @@ export function connect(values: { kubeconfig?: string | undefined; 'database-url
   };
 }
 
+/** The database the flags name: `--database-url`, `$DATABASE_URL`, or that of the `tend up` in the data folder. */
+export function databaseUrlOf(values: { 'database-url'?: string | undefined; 'data-dir'?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
+  return values['database-url'] ?? env.DATABASE_URL ?? upDatabaseUrl(resolve(values['data-dir'] ?? env.TEND_DATA_DIR ?? '.tend'));
+}
+
 function upDatabaseUrl(dataDir: string): string | undefined {
   const file = upStateFile(dataDir);
   if (!existsSync(file)) return undefined;
-  return (JSON.parse(readFileSync(file, 'utf8')) as UpState).databaseUrl;
+  let state: UpState;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as UpState;
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!state.passwordFile) return state.databaseUrl;
+  let password: string;
+  try {
+    password = readFileSync(state.passwordFile, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`cannot read the password of tend up's PostgreSQL (${state.passwordFile}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const url = new URL(state.databaseUrl);
+  url.password = password;
+  return url.toString();
 }
 
 /** The kind a user typed: kind, plural, singular or short name, any case (`apps`, `tapp`, `App`). */

@@ -6,6 +6,8 @@ import { formatListenAddress, parseListenAddress, runEdge, type ListenAddress } 
 import { holdOpen } from '../framework/time/hold-open.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
+import { resolveAgentConnection } from './credentials.js';
+import { runEnroll } from './enroll.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 import { parseVerbArgs } from './verb-args.js';
@@ -13,6 +15,7 @@ import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
 export const EDGE_USAGE = `Usage: tend edge [options]
+       tend edge enroll NAME [options]   (see: tend edge enroll --help)
 
 Run the HTTP edge: route requests by host and path prefix to the healthy instances in
 platform.routing, reloading on every change. Prints where it listens.
@@ -20,7 +23,9 @@ platform.routing, reloading on every change. Prints where it listens.
 Options:
   --listen HOST:PORT        where the proxy listens (default: 127.0.0.1:8080; :8080 for all interfaces)
   --admin-listen HOST:PORT  /healthz, /readyz and /metrics (default: 127.0.0.1:0, a free port)
-  --database-url URL        PostgreSQL, a direct connection for LISTEN (default: $DATABASE_URL)
+  --credentials-file FILE   this edge's login, from tend edge enroll NAME (default: $TEND_CREDENTIALS_FILE)
+  --database-url URL        PostgreSQL without a credentials file, a direct connection for LISTEN
+                            (default: $DATABASE_URL); a password here is visible to every local user
   --check-ms N              check platform.routing_version this often, healing lost notifications (default: 5000)
   --eject-ms N              keep a backend that refused a connection out of rotation this long (default: 5000)
   --connect-timeout-ms N    longest wait for a connection to a backend (default: 5000)
@@ -30,8 +35,10 @@ Options:
 
 /** Run `tend edge`; resolves with the exit code once the edge has stopped. */
 export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (args[0] === 'enroll') return runEnroll('edge', args.slice(1), io, env);
   const { values } = parseVerbArgs('edge', args, {
     listen: { type: 'string' },
+    'credentials-file': { type: 'string' },
     'admin-listen': { type: 'string' },
     'database-url': { type: 'string' },
     'check-ms': { type: 'string' },
@@ -44,8 +51,7 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
     io.out(EDGE_USAGE);
     return EXIT.ok;
   }
-  const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
-  if (!databaseUrl) throw new UsageError('edge needs --database-url or DATABASE_URL');
+  const { databaseUrl } = resolveAgentConnection('edge', 'edge', values, env, io);
   const listen = address(values.listen ?? '127.0.0.1:8080', 'listen');
   const adminListen = address(values['admin-listen'] ?? '127.0.0.1:0', 'admin-listen');
   const numbers = {

@@ -11,6 +11,7 @@ import { LOGS_USAGE } from './logs.js';
 import { UP_USAGE } from './up.js';
 import { WHY_USAGE } from './why.js';
 import { EDGE_USAGE } from './edge.js';
+import { NODE_USAGE } from './node.js';
 import { RUN_USAGE } from './run.js';
 import { VALIDATE_USAGE } from './validate.js';
 import { UsageError } from './usage-error.js';
@@ -26,8 +27,9 @@ Commands:
   why KIND/NAME          why it is (not) converging: desired, running, routing, last reconciles
   logs [KIND[/NAME]]     what the controllers did (the reconcile journal); -f follows
   delete KIND NAME       delete objects (or -f FILE)
+  node enroll NAME       give a worker host's agent its own PostgreSQL login (see: tend help node)
   agent --node NAME      run the node agent of one worker host (see: tend help agent)
-  edge                   run the HTTP edge proxy (see: tend help edge)
+  edge                   run the HTTP edge proxy; edge enroll NAME gives it a login (see: tend help edge)
   run                    run one replica of the controllers (see: tend help run)
   validate -f FILE|DIR   check tend.dev manifests offline (see: tend help validate)
   version                print tend's version
@@ -45,7 +47,7 @@ const TOPICS: Readonly<Record<string, string>> = {
   why: WHY_USAGE,
   logs: LOGS_USAGE,
   delete: DELETE_USAGE,
-  agent: AGENT_USAGE, edge: EDGE_USAGE, run: RUN_USAGE, validate: VALIDATE_USAGE };
+  agent: AGENT_USAGE, node: NODE_USAGE, edge: EDGE_USAGE, run: RUN_USAGE, validate: VALIDATE_USAGE };
 
 /** Run `tend help [COMMAND]`; returns the exit code. */
 export function runHelp(args: readonly string[], io: CliIo): number {

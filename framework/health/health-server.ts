@@ -106,7 +106,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     report(endpoint, results);
     const healthy = results.every((r) => r.ok);
     if (healthy && !url.searchParams.has('verbose')) return send(res, 200, TEXT, 'ok');
-    const lines = results.map((r) => (r.ok ? `[+]${r.name} ok` : `[-]${r.name} failed: ${r.reason}`));
+    const lines = results.map((r) => (r.ok ? `[+]${r.name} ok` : `[-]${r.name} failed: ${r.shownReason ?? r.reason}`));
     lines.push(`${endpoint.name} check ${healthy ? 'passed' : 'failed'}`);
     return send(res, healthy ? 200 : 503, TEXT, `${lines.join('\n')}\n`);
   };

@@ -131,7 +131,8 @@ export class Manager {
           if (waiting.length > 0) throw new Error(`not synced: ${waiting.join(', ')}`);
         },
       },
-      ...(store ? [{ name: 'database', check: () => store.ping() }] : []),
+      // PostgreSQL's errors name users, hosts and databases: logged, not served to the network.
+      ...(store ? [{ name: 'database', check: () => store.ping(), withholdReason: true }] : []),
     ];
     return startHealthServer({
       port: this.options.healthPort,

@@ -21,6 +21,7 @@ import { platformClients } from '../../env/platform-clients.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import type { ServerProcess } from '../../env/server-process.js';
+import { enrolledCredentials } from '../../env/enroll.js';
 import { startTend } from '../../env/tend-process.js';
 import { freePort } from '../../env/ports.js';
 import { send } from '../../env/http-request.js';
@@ -33,6 +34,7 @@ let store: Store;
 let clients: ReturnType<typeof platformClients>;
 const agents = new Map<string, ServerProcess>();
 const stateDirs = new Map<string, string>();
+const credentialFiles = new Map<string, string>();
 const stop = new AbortController();
 let running: Promise<void>;
 
@@ -47,6 +49,8 @@ beforeAll(async () => {
   for (const node of ['n1', 'n2']) {
     await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
     stateDirs.set(node, mkdtempSync(join(tmpdir(), `tend-agent-${node}-`)));
+    // Each agent connects as its node's own login, as on a cluster: its writes pass the real grants and policies.
+    credentialFiles.set(node, await enrolledCredentials(env.postgres.databaseUrl, 'node', node, env.dir));
     startAgent(node);
   }
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'], allowedHostnames: ['*.acme.test'] } });
@@ -86,7 +90,7 @@ afterAll(async () => {
 
 /** Starts (or restarts) the agent of `node` on its state folder: a restarted agent adopts what runs. */
 function startAgent(node: string): ServerProcess {
-  const agent = startTend(`agent-${node}`, ['agent', '--node', node, '--database-url', env.postgres.databaseUrl, '--state-dir', stateDirs.get(node)!, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '1000', '--crash-backoff-ms', '200'], join(env.dir, `agent-${node}.log`));
+  const agent = startTend(`agent-${node}`, ['agent', '--node', node, '--credentials-file', credentialFiles.get(node)!, '--state-dir', stateDirs.get(node)!, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '1000', '--crash-backoff-ms', '200'], join(env.dir, `agent-${node}.log`));
   agents.set(node, agent);
   return agent;
 }
@@ -246,8 +250,10 @@ describe('Apps on two nodes with real agents', () => {
 describe('Routes to those Apps', () => {
   let edge: ServerProcess;
   let edgePort: number;
+  // The edge connects as its own login, which may only read the routing table.
+  let edgeCredentials: string;
   const startEdge = () => {
-    edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--database-url', env.postgres.databaseUrl, '--check-ms', '1000', '--log-level', 'warn'], join(env.dir, 'edge.log'));
+    edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--credentials-file', edgeCredentials, '--check-ms', '1000', '--log-level', 'warn'], join(env.dir, 'edge.log'));
   };
   /** One request through the edge: status and body (status 0 when the edge itself did not answer). */
   const viaEdge = async (host: string, path = '/') => send(edgePort, host, path).catch(() => ({ status: 0, body: '' }));
@@ -266,6 +272,7 @@ describe('Routes to those Apps', () => {
 
   beforeAll(async () => {
     edgePort = await freePort();
+    edgeCredentials = await enrolledCredentials(env.postgres.databaseUrl, 'edge', 'edge', env.dir);
     startEdge();
   });
   afterAll(async () => {

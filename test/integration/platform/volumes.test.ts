@@ -26,6 +26,7 @@ import { REPO_ROOT } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 import type { ServerProcess } from '../../env/server-process.js';
+import { enrolledCredentials } from '../../env/enroll.js';
 import { startTend } from '../../env/tend-process.js';
 
 const HEARTBEAT_MS = 1_000;
@@ -34,6 +35,7 @@ const databases = new FreshDatabases('volumes');
 const dir = mkdtempSync(join(tmpdir(), 'tend-volumes-'));
 const backupDir = join(dir, 'backups');
 const agents = new Map<string, ServerProcess>();
+const credentialFiles = new Map<string, string>();
 const stop = new AbortController();
 let url: string;
 let store: Store;
@@ -41,7 +43,7 @@ let clients: ReturnType<typeof platformClients>;
 let running: Promise<void>;
 
 function startAgent(node: string): ServerProcess {
-  const agent = startTend(`agent-${node}`, ['agent', '--node', node, '--database-url', url, '--state-dir', join(dir, `agent-${node}`), '--backup-dir', backupDir, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '500', '--crash-backoff-ms', '200'], join(dir, `agent-${node}.log`));
+  const agent = startTend(`agent-${node}`, ['agent', '--node', node, '--credentials-file', credentialFiles.get(node)!, '--state-dir', join(dir, `agent-${node}`), '--backup-dir', backupDir, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '500', '--crash-backoff-ms', '200'], join(dir, `agent-${node}.log`));
   agents.set(node, agent);
   return agent;
 }
@@ -55,6 +57,8 @@ beforeAll(async () => {
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'] } });
   for (const node of ['n1', 'n2']) {
     await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
+    // Each agent connects as its node's own login, as on a cluster: its writes pass the real grants and policies.
+    credentialFiles.set(node, await enrolledCredentials(url, 'node', node, dir));
     startAgent(node);
   }
   for (const node of ['n1', 'n2']) await ready(clients.node, node);

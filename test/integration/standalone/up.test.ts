@@ -3,24 +3,28 @@
  * The example App answers through the edge; a restart continues with the same data (nothing
  * re-created); after a `kill -9` the next start adopts the PostgreSQL and the instances left running.
  */
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { postgresDir } from '../../../standalone/embedded-postgres.js';
 import { freePort } from '../../env/ports.js';
 import { send } from '../../env/http-request.js';
 import { waitForServer, type ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'tend-up-'));
-// Run as root, the embedded PostgreSQL runs as `postgres`, which must reach the data folder.
-chmodSync(folder, 0o755);
+// Closed to others, like a clone in root's home: run as root, the embedded PostgreSQL (run as the
+// `postgres` user) cannot reach a data folder in here, and tend up must cope.
+chmodSync(folder, 0o700);
 const dataDir = join(folder, '.tend');
 const started: ServerProcess[] = [];
 
 afterAll(async () => {
   for (const p of started) await p.stop(30_000);
+  // Outside the folder (see postgresDir): removed by hand.
+  if (postgresDir(dataDir) !== join(dataDir, 'postgres')) rmSync(postgresDir(dataDir), { recursive: true, force: true });
 });
 
 interface Snapshot {
@@ -39,9 +43,18 @@ async function startUp(port: number, run: number): Promise<{ process: ServerProc
   return { process, firstAnswerMs: Date.now() - t0 };
 }
 
+/** The embedded server's URL as the client verbs build it: tend.json's, with the password from its 0600 file. */
+function databaseUrl(password = readFileSync(join(dataDir, 'postgres.password'), 'utf8').trim()): string {
+  const state = JSON.parse(readFileSync(join(dataDir, 'tend.json'), 'utf8')) as { databaseUrl: string; passwordFile: string };
+  expect(state.passwordFile).toBe(join(dataDir, 'postgres.password'));
+  const url = new URL(state.databaseUrl);
+  expect(url.password).toBe('');
+  url.password = password;
+  return url.toString();
+}
+
 async function snapshot(): Promise<Snapshot> {
-  const { databaseUrl } = JSON.parse(readFileSync(join(dataDir, 'tend.json'), 'utf8')) as { databaseUrl: string };
-  const client = new pg.Client({ connectionString: databaseUrl });
+  const client = new pg.Client({ connectionString: databaseUrl() });
   await client.connect();
   try {
     const resources = await client.query<{ kind: string; name: string; uid: string; created: string }>(
@@ -63,6 +76,34 @@ async function refused(port: number): Promise<boolean> {
   }
 }
 
+/**
+ * The embedded PostgreSQL admits only tend: the password file and tend.json are 0600, TCP without
+ * the password or with a wrong one is refused (no trust), the password is printed nowhere, and the
+ * agent and the edge connect with logins of their own, not as the superuser.
+ */
+async function expectOnlyTendAdmitted(up: ServerProcess): Promise<void> {
+  const password = readFileSync(join(dataDir, 'postgres.password'), 'utf8').trim();
+  expect(password.length).toBeGreaterThanOrEqual(40);
+  expect(statSync(join(dataDir, 'postgres.password')).mode & 0o777).toBe(0o600);
+  expect(statSync(join(dataDir, 'tend.json')).mode & 0o777).toBe(0o600);
+  expect(up.tail(200)).not.toContain(password);
+  const noPassword = new URL(databaseUrl());
+  noPassword.password = '';
+  await expect(new pg.Client({ connectionString: noPassword.toString() }).connect()).rejects.toThrow();
+  await expect(new pg.Client({ connectionString: databaseUrl('wrong-password') }).connect()).rejects.toThrow(/password authentication failed/);
+  const client = new pg.Client({ connectionString: databaseUrl() });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ application_name: string; usename: string }>(
+      `select distinct application_name, usename::text from pg_stat_activity where application_name in ('tend up agent', 'tend up edge') order by 1`,
+    );
+    expect(rows.map((r) => r.application_name)).toEqual(['tend up agent', 'tend up edge']);
+    expect(rows.map((r) => r.usename)).toEqual([expect.stringMatching(/^postgres_node_[0-9a-f]{16}$/), expect.stringMatching(/^postgres_edge_[0-9a-f]{16}$/)]);
+  } finally {
+    await client.end();
+  }
+}
+
 describe('tend up', () => {
   it('serves the example App through the edge, keeps its state across a stop, and survives kill -9', async () => {
     const port = await freePort();
@@ -78,12 +119,13 @@ describe('tend up', () => {
     const before = await snapshot();
     expect(before.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['App/counter', 'App/hello', 'Node/local', 'Route/counter', 'Route/hello', 'Tenant/demo', 'Volume/counter-data']);
     expect(before.instances).toHaveLength(3);
+    await expectOnlyTendAdmitted(first.process);
 
     // An orderly stop ends everything: the edge, the instances and PostgreSQL.
-    const { databaseUrl } = JSON.parse(readFileSync(join(dataDir, 'tend.json'), 'utf8')) as { databaseUrl: string };
+    const url = databaseUrl();
     expect(await first.process.stop(30_000)).toMatchObject({ code: 0 });
     expect(await refused(port)).toBe(true);
-    await expect(new pg.Client({ connectionString: databaseUrl }).connect()).rejects.toThrow(/ECONNREFUSED/);
+    await expect(new pg.Client({ connectionString: url }).connect()).rejects.toThrow(/ECONNREFUSED/);
 
     const second = await startUp(port, 2);
     console.log(`tend up: restart to the first answer in ${second.firstAnswerMs} ms`);
@@ -101,6 +143,7 @@ describe('tend up', () => {
     const third = await startUp(port, 3);
     expect(third.process.tail(40)).toMatch(/adopted from an earlier run/);
     expect(await snapshot()).toEqual(before);
+    await expectOnlyTendAdmitted(third.process);
     expect(await third.process.stop(30_000)).toMatchObject({ code: 0 });
     expect(await refused(port)).toBe(true);
   });

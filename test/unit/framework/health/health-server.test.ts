@@ -88,6 +88,18 @@ describe('startHealthServer', () => {
     expect((await get(`${base}/healthz`)).status).toBe(200);
   });
 
+  it('keeps a withheld reason out of the answer and puts it in the log', async () => {
+    const lines: { msg: string; reason?: string }[] = [];
+    const logger = pino({}, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    const database: Checker = { ...failing('database', 'password authentication failed for user "tend_admin"'), withholdReason: true };
+    const base = await start({ readiness: [database], logger });
+
+    const ready = await get(`${base}/readyz`);
+
+    expect(ready).toMatchObject({ status: 503, body: '[-]database failed: reason withheld (see the log)\nreadyz check failed\n' });
+    expect(lines.find((l) => l.msg === 'health check failing')?.reason).toBe('password authentication failed for user "tend_admin"');
+  });
+
   it('logs a failing check once when it starts failing and once when it recovers', async () => {
     const lines: { msg: string; check?: string }[] = [];
     const logger = pino({}, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
