@@ -214,3 +214,63 @@ describe('roles of several databases on one server', () => {
     expect(credentials.get('node/node-a')!.user).toBe(row!.node);
   });
 });
+
+describe('migrating as a role that is not a superuser', () => {
+  /** A database owned by a new login with `attributes`; returns the owner's URL (dropAll drops both). */
+  async function ownedDatabase(attributes: string): Promise<{ ownerUrl: string }> {
+    const dbUrl = await databases.create();
+    const name = new URL(dbUrl).pathname.slice(1);
+    const owner = `${name}_owner`;
+    const password = generatePassword();
+    const [create] = await admin.query<{ sql: string }>(sql(`select format('create role %I login ${attributes} password %L', $1::text, $2::text) as sql`), [owner, scramSha256Verifier(password)]);
+    const server = new pg.Client({ connectionString: dbUrl });
+    await server.connect();
+    try {
+      await server.query(create!.sql);
+      await server.query(`alter database ${server.escapeIdentifier(name)} owner to ${server.escapeIdentifier(owner)}`);
+      await server.query(`alter schema public owner to ${server.escapeIdentifier(owner)}`);
+    } finally {
+      await server.end();
+    }
+    const ownerUrl = new URL(dbUrl);
+    ownerUrl.username = owner;
+    ownerUrl.password = password;
+    return { ownerUrl: ownerUrl.toString() };
+  }
+
+  it('with CREATEROLE (as on hosted PostgreSQL): migrates, enrolls, and the policies hold', async () => {
+    const { ownerUrl } = await ownedDatabase('createrole');
+    const owner = new Store({ connectionString: ownerUrl, logger });
+    try {
+      await migrate(owner, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+      await owner.query(sql(`insert into platform.nodes (name, uid, generation, state, allocatable_memory, allocatable_cpu) values ('n', 'n', 1, 'ready', 1, 1)`));
+      const password = generatePassword();
+      const [row] = await owner.query<{ role: string }>(sql('select platform.enroll($1, $2, $3) as role'), ['node', 'n', scramSha256Verifier(password)]);
+      const nodeUrl = new URL(ownerUrl);
+      nodeUrl.username = row!.role;
+      nodeUrl.password = password;
+      const node = new pg.Client({ connectionString: nodeUrl.toString() });
+      node.on('error', () => {}); // ended by the server on revocation
+      await node.connect();
+      clients.push(node);
+      await node.query(heartbeatAgent.text, ['n', new Date(), 1, 1, 1, 'cgroup']);
+      await expect(node.query(heartbeatAgent.text, ['m', new Date(), 1, 1, 1, 'cgroup'])).rejects.toThrow(/row-level security/);
+      const [revoked] = await owner.query<{ revoked: boolean }>(sql(`select platform.revoke_identity('node', 'n') as revoked`));
+      expect(revoked!.revoked).toBe(true);
+      await expect(node.query('select 1')).rejects.toThrow();
+    } finally {
+      await owner.close();
+    }
+  });
+
+  it('without CREATEROLE: migrates all the same, and enrolling says what is missing', async () => {
+    const { ownerUrl } = await ownedDatabase('nocreaterole');
+    const owner = new Store({ connectionString: ownerUrl, logger });
+    try {
+      await migrate(owner, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+      await expect(owner.query(sql('select platform.enroll($1, $2, $3) as role'), ['node', 'n', scramSha256Verifier(generatePassword())])).rejects.toThrow(/may not create roles; grant it CREATEROLE/);
+    } finally {
+      await owner.close();
+    }
+  });
+});
