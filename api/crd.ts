@@ -7,8 +7,9 @@
  * `additionalProperties: false` (forbidden next to `properties`; the API server prunes unknown
  * fields, or rejects them under strict field validation, on its own). Any keyword Kubernetes does
  * not know is an error, so a schema cannot silently mean less in the cluster than in tests.
- * The root `metadata` is reduced to `{type: object}`: the API server allows nothing else there
- * and explains ObjectMeta from its own documentation.
+ * The root `metadata` is reduced to `{type: object}` plus any restriction of `name` (an App's
+ * name is shorter than other objects'): the API server allows nothing else there and explains
+ * ObjectMeta from its own documentation.
  */
 import { CATEGORY, GROUP, VERSION, type KindInfo, type PrinterColumn } from './kinds.js';
 import type { JsonSchema } from './load-schema.js';
@@ -95,11 +96,19 @@ const KUBERNETES_KEYWORDS = new Set([
 /** Keywords that only matter to JSON Schema tooling; dropped silently. */
 const DROPPED_KEYWORDS = new Set(['$schema', '$id', '$comment', '$defs']);
 
-/** The root schema: also, metadata may say nothing but its type (the API server knows ObjectMeta). */
+/**
+ * The root schema: also, metadata may say nothing but its type and restrictions of name and
+ * generateName (the API server knows ObjectMeta, and allows nothing else there).
+ */
 function rootSchema(schema: JsonSchema): JsonSchema {
   const root = toStructural(schema, 'openAPIV3Schema');
   const properties = root.properties as JsonSchema | undefined;
-  if (properties?.metadata) properties.metadata = { type: 'object' };
+  if (properties?.metadata) {
+    const fields = ((properties.metadata as JsonSchema).properties ?? {}) as Record<string, JsonSchema>;
+    const unexpected = Object.keys(fields).filter((name) => name !== 'name' && name !== 'generateName');
+    if (unexpected.length > 0) throw new CrdSchemaError(`openAPIV3Schema.properties.metadata: only name and generateName may be restricted, not ${unexpected.join(', ')}`);
+    properties.metadata = Object.keys(fields).length > 0 ? { type: 'object', properties: fields } : { type: 'object' };
+  }
   return root;
 }
 

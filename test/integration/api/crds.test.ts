@@ -46,6 +46,7 @@ describe('the CRDs on a real API server', () => {
   it.concurrent.each(fixtures)('reject %s naming its field', async (file) => {
     const text = readFileSync(join(invalidDir, file), 'utf8');
     const field = /^# field: (\S+)$/m.exec(text)![1]!;
+    const message = /^# message: (.+)$/m.exec(text)?.[1];
     const docs = parseAllDocuments(text).map((d) => d.toJSON() as Record<string, unknown>);
     const last = docs.pop()!;
     const ns = await freshNamespace('invalid');
@@ -62,5 +63,7 @@ describe('the CRDs on a real API server', () => {
     // The server names fields as `spec.size` or, for unknown ones, `.spec.bogus`.
     const escaped = field.replace(/[.[\]]/g, (c) => `\\${c}`);
     expect(error).toMatch(new RegExp(`(^|[^\\w.])\\.?${escaped}(?!\\w)`));
+    // The same words as tend validate's (test/unit/fixtures/invalid.test.ts).
+    if (message) expect(error).toContain(message);
   });
 });

@@ -71,9 +71,14 @@ describe.each(KINDS)('the $kind CRD', (info) => {
     if (info.kind === 'Volume') expect(text).toContain('x-kubernetes-validations');
   });
 
-  it('reduces metadata to {type: object}, the only form the API server accepts', () => {
+  it('reduces metadata to {type: object} and a bound on name, the only form the API server accepts', () => {
     const properties = version?.schema.openAPIV3Schema.properties as Record<string, JsonSchema>;
-    expect(properties.metadata).toEqual({ type: 'object' });
+    if (info.kind === 'App') {
+      // Instance ids are derived from the App's name (test/integration/api/crds.test.ts applies it).
+      expect(properties.metadata).toEqual({ type: 'object', properties: { name: { type: 'string', description: expect.any(String), maxLength: 63 } } });
+    } else {
+      expect(properties.metadata).toEqual({ type: 'object' });
+    }
   });
 });
 

@@ -64,6 +64,24 @@ describe.each(KINDS)('the $kind schema', ({ schemaFile }) => {
     }
   });
 
+  it('bounds every string, list, map and number of spec and status (a hostile tenant writes spec)', () => {
+    const body = nodes.filter(([path]) => path.startsWith('.spec') || path.startsWith('.status') || path === '.metadata.name');
+    const unbounded = body
+      .filter(([, s]) => {
+        if (s.type === 'string' || s['x-kubernetes-int-or-string']) return s.maxLength === undefined && s.enum === undefined && s.format !== 'date-time';
+        if (s.type === 'array') return s.maxItems === undefined;
+        if (s.type === 'object' && typeof s.additionalProperties === 'object') return s.maxProperties === undefined;
+        return false;
+      })
+      .map(([path]) => path);
+    const numbers = body
+      .filter(([path]) => path.startsWith('.spec'))
+      .filter(([, s]) => (s.type === 'integer' || s.type === 'number' || s['x-kubernetes-int-or-string']) && (s.minimum === undefined || s.maximum === undefined))
+      .map(([path]) => path);
+    expect(unbounded, 'strings without maxLength, lists without maxItems, maps without maxProperties').toEqual([]);
+    expect(numbers, 'spec numbers without minimum and maximum').toEqual([]);
+  });
+
   it('gives every list and string a bound when a CEL rule reads it, to keep rule cost estimable', () => {
     const unbounded = nodes
       .filter(([, s]) => s['x-kubernetes-validations'])
