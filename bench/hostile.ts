@@ -75,7 +75,7 @@ try {
   const usage = await hostileUsage(platform);
   const f = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : '–');
   console.log(`bench:hostile — ${apps} hostile Apps (${JSON.stringify(platform.worst)}), instance quota ${quota}; hostile phase ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  console.log(`hostile tenant: ${usage.placed} instances placed, status.usage.instances ${usage.status ?? '–'}`);
+  console.log(`hostile tenant: ${usage.placed} instances placed (at most ${usage.mostOnANode} on a node), status.usage.instances ${usage.status ?? '–'}`);
   console.log('                                   quiet    hostile');
   const row = (name: string, a: number, b: number, unit: string) => console.log(`${name.padEnd(32)} ${f(a).padStart(7)} ${f(b).padStart(9)}  ${unit}`);
   row("other tenant's App apply→Ready", quiet.readyMs, hostile.readyMs, 'ms (median)');

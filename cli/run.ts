@@ -31,6 +31,7 @@ Options:
   --cpu-overcommit-ratio X  CPU sold X times over on every node (default: 4); same on every replica
   --node-heartbeat-ms N   agents' heartbeat period; a node is lost after 3 missed (default: 5000)
   --lost-grace-ms N       a lost node's stateless instances move after this long (default: 30000)
+  --max-instances-per-node N  most instances placed on one node, whatever their sizes (default: 250)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
   --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
@@ -67,6 +68,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
       ...(values['cpu-overcommit-ratio'] ? { cpuOvercommitRatio: ratio(values['cpu-overcommit-ratio']) } : {}),
       ...(values['node-heartbeat-ms'] ? { heartbeatMs: number(values['node-heartbeat-ms'], 'node-heartbeat-ms') } : {}),
       ...(values['lost-grace-ms'] ? { lostGraceMs: number(values['lost-grace-ms'], 'lost-grace-ms') } : {}),
+      ...(values['max-instances-per-node'] ? { maxInstancesPerNode: number(values['max-instances-per-node'], 'max-instances-per-node') } : {}),
     },
   };
 
@@ -105,6 +107,7 @@ function parse(args: readonly string[]) {
       selector: { type: 'string' },
       'cpu-overcommit-ratio': { type: 'string' },
       'node-heartbeat-ms': { type: 'string' },
+      'max-instances-per-node': { type: 'string' },
       'lost-grace-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'heartbeat-ms': { type: 'string' },

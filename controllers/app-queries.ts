@@ -19,11 +19,11 @@ export const instancesOfApp: NamedQuery = {
 export const schedulerNodes: NamedQuery = {
   name: 'platform.scheduler_nodes',
   text: `select n.name, n.state, n.labels, n.allocatable_memory::float8 as "allocatableMemory", n.allocatable_cpu::float8 as "allocatableCpu",
-                coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu",
+                coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu", coalesce(a.instances, 0)::int as "allocatedInstances",
                 n.disk::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
                 coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive
          from platform.nodes n
-         left join (select node, sum(memory) as memory, sum(cpu) as cpu from platform.instances group by node) a on a.node = n.name
+         left join (select node, sum(memory) as memory, sum(cpu) as cpu, count(*) as instances from platform.instances group by node) a on a.node = n.name
          left join (select node, sum(size) as size from platform.volumes where node is not null group by node) v on v.node = n.name
          left join platform.node_agents ag on ag.node = n.name`,
 };
@@ -63,7 +63,8 @@ export const lockedNodesAllocation: NamedQuery = {
   name: 'platform.locked_nodes_allocation',
   text: `select n.name, n.allocatable_memory::float8 as "allocatableMemory", n.allocatable_cpu::float8 as "allocatableCpu",
                 coalesce((select sum(memory) from platform.instances i where i.node = n.name), 0)::float8 as "allocatedMemory",
-                coalesce((select sum(cpu) from platform.instances i where i.node = n.name), 0)::float8 as "allocatedCpu"
+                coalesce((select sum(cpu) from platform.instances i where i.node = n.name), 0)::float8 as "allocatedCpu",
+                (select count(*) from platform.instances i where i.node = n.name)::int as "allocatedInstances"
          from platform.nodes n where n.name = any($1::text[])`,
 };
 

@@ -21,6 +21,14 @@ export interface AppVolumes {
   readonly blocked?: { readonly reason: string; readonly message: string };
 }
 
+interface BindOptions {
+  /** Memory of one instance, bytes. */
+  readonly memory: number;
+  readonly liveWithinMs: number;
+  /** The cluster's maxInstancesPerNode: a full node cannot take the App, so not its volumes either. */
+  readonly maxInstancesPerNode: number;
+}
+
 interface VolumeRow {
   key: string;
   node: string | null;
@@ -31,7 +39,7 @@ interface VolumeRow {
 }
 
 /** Resolves the volumes of `app` (binding unbound ones to a node that can hold them and run it). */
-export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app: App, options: { readonly memory: number; readonly liveWithinMs: number }): Promise<AppVolumes> {
+export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app: App, options: BindOptions): Promise<AppVolumes> {
   // A size no node can hold (Infinity from "1e999", 0 from "1m") would bind a volume for nothing.
   const invalid = sizeProblem(options.memory, 1);
   if (invalid) return { unplaced: { reason: 'InvalidResources', message: invalid } };
@@ -75,13 +83,13 @@ const BIND_ATTEMPTS = 3;
  * chooses. The commit locks the node row and re-checks its free disk in a fresh statement, so two
  * replicas binding at once never promise the same disk twice (as instance placement does).
  */
-async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonly VolumeRow[], unbound: readonly VolumeRow[], options: { readonly memory: number; readonly liveWithinMs: number }): Promise<{ node: string } | { message: string }> {
+async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonly VolumeRow[], unbound: readonly VolumeRow[], options: BindOptions): Promise<{ node: string } | { message: string }> {
   const size = unbound.reduce((sum, r) => sum + r.size, 0);
   const already = rows.find((r) => r.node !== null)?.node ?? undefined;
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
     let node = already;
     if (!node) {
-      const nodes = await liveNodes(store, options.liveWithinMs);
+      const nodes = (await liveNodes(store, options.liveWithinMs)).map((n) => ({ ...n, maxInstances: options.maxInstancesPerNode }));
       const choice = chooseVolumeNode(nodes, { size, memory: options.memory, nodeSelector: app.spec?.placement?.nodeSelector ?? {} });
       if ('message' in choice) return choice;
       node = choice.node;

@@ -60,7 +60,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const cpu = millicores(app.spec!.resources.cpu ?? '100m');
     const invalid = sizeProblem(memory, cpu);
     const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
-    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs }) : {};
+    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode }) : {};
     // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
     // nothing (what runs keeps running) and say why.
     const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
@@ -94,6 +94,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
             ...(quota.instances !== undefined ? { instances: quota.instances } : {}),
           },
           liveWithinMs,
+          maxInstancesPerNode: cluster.maxInstancesPerNode,
           ...(volumes.pinnedNode ? { pinnedNode: volumes.pinnedNode } : {}),
         });
         // A single-writer verdict still explains the replicas that were not asked for.

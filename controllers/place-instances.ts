@@ -28,6 +28,8 @@ export interface PlaceRequest {
   readonly quota: { readonly memory?: number; readonly cpu?: number; readonly instances?: number };
   /** A node is alive when its agent beat within this long. */
   readonly liveWithinMs: number;
+  /** Most instances one node takes (the cluster's maxInstancesPerNode). */
+  readonly maxInstancesPerNode: number;
   /** The only node allowed: where the App's volumes live. */
   readonly pinnedNode?: string;
 }
@@ -48,7 +50,7 @@ export async function placeInstances(store: Store, ctx: ReconcileContext, reques
   const batch = Math.min(request.count, PLACEMENT_BATCH);
   let placed = 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const nodes = await liveNodes(store, request.liveWithinMs);
+    const nodes = (await liveNodes(store, request.liveWithinMs)).map((n) => ({ ...n, maxInstances: request.maxInstancesPerNode }));
     const [usage] = await store.query<{ memory: number; cpu: number; instances: number }>(tenantUsage, [request.tenant]);
     const budget: TenantBudget = {
       memoryUsed: usage!.memory,
@@ -115,7 +117,7 @@ async function commit(tx: Tx, ctx: ReconcileContext, request: PlaceRequest, plac
   const perNode = new Map<string, number>();
   for (const p of placements) perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
   await tx.query(lockNodes, [[...perNode.keys()]]);
-  const locked = await tx.query<{ name: string; allocatableMemory: number; allocatableCpu: number; allocatedMemory: number; allocatedCpu: number }>(
+  const locked = await tx.query<{ name: string; allocatableMemory: number; allocatableCpu: number; allocatedMemory: number; allocatedCpu: number; allocatedInstances: number }>(
     lockedNodesAllocation,
     [[...perNode.keys()]],
   );
@@ -124,7 +126,8 @@ async function commit(tx: Tx, ctx: ReconcileContext, request: PlaceRequest, plac
     // memory and cpu are ≥ 1 (schedule() refused anything smaller): both counts are finite.
     const fitsMemory = Math.floor((node.allocatableMemory - node.allocatedMemory) / request.memory);
     const fitsCpu = Math.floor((node.allocatableCpu - node.allocatedCpu) / request.cpu);
-    const take = Math.max(0, Math.min(perNode.get(node.name)!, fitsMemory, fitsCpu, allowed - nodes.length));
+    const fitsSlots = request.maxInstancesPerNode - node.allocatedInstances;
+    const take = Math.max(0, Math.min(perNode.get(node.name)!, fitsMemory, fitsCpu, fitsSlots, allowed - nodes.length));
     for (let i = 0; i < take; i++) nodes.push(node.name);
   }
   if (nodes.length === 0) return nodes;

@@ -19,6 +19,7 @@ export const REJECTIONS = [
   'node selector mismatch',
   'avoided',
   'pinned elsewhere',
+  'at the instance limit',
   'insufficient memory',
   'insufficient cpu',
 ] as const;

@@ -19,6 +19,9 @@
  *   `npm run bench:scheduler` measures 100 nodes × 10,000 instances. The App controller asks for
  *   at most PLACEMENT_BATCH instances per pass and comes back at once for the rest, so no number
  *   in a spec (replicas: 2147483647) makes one reconcile long.
+ * - A node takes at most `maxInstances` (the cluster's maxInstancesPerNode, like the kubelet's
+ *   maxPods): with the smallest sizes the schema admits, memory and CPU alone would let one node
+ *   hold hundreds of thousands of instances, and its agent and every App's observe step pay for each.
  * - Sizes are whole bytes and millicores of at least 1, and finite: a request that rounds to 0
  *   would fit any node without end, so it is refused (InvalidResources) rather than placed.
  */
@@ -69,6 +72,9 @@ export interface NodeView {
   /** Bytes and millicores of the instances already placed there. */
   readonly allocatedMemory: number;
   readonly allocatedCpu: number;
+  /** Most instances the node runs (the cluster's maxInstancesPerNode), and how many it has. @default unlimited, 0 */
+  readonly maxInstances?: number;
+  readonly allocatedInstances?: number;
 }
 
 export type PlacementStrategy = 'binpack' | 'spread';
@@ -142,6 +148,8 @@ interface Ledger {
   readonly nodes: readonly NodeView[];
   readonly freeMemory: Float64Array;
   readonly freeCpu: Float64Array;
+  /** Instances the node may still take. */
+  readonly freeSlots: Float64Array;
   /** Position of each node's name in sorted order: the final tie-break. */
   readonly rank: Int32Array;
   /** Indexes of the nodes the current request may use, in its first `candidateCount` slots. */
@@ -212,10 +220,12 @@ function openLedger(nodes: readonly NodeView[]): Ledger {
   const n = nodes.length;
   const freeMemory = new Float64Array(n);
   const freeCpu = new Float64Array(n);
+  const freeSlots = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const node = nodes[i]!;
     freeMemory[i] = node.allocatableMemory - node.allocatedMemory;
     freeCpu[i] = node.allocatableCpu - node.allocatedCpu;
+    freeSlots[i] = node.maxInstances === undefined ? MAX_SIZE : node.maxInstances - (node.allocatedInstances ?? 0);
   }
   // Code-unit order, not localeCompare: the tie-break must not depend on the machine's locale.
   const byName = nodes.map((_, i) => i).sort((a, b) => {
@@ -225,7 +235,7 @@ function openLedger(nodes: readonly NodeView[]): Ledger {
   });
   const rank = new Int32Array(n);
   byName.forEach((index, position) => (rank[index] = position));
-  return { nodes, freeMemory, freeCpu, rank, candidates: new Int32Array(n), appCount: new Int32Array(n), placements: [] };
+  return { nodes, freeMemory, freeCpu, freeSlots, rank, candidates: new Int32Array(n), appCount: new Int32Array(n), placements: [] };
 }
 
 /** How many of `count` instances of `size` bytes (≥ 1) fit in `room` bytes of quota. */
@@ -264,6 +274,7 @@ function ruledOut(node: NodeView, request: PlacementRequest, selector: readonly 
 
 /** Why a node that is not ruled out still cannot take one more instance, if it cannot. */
 function tooFull(ledger: Ledger, i: number, request: PlacementRequest): Rejection | undefined {
+  if (ledger.freeSlots[i]! < 1) return 'at the instance limit';
   if (ledger.freeMemory[i]! < request.memory) return 'insufficient memory';
   if (ledger.freeCpu[i]! < request.cpu) return 'insufficient cpu';
   return undefined;
@@ -283,25 +294,26 @@ function selectCandidates(ledger: Ledger, request: PlacementRequest): number {
 function place(ledger: Ledger, i: number, request: PlacementRequest, k: number): void {
   ledger.freeMemory[i]! -= k * request.memory;
   ledger.freeCpu[i]! -= k * request.cpu;
+  ledger.freeSlots[i]! -= k;
   const node = ledger.nodes[i]!.name;
   for (let j = 0; j < k; j++) ledger.placements.push({ app: request.app, node });
 }
 
 /** binpack: fills the fitting node with the least free memory, as many instances at a time as it takes. */
 function placeBinpack(ledger: Ledger, request: PlacementRequest, candidateCount: number, want: number): number {
-  const { candidates, freeMemory, freeCpu, rank } = ledger;
+  const { candidates, freeMemory, freeCpu, freeSlots, rank } = ledger;
   const { memory, cpu } = request;
   let placed = 0;
   while (placed < want) {
     let best = -1;
     for (let c = 0; c < candidateCount; c++) {
       const i = candidates[c]!;
-      if (freeMemory[i]! < memory || freeCpu[i]! < cpu) continue;
+      if (freeSlots[i]! < 1 || freeMemory[i]! < memory || freeCpu[i]! < cpu) continue;
       if (best < 0 || freeMemory[i]! < freeMemory[best]! || (freeMemory[i] === freeMemory[best] && rank[i]! < rank[best]!)) best = i;
     }
     if (best < 0) break;
     // Sizes are ≥ 1 (sizeProblem), so both counts are finite.
-    const fits = Math.min(want - placed, fitCount(freeMemory[best]!, memory), fitCount(freeCpu[best]!, cpu));
+    const fits = Math.min(want - placed, freeSlots[best]!, fitCount(freeMemory[best]!, memory), fitCount(freeCpu[best]!, cpu));
     place(ledger, best, request, fits);
     placed += fits;
   }
@@ -310,7 +322,7 @@ function placeBinpack(ledger: Ledger, request: PlacementRequest, candidateCount:
 
 /** spread: one instance at a time on the fitting node with the fewest of the app, then most free memory. */
 function placeSpread(ledger: Ledger, request: PlacementRequest, candidateCount: number, want: number): number {
-  const { candidates, freeMemory, freeCpu, rank, appCount, nodes } = ledger;
+  const { candidates, freeMemory, freeCpu, freeSlots, rank, appCount, nodes } = ledger;
   const { memory, cpu } = request;
   const existing = request.existingByNode ?? {};
   for (let c = 0; c < candidateCount; c++) {
@@ -323,7 +335,7 @@ function placeSpread(ledger: Ledger, request: PlacementRequest, candidateCount: 
     let best = -1;
     for (let c = 0; c < candidateCount; c++) {
       const i = candidates[c]!;
-      if (freeMemory[i]! < memory || freeCpu[i]! < cpu) continue;
+      if (freeSlots[i]! < 1 || freeMemory[i]! < memory || freeCpu[i]! < cpu) continue;
       if (
         best < 0 ||
         appCount[i]! < appCount[best]! ||

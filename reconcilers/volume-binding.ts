@@ -4,7 +4,7 @@
  *
  * A node qualifies when it is ready, carries the App's nodeSelector labels, has the disk for every
  * unbound volume of the App (capacity − the sizes of volumes already bound there) and the memory
- * for one instance. Among those, the most free disk wins (data spreads out), then the name.
+ * and an instance slot for one instance. Among those, the most free disk wins (data spreads out), then the name.
  */
 import type { NodeView } from './placement.js';
 
@@ -26,7 +26,7 @@ export interface BindingRequest {
 
 /** The chosen node, or why none qualifies (one sentence, biggest obstacle first). */
 export function chooseVolumeNode(nodes: readonly BindingNode[], request: BindingRequest): { node: string } | { message: string } {
-  const counts = { notReady: 0, selector: 0, disk: 0, memory: 0 };
+  const counts = { notReady: 0, selector: 0, disk: 0, memory: 0, slots: 0 };
   let best: BindingNode | undefined;
   let mostFreeDisk = 0;
   for (const n of nodes) {
@@ -37,12 +37,14 @@ export function chooseVolumeNode(nodes: readonly BindingNode[], request: Binding
       counts.disk++;
       mostFreeDisk = Math.max(mostFreeDisk, freeDisk);
     } else if (n.allocatableMemory - n.allocatedMemory < request.memory) counts.memory++;
+    else if (n.maxInstances !== undefined && (n.allocatedInstances ?? 0) >= n.maxInstances) counts.slots++;
     else if (!best || freeDisk > best.diskCapacity - best.diskBound || (freeDisk === best.diskCapacity - best.diskBound && n.name < best.name)) best = n;
   }
   if (best) return { node: best.name };
   const reasons = [
     [counts.disk, `not enough free disk (most free ${gib(mostFreeDisk)})`],
     [counts.memory, 'not enough free memory'],
+    [counts.slots, 'at the instance limit'],
     [counts.selector, "no match for the App's nodeSelector"],
     [counts.notReady, 'not ready'],
   ] as const;

@@ -2,10 +2,11 @@
  * A platform under a hostile tenant, for test/integration/platform/hostile.test.ts and
  * `npm run bench:hostile`: a private etcd + kube-apiserver + PostgreSQL, one `tend run` replica as
  * its own process (its /readyz, /metrics and RSS are what is measured), a real node with a real
- * agent for the well-behaved tenant's App, and a simulated node (heartbeats written from here,
- * nothing runs there) that takes the hostile tenant's instances.
+ * agent for the well-behaved tenant's App, and simulated nodes (heartbeats written from here,
+ * nothing runs there; enough of them at maxInstancesPerNode to hold the hostile tenant's instance
+ * quota) that take the hostile tenant's instances.
  *
- * The hostile Apps select the simulated node: this harness is about the control plane's work.
+ * The hostile Apps select the simulated nodes: this harness is about the control plane's work.
  * Hundreds of thousands of real processes on the one real node would measure the machine instead
  * (what the agent does with instances it cannot run is its own test).
  */
@@ -21,6 +22,7 @@ import { createLogger } from '../../framework/log/logger.js';
 import type { Key } from '../../framework/reconcile/index.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../../framework/store/index.js';
 import { platformMigrationsFolder } from '../../migrations/index.js';
+import { DEFAULT_CLUSTER_CONFIG } from '../../reconcilers/node.js';
 import { startTestEnvironment, REPO_ROOT, type TestEnvironment } from './environment.js';
 import { enrolledCredentials } from './enroll.js';
 import { platformClients } from './platform-clients.js';
@@ -69,25 +71,28 @@ export async function startHostilePlatform(options: HostileOptions): Promise<Hos
   await waitForServer(replica, '/readyz', async () => ((await fetch(`${healthUrl}/readyz`)).ok ? true : undefined), 60_000);
 
   await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: 'real' }, spec: { labels: { pool: 'real' }, address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
-  await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: 'sim' }, spec: { labels: { pool: 'sim' }, address: '127.0.0.2', capacity: { cpu: '64', memory: '64Gi', disk: '100Gi' } } });
+  const simNodes = Array.from({ length: Math.ceil(options.hostileInstanceQuota / DEFAULT_CLUSTER_CONFIG.maxInstancesPerNode) + 1 }, (_, i) => `sim-${i}`);
+  for (const name of simNodes) {
+    await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name }, spec: { labels: { pool: 'sim' }, address: '127.0.0.2', capacity: { cpu: '64', memory: '64Gi', disk: '100Gi' } } });
+  }
   const credentials = await enrolledCredentials(env.postgres.databaseUrl, 'node', 'real', env.dir);
   const agent = startTend('agent-real', [
     'agent', '--node', 'real', '--credentials-file', credentials, '--state-dir', mkdtempSync(join(tmpdir(), 'tend-hostile-agent-')),
     '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '1000',
   ], join(env.dir, 'agent-real.log'));
-  // The simulated node's agent: only its heartbeat.
+  // The simulated nodes' agents: only their heartbeats.
   const beat = () => store.query({
     name: 'hostile.sim_beat',
     text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
-           values ('sim', now(), now(), 64000, 68719476736, 107374182400, 'rss-polling')
+           select unnest($1::text[]), now(), now(), 64000, 68719476736, 107374182400, 'rss-polling'
            on conflict (node) do update set heartbeat_at = now()`,
-  }).catch(() => {});
+  }, [simNodes]).catch(() => {});
   await beat();
   const beating = setInterval(() => void beat(), HEARTBEAT_MS);
 
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'good' }, spec: { namespaces: [GOOD_NAMESPACE] } });
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'hostile' }, spec: { namespaces: [HOSTILE_NAMESPACE], quota: { instances: options.hostileInstanceQuota } } });
-  for (const node of ['real', 'sim']) {
+  for (const node of ['real', ...simNodes]) {
     await waitForServer(replica, `node ${node} schedulable`, async () => {
       const [row] = await store.query<{ state: string }>({ name: 'hostile.node_state', text: 'select state from platform.nodes where name = $1' }, [node]);
       const alive = (await store.query<{ n: number }>({ name: 'hostile.node_alive', text: `select count(*)::int as n from platform.node_agents where node = $1 and heartbeat_at > now() - interval '3 seconds'` }, [node]))[0]!.n;
@@ -255,9 +260,13 @@ export function replicaRssMb(platform: HostilePlatform): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-/** The hostile tenant's status.usage.instances, and how many instances PostgreSQL holds for it. */
-export async function hostileUsage(platform: HostilePlatform): Promise<{ status: number | undefined; placed: number }> {
+/** The hostile tenant's status.usage.instances, how many instances PostgreSQL holds for it, and the most on one node. */
+export async function hostileUsage(platform: HostilePlatform): Promise<{ status: number | undefined; placed: number; mostOnANode: number }> {
   const tenant = await platform.clients.tenant.get('hostile' as Key);
-  const [row] = await platform.store.query<{ n: number }>({ name: 'hostile.placed', text: `select count(*)::int as n from platform.instances where tenant = 'hostile'` });
-  return { status: tenant?.status?.usage?.instances, placed: row!.n };
+  const [row] = await platform.store.query<{ n: number; most: number }>({
+    name: 'hostile.placed',
+    text: `select coalesce(sum(n), 0)::int as n, coalesce(max(n), 0)::int as most
+           from (select count(*) as n from platform.instances where tenant = 'hostile' group by node) per_node`,
+  });
+  return { status: tenant?.status?.usage?.instances, placed: row!.n, mostOnANode: row!.most };
 }

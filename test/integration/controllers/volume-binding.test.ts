@@ -45,7 +45,7 @@ const ctx = (i: number): ReconcileContext => ({ key: `default/a${i}` as Key, sig
 
 describe('volume binding', () => {
   it('binds 3 of 8 volumes of 3Gi to a node offering 10Gi when 8 Apps bind at once, and says why for the rest', async () => {
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => resolveAppVolumes(stores[i % stores.length]!, ctx(i), app(i), { memory: 64 * 2 ** 20, liveWithinMs: 60_000 })));
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => resolveAppVolumes(stores[i % stores.length]!, ctx(i), app(i), { memory: 64 * 2 ** 20, liveWithinMs: 60_000, maxInstancesPerNode: 250 })));
     const bound = results.filter((r) => r.pinnedNode === 'n1');
     expect(bound).toHaveLength(3);
     for (const r of results.filter((x) => !x.pinnedNode)) expect(r.unplaced?.reason).toBe('Unschedulable');

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCondition } from '../../../framework/conditions/index.js';
 import type { Key } from '../../../framework/reconcile/index.js';
+import { DEFAULT_CLUSTER_CONFIG } from '../../../reconcilers/node.js';
 import { eventually } from '../../env/eventually.js';
 import {
   HOSTILE_NAMESPACE,
@@ -60,7 +61,9 @@ describe('a hostile tenant', () => {
       const u = await hostileUsage(platform);
       return u.placed === QUOTA && u.status === QUOTA ? u : undefined;
     }, { what: `hostile tenant at its quota of ${QUOTA} instances`, timeoutMs: 90_000 });
-    expect(usage).toEqual({ placed: QUOTA, status: QUOTA });
+    expect(usage).toMatchObject({ placed: QUOTA, status: QUOTA });
+    // The cluster bounds it too: no node holds more than maxInstancesPerNode, whatever the sizes.
+    expect(usage.mostOnANode).toBeLessThanOrEqual(DEFAULT_CLUSTER_CONFIG.maxInstancesPerNode);
     const first = (await platform.clients.app.list()).items.find((a) => a.metadata.namespace === HOSTILE_NAMESPACE && a.metadata.name.startsWith('h0000-'))!;
     const scheduled = await eventually(async () => {
       const c = findCondition((await platform.clients.app.get(`${HOSTILE_NAMESPACE}/${first.metadata.name}` as Key))?.status?.conditions, 'Scheduled');

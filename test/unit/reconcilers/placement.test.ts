@@ -370,6 +370,22 @@ describe('schedule: determinism', () => {
   });
 });
 
+describe('schedule: instances per node', () => {
+  it('puts no more than maxInstances on a node, counting those already there, and says so', () => {
+    const nodes = [node('a', 8 * Gi, { maxInstances: 5, allocatedInstances: 3 }), node('b', 8 * Gi, { maxInstances: 5, allocatedInstances: 5 })];
+    const result = schedule([request({ memory: 1, cpu: 1, count: 4 })], nodes, {});
+    expect(nodesOf(result)).toEqual(['a', 'a']);
+    expect(result.unplaced).toEqual([
+      { app: 'acme/web', count: 2, reason: 'Unschedulable', message: '2 of 4 instances placed; 0/2 nodes can run 2 more instances of 1/1m: 2 at the instance limit' },
+    ]);
+  });
+
+  it('spread also stops at the limit', () => {
+    const nodes = [node('a', 8 * Gi, { maxInstances: 1 }), node('b', 8 * Gi, { maxInstances: 2 })];
+    expect(nodesOf(schedule([request({ count: 5, strategy: 'spread' })], nodes, {})).sort()).toEqual(['a', 'b', 'b']);
+  });
+});
+
 describe('schedule: sizes that would fit without end', () => {
   it('refuses a request that rounds to 0 bytes or 0 millicores, or is not finite, naming the field', () => {
     const result = schedule(

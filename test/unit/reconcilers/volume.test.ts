@@ -99,6 +99,12 @@ describe('chooseVolumeNode', () => {
     expect(chooseVolumeNode(nodes, { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ node: 'b' });
   });
 
+  it('passes over a node at its instance limit: the App could not run there', () => {
+    const nodes = [node('a', { maxInstances: 10, allocatedInstances: 10 }), node('b', { diskBound: 50 * Gi, maxInstances: 10, allocatedInstances: 9 })];
+    expect(chooseVolumeNode(nodes, { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ node: 'b' });
+    expect(chooseVolumeNode([nodes[0]!], { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ message: '0/1 nodes can hold its volumes (5.0Gi): 1 at the instance limit' });
+  });
+
   it('explains when no node can hold the volumes', () => {
     const nodes = [node('a', { diskBound: 99 * Gi }), node('b', { state: 'not-ready' })];
     expect(chooseVolumeNode(nodes, { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ message: '0/2 nodes can hold its volumes (5.0Gi): 1 not enough free disk (most free 1.0Gi), 1 not ready' });
