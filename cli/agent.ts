@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runNodeAgent } from '../agents/node/agent.js';
-import { ProcessRuntime } from '../agents/node/runtime/index.js';
+import { ProcessRuntime, parseUidRange } from '../agents/node/runtime/index.js';
 import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
 import { holdOpen } from '../framework/time/hold-open.js';
 import { createLogger } from '../framework/log/logger.js';
@@ -32,6 +32,10 @@ Options:
   --heartbeat-ms N        heartbeat period (default: 5000)
   --poll-ms N             full read of this node's instances and volumes at least this often (default: 5000)
   --crash-backoff-ms N    first restart delay of a crashing instance, doubling to 5 min (default: 10000)
+  --instance-uids A-B     uids (and gids) sandboxed instances run as, one each (default: 900000-999999)
+  --sandbox MODE          auto: sandbox instances when this host can (root, util-linux), else run them
+                          plainly and report Isolated=False; required: refuse to start without;
+                          off: never (default: auto)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   -h, --help              show this help`;
 
@@ -46,6 +50,8 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
     'heartbeat-ms': { type: 'string' },
     'poll-ms': { type: 'string' },
     'crash-backoff-ms': { type: 'string' },
+    'instance-uids': { type: 'string' },
+    sandbox: { type: 'string' },
     'log-level': { type: 'string' },
   });
   if (values.help) {
@@ -59,12 +65,22 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
     throw new UsageError(`agent: --node ${node}, but the credentials file is node ${connection.name}'s`);
   }
   const databaseUrl = connection.databaseUrl;
+  const sandbox = values.sandbox ?? 'auto';
+  if (sandbox !== 'auto' && sandbox !== 'required' && sandbox !== 'off') throw new UsageError(`agent: --sandbox must be auto, required or off, got "${sandbox}"`);
+  const instanceUids = values['instance-uids'] === undefined ? undefined : uidRange(values['instance-uids']);
+  const credentialsFile = values['credentials-file'] ?? env.TEND_CREDENTIALS_FILE;
   const stateDir = resolve(values['state-dir'] ?? `.tend/agent-${node}`);
-  mkdirSync(stateDir, { recursive: true });
-  const backupStore = new FolderBackupStore(resolve(values['backup-dir'] ?? resolve(stateDir, '..', 'backups')));
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const backupDir = resolve(values['backup-dir'] ?? resolve(stateDir, '..', 'backups'));
+  const backupStore = new FolderBackupStore(backupDir);
   const logger = createLogger({ level: values['log-level'] ?? 'info', replica: `agent-${node}` });
   const crashBase = values['crash-backoff-ms'] ? whole(values['crash-backoff-ms'], 'crash-backoff-ms') : undefined;
-  const runtime = new ProcessRuntime({ stateDir, logger, ...(crashBase !== undefined ? { crashBackoff: { baseMs: crashBase } } : {}) });
+  const runtime = new ProcessRuntime({
+    // The node's login is 0600 root's already; hidden too, so not even its name shows.
+    stateDir, logger, sandbox, hiddenPaths: [backupDir, ...(credentialsFile ? [resolve(credentialsFile)] : [])],
+    ...(instanceUids ? { instanceUids } : {}),
+    ...(crashBase !== undefined ? { crashBackoff: { baseMs: crashBase } } : {}),
+  });
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend agent ${node}`, poolSize: 2 });
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop.abort());
@@ -87,6 +103,14 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
   await runtime.close();
   await store.close();
   return EXIT.ok;
+}
+
+function uidRange(text: string): ReturnType<typeof parseUidRange> {
+  try {
+    return parseUidRange(text);
+  } catch (err) {
+    throw new UsageError(`agent: --instance-uids: ${(err as Error).message}`);
+  }
 }
 
 function whole(text: string, flag: string): number {

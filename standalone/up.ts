@@ -72,7 +72,9 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
     return s;
   };
   const agentDir = join(dataDir, `agent-${options.node}`);
-  const runtime = new ProcessRuntime({ stateDir: agentDir, logger, workingDir: process.cwd() });
+  // Sandboxed when this host allows it (root); the data folder (PostgreSQL, tend.json, logs, the
+  // agent's state) is hidden from instances, which run in the current folder.
+  const runtime = new ProcessRuntime({ stateDir: agentDir, logger, workingDir: process.cwd(), sandbox: 'auto', hiddenPaths: [dataDir] });
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   signal.addEventListener('abort', onAbort, { once: true });

@@ -119,6 +119,7 @@ export function instanceSpec(a: Assignment, port: number, workingDir?: string, v
         }
       : {}),
     ...(workingDir ? { workingDir } : {}),
+    ...(mounts.length > 0 ? { volumeDirs: [...new Set(mounts.map((m) => volumes.get(m.volume)).filter((d) => d !== undefined))] } : {}),
   };
 }
 

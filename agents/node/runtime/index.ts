@@ -21,7 +21,12 @@
  *   seen by polling /proc and its status is unknown (`code: null`); recorded processes that are
  *   gone are listed as `stopped` with a `lastExit` so the agent starts them again.
  * - Instances get `baseEnv` + their spec's env + PORT and TEND_INSTANCE, never the agent's own
- *   environment. Their output is appended to `<stateDir>/<id>.log`.
+ *   environment. Their output is appended to `<stateDir>/<id>.log`, copied to `<id>.log.1` and
+ *   truncated past `logMaxBytes` (10 MiB), and deleted with the instance.
+ * - With `sandbox: 'auto'` (what `tend agent` and `tend up` use) each instance runs in its own
+ *   mount, PID, IPC, UTS and cgroup namespaces as its own uid from `instanceUids`, sees the host
+ *   read-only and nothing of `stateDir` but its volumes (sandbox.ts); where that is not possible
+ *   (not root, no util-linux) `isolation` says why and instances run as plain child processes.
  *
  * ```ts
  * const runtime = new ProcessRuntime({ stateDir: '/var/lib/tend/instances', logger });
@@ -37,7 +42,8 @@
  * ```
  */
 export type { InstanceExit, InstancePhase, InstanceSpec, InstanceStatus, Runtime } from './runtime.js';
-export { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.js';
+export { ProcessRuntime, type Isolation, type ProcessRuntimeOptions } from './process-runtime.js';
+export { DEFAULT_INSTANCE_UIDS, parseUidRange, type UidRange } from './uid-range.js';
 export type { CrashBackoffOptions } from './crash-backoff.js';
 export type { MemoryEnforcement } from './memory-guard.js';
 export { InvalidInstanceSpecError, specHash } from './instance-spec.js';

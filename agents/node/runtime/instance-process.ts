@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import type { Clock } from '../../../framework/time/clock.js';
 import { isSameLiveProcess, readProcStat } from './procfs.js';
 
@@ -36,6 +36,12 @@ export interface SpawnInstanceOptions {
   readonly cwd: string;
   /** stdout and stderr are appended here. */
   readonly logPath: string;
+  /**
+   * Handed to the process as fd 3 (the sandbox's environment script): written to `path` with mode
+   * 0600, opened, and deleted as soon as the process has it, so it is never in argv or an
+   * environment and only briefly on disk, in the agent's own folder.
+   */
+  readonly fd3?: { readonly path: string; readonly text: string };
 }
 
 /**
@@ -47,11 +53,19 @@ export async function spawnInstance(options: SpawnInstanceOptions): Promise<Inst
   const [program, ...args] = options.argv;
   if (program === undefined) throw new Error('empty command');
   const log = openSync(options.logPath, 'a', 0o600);
+  let extra: number | undefined;
   let child;
   try {
-    child = spawn(program, args, { cwd: options.cwd, env: { ...options.env }, detached: true, stdio: ['ignore', log, log] });
+    if (options.fd3) {
+      writeFileSync(options.fd3.path, options.fd3.text, { mode: 0o600 });
+      extra = openSync(options.fd3.path, 'r');
+    }
+    const stdio = extra === undefined ? ['ignore', log, log] as const : ['ignore', log, log, extra] as const;
+    child = spawn(program, args, { cwd: options.cwd, env: { ...options.env }, detached: true, stdio: [...stdio] });
   } finally {
     closeSync(log); // the child holds its own copy
+    if (extra !== undefined) closeSync(extra);
+    if (options.fd3) rmSync(options.fd3.path, { force: true });
   }
   const pid = child.pid;
   if (pid === undefined) {

@@ -6,7 +6,9 @@ import { adoptInstance, spawnInstance, type InstanceProcess, type ProcessExit } 
 import { specHash } from './instance-spec.js';
 import type { MemoryGuard, MemoryWatch } from './memory-guard.js';
 import type { InstanceExit, InstancePhase, InstanceSpec, InstanceStatus } from './runtime.js';
+import type { Sandbox } from './sandbox.js';
 import type { InstanceRecord, StateDir } from './state-dir.js';
+import type { UidAllocator } from './uid-range.js';
 
 /** What every supervisor of one runtime shares. */
 export interface SupervisorContext {
@@ -18,6 +20,8 @@ export interface SupervisorContext {
   readonly pollIntervalMs: number;
   readonly workingDir: string;
   readonly baseEnv: Readonly<Record<string, string>>;
+  /** Present when instances are sandboxed: how, and the uids they run as. */
+  readonly sandbox: { readonly sandbox: Sandbox; readonly uids: UidAllocator } | undefined;
   /** Receives every status that differs from the previous one. */
   readonly publish: (status: InstanceStatus) => void;
   /** The instance was removed and its process is gone: the runtime forgets it. */
@@ -45,6 +49,8 @@ export class InstanceSupervisor {
   private lastExit: InstanceExit | undefined;
   private backoffUntilMs: number | undefined;
   private process: InstanceProcess | undefined;
+  /** The sandboxed instance's uid: taken at its first start (or from its record), kept until it is removed. */
+  private uid: number | undefined;
   private health: HealthChecker | undefined;
   /** Set when the instance is killed for failing its health check: the message of its exit. */
   private unhealthy: string | undefined;
@@ -70,6 +76,7 @@ export class InstanceSupervisor {
   /** Takes over the recorded, still-running process of a previous runtime. */
   adopt(record: InstanceRecord): void {
     this.restarts = record.restarts;
+    this.uid = record.uid;
     const process = adoptInstance({ pid: record.pid, startTime: record.startTime, clock: this.ctx.clock, pollIntervalMs: this.ctx.pollIntervalMs });
     this.attach(process, Date.parse(record.startedAt), false);
   }
@@ -77,6 +84,7 @@ export class InstanceSupervisor {
   /** Reports a recorded instance whose process died while no runtime watched it, so the agent can start it again. */
   foundGone(record: InstanceRecord): void {
     this.restarts = record.restarts;
+    this.uid = record.uid;
     this.lastExit = {
       code: null,
       signal: null,
@@ -173,18 +181,32 @@ export class InstanceSupervisor {
     this.killedAfterGrace = false;
     this.backoffUntilMs = undefined;
     this.setPhase('starting');
-    let argv: readonly string[];
+    this.start(spec).catch((err: unknown) => this.log.error({ err }, 'instance supervisor failed after starting a process'));
+  }
+
+  /** Limits, sandbox, spawn; a failure anywhere becomes an Error exit and a backoff. */
+  private async start(spec: InstanceSpec): Promise<void> {
+    const env = { ...this.ctx.baseEnv, ...spec.env, PORT: String(spec.port), TEND_INSTANCE: spec.id };
+    const cwd = spec.workingDir ?? this.ctx.workingDir;
+    const logPath = this.ctx.stateDir.logPath(spec.id);
+    let process: InstanceProcess;
     try {
-      argv = this.ctx.memory.prepare(spec);
+      const sandbox = this.ctx.sandbox;
+      if (sandbox) {
+        this.uid ??= sandbox.uids.allocate();
+        const volumes = spec.volumeDirs ?? [];
+        await sandbox.sandbox.prepareVolumes(volumes, this.uid);
+        const launch = sandbox.sandbox.launch({ command: spec.command, env, uid: this.uid, workDir: cwd, volumes });
+        const argv = this.ctx.memory.prepare({ ...spec, command: launch.argv });
+        process = await spawnInstance({ argv, env: launch.env, cwd, logPath, fd3: { path: this.ctx.stateDir.envScriptPath(spec.id), text: launch.script } });
+      } else {
+        process = await spawnInstance({ argv: this.ctx.memory.prepare(spec), env, cwd, logPath });
+      }
     } catch (err) {
       this.startFailed(err);
       return;
     }
-    const env = { ...this.ctx.baseEnv, ...spec.env, PORT: String(spec.port), TEND_INSTANCE: spec.id };
-    spawnInstance({ argv, env, cwd: spec.workingDir ?? this.ctx.workingDir, logPath: this.ctx.stateDir.logPath(spec.id) }).then(
-      (process) => this.attach(process, this.ctx.clock.now(), true),
-      (err: unknown) => this.startFailed(err),
-    ).catch((err: unknown) => this.log.error({ err }, 'instance supervisor failed after starting a process'));
+    this.attach(process, this.ctx.clock.now(), true);
   }
 
   private attach(process: InstanceProcess, startedAtMs: number, started: boolean): void {
@@ -240,6 +262,7 @@ export class InstanceSupervisor {
       this.ctx.stateDir.write({
         version: 1, id: spec.id, pid: process.pid, startTime: process.startTime, specHash: this.hash,
         port: spec.port, restarts: this.restarts, startedAt: this.iso(startedAtMs), spec,
+        ...(this.uid !== undefined ? { uid: this.uid } : {}),
       });
     } catch (err) {
       this.log.error({ err }, 'could not record the instance; a restarted agent will not adopt it');
@@ -326,7 +349,10 @@ export class InstanceSupervisor {
   private finishRemoval(): void {
     try {
       this.ctx.stateDir.remove(this.id);
+      this.ctx.stateDir.removeLogs(this.id);
       this.ctx.memory.release(this.id);
+      if (this.uid !== undefined) this.ctx.sandbox?.uids.release(this.uid);
+      this.uid = undefined;
     } catch (err) {
       this.log.error({ err }, 'could not clean up after a removed instance');
     }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../../framework/time/clock.js';
 import type { CrashBackoffOptions } from './crash-backoff.js';
@@ -6,7 +7,17 @@ import { checkInstanceSpec } from './instance-spec.js';
 import { createMemoryGuard, type MemoryEnforcement, type MemoryGuard } from './memory-guard.js';
 import { isSameLiveProcess } from './procfs.js';
 import type { InstanceSpec, InstanceStatus, Runtime } from './runtime.js';
+import { Sandbox, detectSandbox } from './sandbox.js';
 import { StateDir } from './state-dir.js';
+import { DEFAULT_INSTANCE_UIDS, UidAllocator, type UidRange } from './uid-range.js';
+
+/** How far instances are isolated from the host, the agent and each other on this node. */
+export interface Isolation {
+  /** True: each instance in its own namespaces as its own uid (sandbox.ts). False: as the agent's own processes. */
+  readonly sandboxed: boolean;
+  /** Why, in a sentence (the Node's Isolated condition carries it). */
+  readonly reason: string;
+}
 
 export interface ProcessRuntimeOptions {
   /** Instance records (for adoption after an agent restart) and `<id>.log` files. */
@@ -31,6 +42,20 @@ export interface ProcessRuntimeOptions {
    * @default { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }
    */
   readonly baseEnv?: Readonly<Record<string, string>>;
+  /**
+   * 'auto' sandboxes instances when this host allows it (root, util-linux unshare and setpriv) and
+   * runs them as plain child processes otherwise; 'required' refuses to start without a sandbox;
+   * 'off' never sandboxes. `isolation` says what was chosen. @default 'off'
+   */
+  readonly sandbox?: 'auto' | 'required' | 'off';
+  /** uids (and gids) of sandboxed instances, one each. @default 900000-999999 */
+  readonly instanceUids?: UidRange;
+  /** Paths sandboxed instances must not see, besides `stateDir` (the agent's data folder, backups…). @default [] */
+  readonly hiddenPaths?: readonly string[];
+  /** Instance logs are rotated (copytruncate, one older file kept) past this size. @default 10 MiB */
+  readonly logMaxBytes?: number;
+  /** How often log sizes are checked. @default 10_000 */
+  readonly logCheckMs?: number;
 }
 
 /**
@@ -45,11 +70,17 @@ export class ProcessRuntime implements Runtime {
   readonly memoryEnforcement: MemoryEnforcement;
   /** Why that mechanism was chosen. */
   readonly memoryEnforcementReason: string;
+  /** Whether instances are sandboxed here, and why (not). */
+  readonly isolation: Isolation;
   private readonly instances = new Map<string, InstanceSupervisor>();
   private readonly handlers = new Set<(status: InstanceStatus) => void>();
   private readonly memory: MemoryGuard;
   private readonly ctx: SupervisorContext;
   private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly logMaxBytes: number;
+  private readonly logCheckMs: number;
+  private cancelLogCheck: (() => void) | undefined;
   private closed = false;
 
   /** Detects the memory mechanism and adopts (or reports as gone) every instance recorded in `stateDir`. */
@@ -71,8 +102,31 @@ export class ProcessRuntime implements Runtime {
       { memoryEnforcement: guard.mechanism, reason },
       guard.mechanism === 'cgroup' ? 'process runtime: memory limits by cgroup' : 'process runtime: memory limits by RSS polling; cpuMillis is not enforced without cgroups',
     );
+    const stateDir = new StateDir(options.stateDir);
+    const mode = options.sandbox ?? 'off';
+    let sandbox: SupervisorContext['sandbox'];
+    if (mode === 'off') {
+      this.isolation = { sandboxed: false, reason: 'sandboxing is turned off: instances run as the agent\'s uid and see what it sees' };
+    } else {
+      const detected = detectSandbox();
+      if (detected.available) {
+        sandbox = {
+          sandbox: new Sandbox({ uids: options.instanceUids ?? DEFAULT_INSTANCE_UIDS, hiddenPaths: [stateDir.path, ...(options.hiddenPaths ?? [])], rootDir: join(stateDir.path, 'sandbox-root') }),
+          uids: new UidAllocator(options.instanceUids ?? DEFAULT_INSTANCE_UIDS),
+        };
+        this.isolation = { sandboxed: true, reason: detected.reason };
+      } else {
+        if (mode === 'required') throw new Error(`a sandbox is required but not possible here: ${detected.reason}`);
+        this.isolation = { sandboxed: false, reason: `${detected.reason}; instances run as the agent's uid and see what it sees` };
+      }
+    }
+    this.log.info(this.isolation, this.isolation.sandboxed ? 'process runtime: instances are sandboxed' : 'process runtime: instances are NOT sandboxed');
+    this.clock = clock;
+    this.logMaxBytes = options.logMaxBytes ?? 10 * 2 ** 20;
+    this.logCheckMs = options.logCheckMs ?? 10_000;
     this.ctx = {
-      stateDir: new StateDir(options.stateDir),
+      stateDir,
+      sandbox,
       memory: guard,
       clock,
       logger: options.logger,
@@ -86,6 +140,7 @@ export class ProcessRuntime implements Runtime {
       },
     };
     this.adoptRecorded();
+    this.scheduleLogCheck();
   }
 
   /** Starts, keeps or replaces `spec`; throws InvalidInstanceSpecError for a spec it cannot run. */
@@ -128,8 +183,23 @@ export class ProcessRuntime implements Runtime {
       for (const supervisor of this.instances.values()) supervisor.detach();
       this.instances.clear();
     }
+    this.cancelLogCheck?.();
     this.memory.close();
     this.handlers.clear();
+  }
+
+  /** Every `logCheckMs`: copytruncate each instance's log past `logMaxBytes`. */
+  private scheduleLogCheck(): void {
+    this.cancelLogCheck = this.clock.setTimer(() => {
+      for (const id of this.instances.keys()) {
+        try {
+          if (this.ctx.stateDir.rotateLog(id, this.logMaxBytes)) this.log.info({ instance: id, maxBytes: this.logMaxBytes }, 'instance log rotated');
+        } catch (err) {
+          this.log.warn({ err, instance: id }, 'could not rotate an instance log');
+        }
+      }
+      if (!this.closed) this.scheduleLogCheck();
+    }, this.logCheckMs);
   }
 
   private adoptRecorded(): void {
@@ -138,6 +208,9 @@ export class ProcessRuntime implements Runtime {
     for (const record of records) {
       try {
         checkInstanceSpec(record.spec);
+        if (record.uid !== undefined && this.ctx.sandbox && !this.ctx.sandbox.uids.reserve(record.uid)) {
+          this.log.warn({ instance: record.id, uid: record.uid }, 'a recorded instance uid is outside --instance-uids or taken twice; kept for this instance');
+        }
         const supervisor = new InstanceSupervisor(record.spec, this.ctx);
         this.instances.set(record.id, supervisor);
         if (isSameLiveProcess(record.pid, record.startTime)) supervisor.adopt(record);

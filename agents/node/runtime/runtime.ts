@@ -28,6 +28,12 @@ export interface InstanceSpec {
   };
   /** @default the runtime's working directory */
   readonly workingDir?: string;
+  /**
+   * Folders the instance may write besides its working directory and /tmp: its volumes. A
+   * sandboxed instance sees them at these paths (chowned to its uid) and nothing else of the
+   * agent's state folder. @default []
+   */
+  readonly volumeDirs?: readonly string[];
   /** Time between SIGTERM and SIGKILL when stopping. @default 10_000 */
   readonly stopGraceMs?: number;
 }

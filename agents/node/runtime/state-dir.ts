@@ -1,9 +1,11 @@
 /**
  * The runtime's memory across agent restarts: one small JSON file per instance next to its log,
  * written whenever a process starts, so a new runtime can adopt what the last one left running
- * instead of starting it twice.
+ * instead of starting it twice. The folder is the agent's alone (0700): records hold every
+ * instance's environment. Logs are capped: past `maxBytes` a log is copied to `<id>.log.1` and
+ * truncated (copytruncate: the instance keeps its file descriptor, opened for appending).
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstanceSpec } from './runtime.js';
 
@@ -21,20 +23,54 @@ export interface InstanceRecord {
   readonly startedAt: string;
   /** The whole spec, so an adopted instance keeps its health check, memory limit and restarts. */
   readonly spec: InstanceSpec;
+  /** The uid (and gid) a sandboxed instance runs as, kept across restarts and by a new runtime; absent: not sandboxed. */
+  readonly uid?: number;
 }
 
 const SUFFIX = '.instance.json';
+const ENV_SUFFIX = '.env.sh';
 
 /** A folder of instance records and logs. */
 export class StateDir {
   constructor(readonly path: string) {
-    // Specs carry env values (secrets): the folder and its files are the agent's alone.
+    // Specs carry env values (secrets): the folder and its files are the agent's alone, also
+    // when someone made it before us with a wider mode.
     mkdirSync(path, { recursive: true, mode: 0o700 });
+    chmodSync(path, 0o700);
+    for (const name of readdirSync(path)) if (name.endsWith(ENV_SUFFIX)) rmSync(join(path, name), { force: true }); // left by a crash mid-start
   }
 
   /** Where the instance's stdout and stderr are appended. */
   logPath(id: string): string {
     return join(this.path, `${id}.log`);
+  }
+
+  /** Where the script with a sandboxed instance's environment is written for the moment of its start. */
+  envScriptPath(id: string): string {
+    return join(this.path, `${id}${ENV_SUFFIX}`);
+  }
+
+  /** copytruncate once the log is past `maxBytes`, keeping one older file; returns whether it rotated. */
+  rotateLog(id: string, maxBytes: number): boolean {
+    const log = this.logPath(id);
+    let size: number;
+    try {
+      size = statSync(log).size;
+    } catch {
+      return false;
+    }
+    if (size <= maxBytes) return false;
+    // What the instance writes between the copy and the truncate is lost, as with logrotate's copytruncate.
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    return true;
+  }
+
+  /** Deletes an instance's log and its rotated copy (the instance is gone for good). */
+  removeLogs(id: string): void {
+    const log = this.logPath(id);
+    rmSync(log, { force: true });
+    rmSync(`${log}.1`, { force: true });
   }
 
   /** Replaces the record atomically: a crash mid-write leaves the old one, never half a file. */
@@ -45,7 +81,7 @@ export class StateDir {
     renameSync(temporary, file);
   }
 
-  /** Deletes the record (not the log: logs outlive instances until the agent rotates them). */
+  /** Deletes the record (the log goes with removeLogs). */
   remove(id: string): void {
     rmSync(join(this.path, `${id}${SUFFIX}`), { force: true });
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -199,12 +199,15 @@ describe('ProcessRuntime', () => {
     const { pid } = await whenStatus(runtime, s.id, { phase: 'running', ready: true });
 
     const started = Date.now();
-    await runtime.remove(s.id);
+    const log = join(stateDirOf(runtime), `${s.id}.log`);
+    const removed = runtime.remove(s.id);
+    await eventually(() => expect(readFileSync(log, 'utf8')).toContain('ignoring SIGTERM'), { what: 'SIGTERM ignored' });
+    await removed;
 
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(isAlive(pid!)).toBe(false);
     expect(seen.at(-1)).toMatchObject({ phase: 'stopped', lastExit: { code: null, signal: 'SIGKILL', reason: 'Killed' } });
-    expect(readFileSync(join(stateDirOf(runtime), `${s.id}.log`), 'utf8')).toContain('ignoring SIGTERM');
+    expect(existsSync(log)).toBe(false); // the log goes with the instance
   });
 
   it('starts an instance again when it is ensured while being removed, once the old process is gone', async () => {
@@ -357,6 +360,22 @@ describe('ProcessRuntime', () => {
     const status = await whenSeen(seen, { phase: 'backoff', restarts: 1 });
 
     expect(status.lastExit).toMatchObject({ code: null, reason: 'Error', message: expect.stringMatching(/^could not start: .*ENOENT/) });
+  });
+
+  it('caps an instance log: past logMaxBytes it is copied to .log.1 and truncated while the instance keeps writing', async () => {
+    const runtime = newRuntime({ logMaxBytes: 64 * 1024, logCheckMs: 50 });
+    const s = await spec({ LOG_SPAM_KIB: '16' }, { healthCheck: undefined });
+    const log = join(stateDirOf(runtime), `${s.id}.log`);
+    runtime.ensure(s);
+
+    await eventually(() => expect(existsSync(`${log}.1`)).toBe(true), { what: 'a rotated log' });
+    const first = readFileSync(`${log}.1`);
+    expect(first.length).toBeGreaterThan(64 * 1024);
+    // Written on after the truncate (O_APPEND: no hole of zeros), and rotated again: one older file only.
+    await eventually(() => expect(readFileSync(`${log}.1`).equals(first)).toBe(false), { what: 'a second rotation' });
+    expect(readFileSync(`${log}.1`)[0]).toBe('x'.charCodeAt(0));
+    expect(statSync(log).size).toBeLessThan(4 * 2 ** 20);
+    expect(readdirSync(stateDirOf(runtime)).filter((f) => f.startsWith(s.id)).sort()).toEqual([`${s.id}.instance.json`, `${s.id}.log`, `${s.id}.log.1`]);
   });
 
   it('close with stopInstances stops every instance and whatever it started, and forgets them', async () => {
