@@ -14,10 +14,11 @@
  *   host) on `rootDir`: a recursive bind of `/`, every mount remounted read-only; private tmpfs
  *   /tmp and /dev/shm; the working folder bound again read-write (file permissions still apply:
  *   the instance's uid owns nothing there); `hiddenPaths` (the agent's state folder, …) covered by
- *   an empty read-only tmpfs; the instance's volumes bound read-write at their own paths (inside
- *   the covered state folder); a fresh /proc of its PID namespace. Any folder on the way to the
- *   working folder or a volume that others may not traverse (a mode-0700 home or mkdtemp folder)
- *   is covered by a tmpfs holding only that way. Then pivot_root, and the old root is detached.
+ *   an empty read-only tmpfs; the instance's volumes bound read-write under /mnt/volumes (a fresh
+ *   tmpfs over the host's /mnt), the env's host paths of them rewritten to match; a fresh /proc of
+ *   its PID namespace. Any folder on the way to the working folder that others may not traverse (a
+ *   mode-0700 home) is covered by a tmpfs holding only that way (the working folder itself keeps
+ *   its mode). Then pivot_root, and the old root is detached.
  * - The instance's environment never passes through argv or the agent's environment: the runtime
  *   writes a small shell script (exports, then `exec setpriv … -- command`) to a 0600 file, hands
  *   it over as fd 3 and deletes it at once; the init runs it with `env -i`. `unshare` and the init
@@ -77,14 +78,14 @@ const UNSHARE_FLAGS = ['--mount', '--pid', '--ipc', '--uts', '--cgroup', '--fork
 
 /**
  * The sandbox init, run by `sh -c` as pid 1 of the new namespaces, as root. Arguments: root dir,
- * working folder, tmpfs size, then `-h PATH` (hide) and `-v PATH` (volume) pairs. It has an empty
+ * working folder, tmpfs size, then `-h PATH` (hide) and `-v HOST-DIR PATH` (volume) items. It has an empty
  * environment, so its variables cannot clash with the instance's (which it never sees: fd 3).
  */
 const INIT = `
 set -eu
 root=$1 work=$2 tmpsize=$3
 shift 3
-masks=''
+masks='' vols=''
 traversable() { case $(stat -c %a "$1") in *[1357]) return 0;; esac; return 1; }
 cover() { mount -t tmpfs -o "mode=0755,size=1m,nosuid,nodev" tmpfs "$1"; masks="$masks$1
 "; }
@@ -109,10 +110,11 @@ done
 mount -t tmpfs -o "mode=1777,nosuid,nodev,size=$tmpsize" tmpfs "$root/tmp"
 if [ -d "$root/dev/shm" ]; then mount -t tmpfs -o "mode=1777,nosuid,nodev,size=$tmpsize" tmpfs "$root/dev/shm"; fi
 if [ "$work" != / ]; then reach "$work"; mount --bind "$work" "$root$work"; fi
-while [ $# -gt 1 ]; do
+while [ $# -gt 0 ]; do
   case $1 in
     -h) if [ -d "$root$2" ]; then cover "$root$2"; elif [ -e "$root$2" ]; then mount --bind /dev/null "$root$2"; fi ;;
-    -v) reach "$2"; mount --bind "$2" "$root$2" ;;
+    -v) if [ -z "$vols" ]; then vols=1; cover "$root/mnt"; fi
+        mkdir -p "$root$3"; mount --bind "$2" "$root$3"; shift ;;
   esac
   shift 2
 done
@@ -162,10 +164,12 @@ export class Sandbox {
   launch(input: { command: readonly string[]; env: Readonly<Record<string, string>>; uid: number; workDir: string; volumes: readonly string[] }): SandboxLaunch {
     const [program, ...args] = input.command;
     if (program === undefined) throw new Error('empty command');
-    if (findProgram(program, input.env.PATH ?? '', input.workDir) === undefined) {
+    const volumes = input.volumes.map((dir) => ({ dir: resolve(dir), at: volumePath(dir) }));
+    const env = rewriteVolumePaths(input.env, volumes);
+    if (findProgram(program, env.PATH ?? '', input.workDir) === undefined) {
       throw Object.assign(new Error(`spawn ${program} ENOENT`), { code: 'ENOENT' });
     }
-    const exports = Object.entries(input.env).map(([name, value]) => {
+    const exports = Object.entries(env).map(([name, value]) => {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`environment variable name ${JSON.stringify(name)} is not a valid name`);
       return `export ${name}=${shellQuote(value)}`;
     });
@@ -176,7 +180,7 @@ export class Sandbox {
       `exec setpriv --reuid=${input.uid} --regid=${input.uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- ${[program, ...args].map(shellQuote).join(' ')} </dev/null`,
       '',
     ].join('\n');
-    const lists = [...this.hidden.flatMap((p) => ['-h', p]), ...input.volumes.flatMap((v) => ['-v', resolve(v)])];
+    const lists = [...this.hidden.flatMap((p) => ['-h', p]), ...volumes.flatMap((v) => ['-v', v.dir, v.at])];
     return {
       argv: ['unshare', ...UNSHARE_FLAGS, 'sh', '-c', INIT, 'tend-sandbox', resolve(this.options.rootDir), resolve(input.workDir), String(this.tmpBytes), ...lists],
       env: { PATH: SANDBOX_PATH },
@@ -195,6 +199,27 @@ export class Sandbox {
       await execFileAsync('chown', ['-R', '-P', `${uid}:${uid}`, dir], { env: { PATH: SANDBOX_PATH } });
     }
   }
+}
+
+/**
+ * Where a sandboxed instance finds a volume: `/mnt/volumes/<namespace>/<name>` (the folder's last
+ * two path parts, as volume-sync lays them out), not the host path, which may pass through folders
+ * the instance's uid cannot traverse (a mode-0700 home or data folder).
+ */
+export function volumePath(dir: string): string {
+  const parts = resolve(dir).split('/').filter(Boolean);
+  return `/mnt/volumes/${parts.slice(-2).join('/')}`;
+}
+
+/** The env with every value that is a volume's host folder, or under it, pointing at the volume's path in the sandbox instead. */
+function rewriteVolumePaths(env: Readonly<Record<string, string>>, volumes: readonly { dir: string; at: string }[]): Record<string, string> {
+  const longestFirst = [...volumes].sort((a, b) => b.dir.length - a.dir.length);
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    const v = longestFirst.find((x) => value === x.dir || value.startsWith(`${x.dir}/`));
+    result[name] = v ? v.at + value.slice(v.dir.length) : value;
+  }
+  return result;
 }
 
 function shellQuote(value: string): string {

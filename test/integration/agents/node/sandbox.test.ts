@@ -209,6 +209,7 @@ describe.runIf(isRoot)('the instance sandbox, tried by a hostile App', () => {
     // What is its own still works: its volume (chowned to its uid) and a private /tmp.
     expect(probes.ownVolumeWrite).toEqual({ ok: true, detail: 'mine' });
     expect(probes.ownTmpWrite).toMatchObject({ ok: true });
+    expect(probes.volumesInView).toEqual({ ok: true, detail: 'evil-sandboxed/own' }); // under /mnt/volumes: its own, no other
     expect(existsSync('/tmp/hostile-tmp.txt')).toBe(false);
 
     // The neighbour survived and is still answering its health checks.

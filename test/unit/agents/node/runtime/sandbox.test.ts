@@ -15,9 +15,18 @@ describe('Sandbox.launch', () => {
     expect(launch.argv.join(' ')).not.toContain('8080');
     expect(launch.argv.join(' ')).not.toContain('TRICKY');
     expect(launch.argv.slice(0, 2)).toEqual(['unshare', '--mount']);
-    expect(launch.argv.slice(-4)).toEqual(['-h', '/var/lib/tend', '-v', '/var/lib/tend/volumes/acme/data']);
+    expect(launch.argv.slice(-5)).toEqual(['-h', '/var/lib/tend', '-v', '/var/lib/tend/volumes/acme/data', '/mnt/volumes/acme/data']);
     expect(launch.script).toContain(`export TRICKY='it'\\''s "$HOME" \`id\` $(id)\nnext line'\n`);
     expect(launch.script).toContain("exec setpriv --reuid=900001 --regid=900001 --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- 'sh' '-c' 'echo $TRICKY' </dev/null");
+  });
+
+  it('points env values at a volume\'s host folder (or under it) to where the sandbox mounts it', () => {
+    const env = { PATH: '/bin', TEND_VOLUME_DATA: '/var/lib/tend/volumes/acme/data', DATA_DIR: '/var/lib/tend/volumes/acme/data/db', OTHER: '/var/lib/tend/volumes/acme/database', PLAIN: 'x' };
+    const { script } = sandbox().launch({ command: ['sh'], env, uid: 900_001, workDir: '/', volumes: ['/var/lib/tend/volumes/acme/data'] });
+    expect(script).toContain("export TEND_VOLUME_DATA='/mnt/volumes/acme/data'\n");
+    expect(script).toContain("export DATA_DIR='/mnt/volumes/acme/data/db'\n");
+    expect(script).toContain("export OTHER='/var/lib/tend/volumes/acme/database'\n"); // a prefix of the name is not the folder
+    expect(script).toContain("export PLAIN='x'\n");
   });
 
   it('refuses a program it cannot find, as spawn would (ENOENT), and a variable name a shell cannot export', () => {
