@@ -13,7 +13,7 @@ import { byNamespace, specOrMetadataChanged, watches } from '../framework/source
 import { keyOfObject } from '../framework/client/index.js';
 import { setCondition } from '../framework/conditions/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
-import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome } from '../reconcilers/app.js';
+import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
 import { resolveAppVolumes } from './app-volumes.js';
 import { sizeProblem } from '../reconcilers/placement.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
@@ -53,6 +53,14 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       return done(); // a Tenant's change brings us back (watch below)
     }
     const instances = await observe(key);
+    if (tenant.spec?.suspended) {
+      const tenantBlocked = {
+        reason: 'TenantSuspended',
+        message: `tenant ${tenant.metadata.name} is suspended (spec.suspended): its instances are stopped and its routes answer 503; set spec.suspended to false to start them again`,
+        stop: true,
+      } as const;
+      return reconcileBlocked(ctx, app, instances, tenantBlocked);
+    }
     const tenantApps = (tenant.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns));
     const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
     const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs });
@@ -107,6 +115,21 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));
     // A full batch placed and more wanted: back of the queue at once, so other keys get their turn.
     if (outcome.more) return requeueAfter(0);
+    return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
+  }
+
+  /** The tenant holds the App: stop (when asked) and forget instances, place nothing, say why. */
+  async function reconcileBlocked(ctx: ReconcileContext, app: App, instances: AppInstance[], tenantBlocked: TenantBlock): Promise<Result> {
+    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, tenantBlocked };
+    const plan = planApp(app, instances, env);
+    for (const step of plan.steps) {
+      if (step.op === 'forget') await store.query(forgetInstance, [step.id, String(ctx.fence)]);
+      else if (step.op === 'stop') {
+        await store.query(stopInstance, [step.id, String(ctx.fence)]);
+        ctx.log.info({ instance: step.id, why: step.why }, 'stopping instance');
+      }
+    }
+    await writeStatus(clients.app, app, appStatus(app, instances, plan, { placed: 0 }, env));
     return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
   }
 

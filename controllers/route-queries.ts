@@ -13,18 +13,18 @@ export const backendsOfApp: NamedQuery = {
 /** What the edges serve for a host and path prefix now, and which Route wrote it. */
 export const selectRouting: NamedQuery = {
   name: 'platform.routing_select',
-  text: `select route, backends from platform.routing where host = $1 and path_prefix = $2`,
+  text: `select route, backends, suspended from platform.routing where host = $1 and path_prefix = $2`,
 };
 
-/** Serves the Route's host + prefix with `backends` ($4, jsonb); fenced ($5; 0 = single replica). */
+/** Serves the Route's host + prefix with `backends` ($4, jsonb), or as suspended ($6); fenced ($5; 0 = single replica). */
 export const upsertRouting: NamedQuery = {
   name: 'platform.routing_upsert',
-  text: `insert into platform.routing as r (host, path_prefix, route, backends)
-         select $1, $2, $3, $4::jsonb
+  text: `insert into platform.routing as r (host, path_prefix, route, backends, suspended)
+         select $1, $2, $3, $4::jsonb, $6
          where $5::bigint = 0 or exists (select 1 from tend.members m where m.id = $5 and m.expires_at > now())
          on conflict (host, path_prefix) do update
-           set route = excluded.route, backends = excluded.backends, updated_at = now()
-           where (r.route, r.backends) is distinct from (excluded.route, excluded.backends)`,
+           set route = excluded.route, backends = excluded.backends, suspended = excluded.suspended, updated_at = now()
+           where (r.route, r.backends, r.suspended) is distinct from (excluded.route, excluded.backends, excluded.suspended)`,
 };
 
 /** Stops serving the host + prefix, only if this Route ($3) is the one serving it; fenced ($4). */

@@ -55,8 +55,8 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     const fence = String(ctx.fence);
     for (const step of p.steps) {
       if (step.op === 'upsert-routing') {
-        await store.query(upsertRouting, [step.host, step.pathPrefix, step.route, JSON.stringify(step.backends), fence]);
-        ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix, backends: step.backends.length }, 'routing updated');
+        await store.query(upsertRouting, [step.host, step.pathPrefix, step.route, JSON.stringify(step.backends), fence, step.suspended]);
+        ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix, backends: step.backends.length, suspended: step.suspended }, 'routing updated');
       } else {
         await store.query(deleteRouting, [step.host, step.pathPrefix, step.route, fence]);
         ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix }, 'routing removed');

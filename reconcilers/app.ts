@@ -68,6 +68,18 @@ export interface AppEnv {
   readonly lostGraceMs?: number;
   /** What keeps a stateful App's instance from running, from its volumes (node lost, …). */
   readonly volumeBlocked?: { readonly reason: string; readonly message: string };
+  /**
+   * The tenant keeps the App from running (`TenantSuspended`, `NoTenant`): nothing is placed or
+   * rolled out, and with `stop` every instance stops — the App itself and its volumes are kept.
+   */
+  readonly tenantBlocked?: TenantBlock;
+}
+
+/** Why the App's tenant keeps it from running, and whether its instances stop now. */
+export interface TenantBlock {
+  readonly reason: 'TenantSuspended' | 'NoTenant';
+  readonly message: string;
+  readonly stop: boolean;
 }
 
 /** Whether the App mounts volumes: its one instance stays where its data is (single writer). */
@@ -115,6 +127,13 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
   // Stopped instances leave once their agent reports them stopped (or their node is gone for good).
   for (const i of instances) {
     if (i.desired === 'stopped' && (i.phase === 'stopped' || i.nodeLostSince !== undefined)) steps.push({ op: 'forget', id: i.id });
+  }
+  const blocked = env.tenantBlocked;
+  if (blocked) {
+    // Held by the tenant: what runs keeps running until `stop`, then everything stops; nothing starts.
+    if (blocked.stop) for (const i of instances) if (i.desired === 'running') steps.push({ op: 'stop', id: i.id, why: blocked.reason });
+    const settled = steps.length === 0 && (!blocked.stop || instances.length === 0);
+    return { revision, template, steps, requeueAfterMs: settled ? undefined : 2_000 };
   }
   // Stateless instances on a node lost past the grace period are given up and replaced; a stateful
   // one stays: its data is on that node (its status says what to do instead).
@@ -221,8 +240,13 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
           }
         : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${currentReady} of ${replicas} instances of revision ${plan.revision} ready` },
   );
+  // Held by its tenant: Scheduled says why; once the instances stop, Available and Progressing too.
+  const blocked = env.tenantBlocked;
+  const shown = blocked
+    ? updates.map((u): ConditionUpdate => (u.type === 'Scheduled' || blocked.stop ? { type: u.type, status: 'False', reason: blocked.reason, message: blocked.message } : u))
+    : updates;
   let conditions: Condition[] = app.status?.conditions ?? [];
-  for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
+  for (const update of shown) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
   conditions = setCondition(conditions, { type: 'Ready', ...readySummary(conditions, { dependsOn: APP_CONDITIONS }) }, { now: env.now, generation }).conditions;
   return {
     replicas: live.length + outcome.placed,

@@ -22,6 +22,8 @@ export interface Backend {
 export interface RoutingRow {
   readonly route: string;
   readonly backends: readonly Backend[];
+  /** The tenant is suspended: the edge answers 503 "service suspended" instead of proxying. */
+  readonly suspended: boolean;
 }
 
 export interface RouteObserved {
@@ -36,7 +38,7 @@ export interface RouteObserved {
 }
 
 export type RouteStep =
-  | { readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[] }
+  | { readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[]; readonly suspended: boolean }
   | { readonly op: 'delete-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string };
 
 export interface RoutePlan {
@@ -101,7 +103,9 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
       ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: '' }
       : { type: 'ResolvedRefs', status: 'False', reason: 'AppNotFound', message: `app ${route.metadata.namespace}/${route.spec!.app} does not exist` },
   );
-  const backends = accepted && observed.appExists ? [...observed.backends].sort((a, b) => a.instance.localeCompare(b.instance)) : [];
+  // A suspended tenant keeps its hosts (nobody else may take them) but serves nothing: 503.
+  const suspended = accepted && observed.tenant?.spec?.suspended === true;
+  const backends = accepted && observed.appExists && !suspended ? [...observed.backends].sort((a, b) => a.instance.localeCompare(b.instance)) : [];
   const accept = updates.find((u) => u.type === 'Accepted')!;
   const resolved = updates.find((u) => u.type === 'ResolvedRefs')!;
   updates.push(
@@ -109,13 +113,15 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
       ? { ...accept, type: 'Ready' }
       : resolved.status !== 'True'
         ? { ...resolved, type: 'Ready' }
-        : backends.length === 0
+        : suspended
+          ? { type: 'Ready', status: 'False', reason: 'TenantSuspended', message: `tenant ${observed.tenant!.metadata.name} is suspended: requests get 503 "service suspended"` }
+          : backends.length === 0
           ? { type: 'Ready', status: 'False', reason: 'NoHealthyBackends', message: `no instance of app ${route.spec!.app} is ready: requests get 503` }
           : { type: 'Ready', status: 'True', reason: 'Serving', message: `${backends.length} healthy backend${backends.length === 1 ? '' : 's'}` },
   );
 
   if (accepted) {
-    if (!ours || !deepEqual(observed.row!.backends, backends)) steps.push({ op: 'upsert-routing', host, pathPrefix, route: me, backends });
+    if (!ours || observed.row!.suspended !== suspended || !deepEqual(observed.row!.backends, backends)) steps.push({ op: 'upsert-routing', host, pathPrefix, route: me, backends, suspended });
   } else if (ours) {
     steps.push({ op: 'delete-routing', host, pathPrefix, route: me });
   }

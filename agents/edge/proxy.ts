@@ -170,6 +170,7 @@ export class EdgeProxy {
     if (match.kind === 'no-path') return { status: 404, text: `no route for path ${match.path} on host ${match.host}` };
     exchange.route = match.entry.route;
     exchange.entry = match.entry;
+    if (match.entry.suspended) return { status: 503, text: 'service suspended' };
     const backend = this.options.balancer.pick(match.entry);
     if (!backend) return { status: 503, text: `no healthy backend for route ${match.entry.route}` };
     exchange.backend = backend;

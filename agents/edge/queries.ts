@@ -4,13 +4,14 @@ import type { NamedQuery } from '../../framework/store/index.js';
 /**
  * The whole table and its version in one statement, so both come from one snapshot: the version
  * served is exactly the version of the rows served (two statements could straddle a change).
- * Returns one row: `{ version: '42', routes: [{ host, pathPrefix, route, backends }] }`.
+ * Returns one row: `{ version: '42', routes: [{ host, pathPrefix, route, backends, suspended }] }`.
  */
 export const loadRouting: NamedQuery = {
   name: 'edge.load_routing',
   text: `select v.version::text as version,
                 coalesce((select jsonb_agg(jsonb_build_object('host', r.host, 'pathPrefix', r.path_prefix,
-                                                              'route', r.route, 'backends', r.backends))
+                                                              'route', r.route, 'backends', r.backends,
+                                                              'suspended', r.suspended))
                           from platform.routing r), '[]'::jsonb) as routes
          from platform.routing_version v`,
 };

@@ -32,6 +32,8 @@ export interface RouteEntry {
   readonly route: string;
   /** Healthy backends only; empty when none is (the edge answers 503). */
   readonly backends: readonly Backend[];
+  /** The tenant is suspended: the edge answers 503 "service suspended" (absent: false). */
+  readonly suspended?: true;
 }
 
 /** A row as PostgreSQL gives it (the loader's query), not yet checked. */
@@ -40,6 +42,7 @@ export interface RoutingRow {
   readonly pathPrefix: unknown;
   readonly route: unknown;
   readonly backends: unknown;
+  readonly suspended?: unknown;
 }
 
 /** Why a request found no route: the 404 page says which. */
@@ -199,7 +202,7 @@ function normaliseRow(row: RoutingRow): RouteEntry | string {
     if (typeof backend === 'string') return bad(backend);
     backends.push(backend);
   }
-  return Object.freeze({ host, pathPrefix, route, backends: Object.freeze(backends) });
+  return Object.freeze({ host, pathPrefix, route, backends: Object.freeze(backends), ...(row.suspended === true ? { suspended: true as const } : {}) });
 }
 
 function normaliseBackend(value: unknown): Backend | string {

@@ -105,6 +105,40 @@ describe('planApp', () => {
   });
 });
 
+describe('an App its tenant holds', () => {
+  const suspended = { reason: 'TenantSuspended', message: 'tenant acme is suspended', stop: true } as const;
+
+  it('stops every instance, places none, and says TenantSuspended on Scheduled, Available and Ready', () => {
+    const rev = templateOf(app(2)).revision;
+    const instances = [instance(rev, true), instance(rev, true), instance(rev, false, { desired: 'stopped', phase: 'stopped' })];
+    const plan = planApp(app(2), instances, { now, tenantBlocked: suspended });
+    expect(ops(plan)).toEqual([`forget ${instances[2]!.id}`, `stop ${instances[0]!.id}`, `stop ${instances[1]!.id}`]);
+    const status = appStatus(app(2), instances, plan, { placed: 0 }, { now, tenantBlocked: suspended });
+    for (const type of ['Scheduled', 'Available', 'Ready']) {
+      expect(findCondition(status.conditions, type)).toMatchObject({ status: 'False', reason: 'TenantSuspended', message: 'tenant acme is suspended' });
+    }
+    expect(status.replicas).toBe(0);
+  });
+
+  it('is settled once nothing is left, and looks again while instances are still stopping', () => {
+    expect(planApp(app(2), [], { now, tenantBlocked: suspended })).toMatchObject({ steps: [], requeueAfterMs: undefined });
+    const stopping = instance('old', false, { desired: 'stopped', phase: 'stopping' });
+    expect(planApp(app(2), [stopping], { now, tenantBlocked: suspended })).toMatchObject({ steps: [], requeueAfterMs: 2_000 });
+  });
+
+  it('keeps what runs but places nothing while the instances are not yet to stop', () => {
+    const held = { reason: 'NoTenant', message: 'namespace acme belongs to no Tenant', stop: false } as const;
+    const rev = templateOf(app(3)).revision;
+    const instances = [instance(rev, true)];
+    const plan = planApp(app(3), instances, { now, tenantBlocked: held });
+    expect(plan.steps).toEqual([]);
+    const status = appStatus(app(3), instances, plan, { placed: 0 }, { now, tenantBlocked: held });
+    expect(findCondition(status.conditions, 'Scheduled')).toMatchObject({ status: 'False', reason: 'NoTenant' });
+    expect(findCondition(status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'NoTenant' });
+    expect(status.replicas).toBe(1);
+  });
+});
+
 describe('appCountVerdict', () => {
   it('lets the oldest apps of a tenant run and holds back the newest beyond its app quota', () => {
     const at = (name: string, t: string): App => ({ ...app(1), metadata: { name, namespace: 'acme', creationTimestamp: t } });

@@ -27,13 +27,13 @@ describe('hostAllowed', () => {
 describe('planRoute', () => {
   it('serves an accepted route at its healthy backends and reports the URL', () => {
     const plan = planRoute(route('shop', 'shop.acme.example'), seen, { now });
-    expect(plan.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [backend] }]);
+    expect(plan.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [backend], suspended: false }]);
     expect(plan.status).toMatchObject({ url: 'http://shop.acme.example/', backends: ['10.0.0.1:4000'] });
     expect(findCondition(plan.status.conditions, 'Ready')?.status).toBe('True');
   });
 
   it('writes nothing when the routing row already matches', () => {
-    expect(planRoute(route('shop', 'shop.acme.example'), { ...seen, row: { route: 'acme/shop', backends: [backend] } }, { now }).steps).toEqual([]);
+    expect(planRoute(route('shop', 'shop.acme.example'), { ...seen, row: { route: 'acme/shop', backends: [backend], suspended: false } }, { now }).steps).toEqual([]);
   });
 
   it('refuses a host outside the tenant\'s allowed names', () => {
@@ -45,7 +45,7 @@ describe('planRoute', () => {
   it('leaves a host to the older route and names it, and is never served meanwhile', () => {
     const older = route('first', 'shop.acme.example', '2026-01-01T00:00:00Z');
     const younger = route('second', 'shop.acme.example', '2026-01-01T00:00:05Z');
-    const plan = planRoute(younger, { ...seen, competitors: [older, younger], row: { route: 'acme/first', backends: [backend] } }, { now });
+    const plan = planRoute(younger, { ...seen, competitors: [older, younger], row: { route: 'acme/first', backends: [backend], suspended: false } }, { now });
     expect(findCondition(plan.status.conditions, 'Accepted')).toMatchObject({ status: 'False', reason: 'HostConflict', message: 'shop.acme.example/ is served by route acme/first, created first' });
     expect(plan.steps).toEqual([]);
     expect(plan.status.url).toBeUndefined();
@@ -53,22 +53,37 @@ describe('planRoute', () => {
 
   it('takes the host over once the older route is gone', () => {
     const younger = route('second', 'shop.acme.example', '2026-01-01T00:00:05Z');
-    const plan = planRoute(younger, { ...seen, competitors: [younger], row: { route: 'acme/first', backends: [backend] } }, { now });
-    expect(plan.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/second', backends: [backend] }]);
+    const plan = planRoute(younger, { ...seen, competitors: [younger], row: { route: 'acme/first', backends: [backend], suspended: false } }, { now });
+    expect(plan.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/second', backends: [backend], suspended: false }]);
   });
 
   it('says NoHealthyBackends while no instance is ready, and AppNotFound for a missing app', () => {
     const empty = planRoute(route('shop', 'shop.acme.example'), { ...seen, backends: [] }, { now });
     expect(findCondition(empty.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'NoHealthyBackends' });
-    expect(empty.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [] }]);
+    expect(empty.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [], suspended: false }]);
     const missing = planRoute(route('shop', 'shop.acme.example'), { ...seen, appExists: false }, { now });
     expect(findCondition(missing.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'AppNotFound' });
+  });
+
+  it('keeps a suspended tenant\'s host with no backends, marked suspended, and says TenantSuspended; serves it again on resume', () => {
+    const suspended = { ...tenant, spec: { ...tenant.spec!, suspended: true } };
+    const served = { route: 'acme/shop', backends: [backend], suspended: false };
+    const plan = planRoute(route('shop', 'shop.acme.example'), { ...seen, tenant: suspended, row: served }, { now });
+    expect(plan.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [], suspended: true }]);
+    expect(findCondition(plan.status.conditions, 'Accepted')?.status).toBe('True');
+    expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'TenantSuspended', message: 'tenant acme is suspended: requests get 503 "service suspended"' });
+    expect(plan.status.backends).toEqual([]);
+    const row = { route: 'acme/shop', backends: [], suspended: true };
+    expect(planRoute(route('shop', 'shop.acme.example'), { ...seen, tenant: suspended, row }, { now }).steps).toEqual([]);
+    expect(planRoute(route('shop', 'shop.acme.example'), { ...seen, row }, { now }).steps).toEqual([
+      { op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [backend], suspended: false },
+    ]);
   });
 
   it('removes the row it left at an old host after a host change, and its own row on deletion', () => {
     const moved = planRoute(route('shop', 'shop.acme.example'), { ...seen, servedAt: [{ host: 'old.acme.example', pathPrefix: '/' }] }, { now });
     expect(moved.steps[0]).toEqual({ op: 'delete-routing', host: 'old.acme.example', pathPrefix: '/', route: 'acme/shop' });
-    const deleting = planRoute(route('shop', 'shop.acme.example', undefined, { deletionTimestamp: '2026-01-02T00:00:00Z' }), { ...seen, row: { route: 'acme/shop', backends: [] }, servedAt: [{ host: 'shop.acme.example', pathPrefix: '/' }] }, { now });
+    const deleting = planRoute(route('shop', 'shop.acme.example', undefined, { deletionTimestamp: '2026-01-02T00:00:00Z' }), { ...seen, row: { route: 'acme/shop', backends: [], suspended: false }, servedAt: [{ host: 'shop.acme.example', pathPrefix: '/' }] }, { now });
     expect(deleting).toMatchObject({ release: true, steps: [{ op: 'delete-routing', host: 'shop.acme.example', pathPrefix: '/' }] });
   });
 });

@@ -1,0 +1,138 @@
+/**
+ * What a Tenant promises its Apps and Routes, end to end with real parts: controllers in this
+ * process on the PostgreSQL backend, one `tend agent` process running real instances, and a
+ * `tend edge` process serving them.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admit } from '../../../api/admission.js';
+import type { App } from '../../../api/types/app.js';
+import type { Tenant } from '../../../api/types/tenant.js';
+import { buildPlatform, platformClients } from '../../../controllers/platform.js';
+import { ConflictError, PostgresClient, type Resource, type ResourceClient } from '../../../framework/client/index.js';
+import { findCondition } from '../../../framework/conditions/index.js';
+import { createLogger } from '../../../framework/log/logger.js';
+import type { Key } from '../../../framework/reconcile/index.js';
+import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
+import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { eventually } from '../../env/eventually.js';
+import { FreshDatabases } from '../../env/fresh-database.js';
+import { send } from '../../env/http-request.js';
+import { freePort } from '../../env/ports.js';
+import type { ServerProcess } from '../../env/server-process.js';
+import { startTend } from '../../env/tend-process.js';
+
+const HEARTBEAT_MS = 1_000;
+const logger = createLogger({ level: 'warn' });
+const databases = new FreshDatabases('tenancy');
+const dir = mkdtempSync(join(tmpdir(), 'tend-tenancy-'));
+const stop = new AbortController();
+let url: string;
+let store: Store;
+let clients: ReturnType<typeof platformClients>;
+let running: Promise<void>;
+let agent: ServerProcess;
+let edge: ServerProcess;
+let edgePort: number;
+
+beforeAll(async () => {
+  url = await databases.create();
+  store = new Store({ connectionString: url, logger });
+  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  clients = platformClients((type) => new PostgresClient(type, store, { listenUrl: url, admit }));
+  running = buildPlatform({ store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 } }).start(stop.signal);
+  await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
+  agent = startTend('agent-n1', ['agent', '--node', 'n1', '--database-url', url, '--state-dir', join(dir, 'agent-n1'), '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '500', '--crash-backoff-ms', '200'], join(dir, 'agent-n1.log'));
+  edgePort = await freePort();
+  edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--database-url', url, '--check-ms', '1000', '--log-level', 'warn'], join(dir, 'edge.log'));
+  await condition(clients.node, 'n1', 'Ready', 'True');
+}, 120_000);
+
+afterAll(async () => {
+  for (const app of (await clients?.app.list())?.items ?? []) await clients.app.delete(`${app.metadata.namespace}/${app.metadata.name}` as Key);
+  await eventually(async () => ((await store.query<{ n: number }>({ name: 'test.count_instances', text: 'select count(*)::int as n from platform.instances' }))[0]!.n === 0 ? true : undefined), { what: 'every instance gone', timeoutMs: 30_000 }).catch(() => {});
+  await Promise.all([agent?.stop(), edge?.stop()]);
+  stop.abort();
+  await running;
+  await store?.close();
+  await databases.dropAll();
+});
+
+async function condition<T extends Resource>(client: ResourceClient<T>, key: string, type: string, status: string, reason?: string) {
+  return eventually(async () => {
+    const obj = await client.get(key as Key);
+    const c = findCondition((obj?.status as { conditions?: [] } | undefined)?.conditions, type);
+    return c?.status === status && (!reason || c.reason === reason) ? c : undefined;
+  }, { what: `${key} ${type}=${status} ${reason ?? ''}`, timeoutMs: 45_000 });
+}
+
+/** Changes a Tenant's spec, re-reading when the Tenant controller wrote in between. */
+async function updateTenant(name: string, change: (spec: NonNullable<Tenant['spec']>) => NonNullable<Tenant['spec']>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const tenant = (await clients.tenant.get(name as Key))!;
+    try {
+      await clients.tenant.update({ ...tenant, spec: change(tenant.spec!) });
+      return;
+    } catch (err) {
+      if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+    }
+  }
+}
+
+const runningInstances = (app: string) =>
+  store.query<{ id: string; port: number | null; ready: boolean }>({ name: 'test.running_of', text: `select id, port, ready from platform.instances where app = $1 and desired = 'running' order by id` }, [app]);
+const instanceCount = async (app: string) =>
+  (await store.query<{ n: number }>({ name: 'test.instances_count', text: 'select count(*)::int as n from platform.instances where app = $1' }, [app]))[0]!.n;
+const viaEdge = (host: string) => send(edgePort, host, '/').catch(() => ({ status: 0, body: '' }));
+
+function hello(namespace: string, name: string, replicas: number): App {
+  return {
+    apiVersion: 'tend.dev/v1alpha1',
+    kind: 'App',
+    metadata: { name, namespace },
+    spec: { replicas, command: ['node', 'examples/hello-server.mjs'], resources: { memory: '64Mi', cpu: '100m' }, healthCheck: { httpGet: { path: '/healthz' }, periodSeconds: 1 } },
+  };
+}
+
+async function served(host: string): Promise<string> {
+  const answer = await eventually(async () => {
+    const r = await viaEdge(host);
+    return r.status === 200 ? r : undefined;
+  }, { what: `${host} served through the edge`, timeoutMs: 45_000 });
+  return answer.body;
+}
+
+describe('a suspended tenant', () => {
+  it('has its instances stopped and its routes answer 503 "service suspended" through the edge; unsuspended, both come back', async () => {
+    await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['acme'], allowedHostnames: ['*.acme.test'] } });
+    await clients.app.create(hello('acme', 'web', 2));
+    await clients.route.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: { name: 'web', namespace: 'acme' }, spec: { host: 'web.acme.test', app: 'web' } });
+    expect(await served('web.acme.test')).toMatch(/^hello from acme\.web-/);
+    const before = await runningInstances('acme/web');
+    expect(before).toHaveLength(2);
+
+    await updateTenant('acme', (spec) => ({ ...spec, suspended: true }));
+    const answer = await eventually(async () => {
+      const r = await viaEdge('web.acme.test');
+      return r.status === 503 ? r : undefined;
+    }, { what: '503 through the edge', timeoutMs: 30_000 });
+    expect(answer.body).toBe('service suspended\n');
+    const appReady = await condition(clients.app, 'acme/web', 'Ready', 'False', 'TenantSuspended');
+    expect(appReady.message).toMatch(/^tenant acme is suspended \(spec\.suspended\): its instances are stopped/);
+    const routeReady = await condition(clients.route, 'acme/web', 'Ready', 'False', 'TenantSuspended');
+    expect(routeReady.message).toBe('tenant acme is suspended: requests get 503 "service suspended"');
+    // The processes are gone, not only unrouted, and nothing new is placed while suspended.
+    await eventually(async () => ((await instanceCount('acme/web')) === 0 ? true : undefined), { what: 'instances stopped and forgotten', timeoutMs: 30_000 });
+    for (const i of before) await expect(fetch(`http://127.0.0.1:${i.port}/`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+    expect((await clients.route.get('acme/web' as Key))?.status?.backends).toEqual([]);
+    expect((await viaEdge('web.acme.test')).status).toBe(503);
+
+    await updateTenant('acme', (spec) => ({ ...spec, suspended: false }));
+    expect(await served('web.acme.test')).toMatch(/^hello from acme\.web-/);
+    await condition(clients.app, 'acme/web', 'Ready', 'True');
+    await condition(clients.route, 'acme/web', 'Ready', 'True');
+    expect(await runningInstances('acme/web')).toHaveLength(2);
+  });
+});
