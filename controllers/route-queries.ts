@@ -1,13 +1,22 @@
 import type { NamedQuery } from '../framework/store/index.js';
 
-/** The App's healthy backends: ready, running instances on nodes that are not lost. */
+/**
+ * The App's healthy backends: ready, running instances on nodes that are not lost. When every
+ * such instance sits on a lost node, those instead: a lost node means a silent agent, not
+ * necessarily dead instances (an agent restarting, a partition between the node and PostgreSQL),
+ * and routing to nothing is a sure outage. Envoy's panic threshold makes the same choice; the
+ * edge's own checks eject backends that really are gone, and the App replaces them after its grace.
+ */
 export const backendsOfApp: NamedQuery = {
   name: 'platform.backends_of_app',
-  text: `select n.address, i.port, i.id as instance
-         from platform.instances i join platform.nodes n on n.name = i.node
-         where i.app = $1 and i.desired = 'running' and i.ready and n.lost_since is null
-           and i.port is not null and n.address is not null
-         order by i.id`,
+  text: `with candidates as (
+           select n.address, i.port, i.id as instance, n.lost_since is null as live
+           from platform.instances i join platform.nodes n on n.name = i.node
+           where i.app = $1 and i.desired = 'running' and i.ready
+             and i.port is not null and n.address is not null)
+         select address, port, instance from candidates
+         where live or not exists (select 1 from candidates where live)
+         order by instance`,
 };
 
 /** What the edges serve for a host and path prefix now, and which Route wrote it. */
