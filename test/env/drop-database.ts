@@ -6,7 +6,8 @@ import type pg from 'pg';
  */
 export async function dropDatabaseAndRoles(client: pg.Client, name: string): Promise<void> {
   await client.query(`drop database if exists ${client.escapeIdentifier(name)} with (force)`);
-  // With the database gone, its grants are gone: nothing holds the roles any more.
-  const { rows } = await client.query<{ rolname: string }>('select rolname from pg_roles where starts_with(rolname, $1)', [`${name}_`]);
+  // With the database gone, its grants are gone; what remains are role memberships, granted by the
+  // role that created the others (a CREATEROLE owner): newest first, so a grantor goes last.
+  const { rows } = await client.query<{ rolname: string }>('select rolname from pg_roles where starts_with(rolname, $1) order by oid desc', [`${name}_`]);
   for (const { rolname } of rows) await client.query(`drop role if exists ${client.escapeIdentifier(rolname)}`);
 }
