@@ -12,11 +12,14 @@ export interface InstanceRow {
   ready: boolean;
   restarts: number;
   last_exit: { reason?: string; code?: number; signal?: string; message?: string } | null;
+  /** Phase failed: why the node's agent refused it. */
+  reason: string | null;
+  message: string | null;
   node_state: string;
   heartbeat_at: Date | null;
 }
 
-const instanceColumns = `i.id, i.app, i.node, i.revision, i.desired, i.phase, i.ready, i.restarts, i.last_exit,
+const instanceColumns = `i.id, i.app, i.node, i.revision, i.desired, i.phase, i.ready, i.restarts, i.last_exit, i.reason, i.message,
   n.state as node_state, a.heartbeat_at`;
 
 /** Instances of one App ($1 namespace/name). */

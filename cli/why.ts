@@ -125,13 +125,15 @@ function instanceSection(title: string, rows: readonly q.InstanceRow[], now: Dat
         r.node,
         r.id,
         r.desired,
-        r.phase ?? 'not started yet',
+        r.phase === 'failed' && r.reason ? `failed (${r.reason})` : (r.phase ?? 'not started yet'),
         r.ready ? 'yes' : 'no',
         String(r.restarts),
         lastExit(r.last_exit),
         `${r.node_state}${r.heartbeat_at ? ` (heartbeat ${formatAge(r.heartbeat_at, now)} ago)` : ' (no agent yet)'}`,
       ]),
     ]),
+    // Refused instances say why, one line each: the message does not fit a column.
+    ...rows.filter((r) => r.phase === 'failed' && r.reason).map((r) => `  ${r.id} on ${r.node} refused: ${r.reason}: ${r.message ?? ''}`),
   ];
 }
 

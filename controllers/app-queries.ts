@@ -4,7 +4,7 @@ import type { NamedQuery } from '../framework/store/index.js';
 export const instancesOfApp: NamedQuery = {
   name: 'platform.instances_of_app',
   text: `select i.id, i.revision, i.node, i.desired, i.phase, i.ready and n.lost_since is null as ready,
-                i.created_at as "createdAt", i.restarts, i.last_exit as "lastExit",
+                i.created_at as "createdAt", i.restarts, i.last_exit as "lastExit", i.reason, i.message,
                 n.lost_since as "nodeLostSince", n.state in ('draining', 'decommissioned') as "nodeDraining",
                 n.state = 'draining' and n.draining_since + n.drain_deadline_seconds * interval '1 second' < now() as "nodeDrainExpired"
          from platform.instances i

@@ -28,11 +28,16 @@ export interface AppInstance {
   /** As the agent reported them. */
   readonly restarts?: number;
   readonly lastExit?: { readonly reason: string; readonly code: number | null; readonly message?: string } | null;
+  /** Phase 'failed': why its node's agent will not run it (RuntimeUnavailable, InvalidCommand, …). */
+  readonly reason?: string | null;
+  readonly message?: string | null;
 }
 
 /** What an instance runs, as the agent reads it (platform.instances.spec). */
 export interface InstanceTemplate {
   readonly command: readonly string[];
+  /** spec.image: the agent refuses it (RuntimeUnavailable) until a runtime runs images. */
+  readonly image?: string;
   readonly env: Readonly<Record<string, string>>;
   readonly healthCheck?: { readonly path: string; readonly periodSeconds: number; readonly timeoutSeconds: number; readonly failureThreshold: number };
   /** Volumes to hand to the instance (`namespace/name`), and where it expects each. */
@@ -93,6 +98,8 @@ export function templateOf(app: App): { template: InstanceTemplate; revision: st
   const hc = spec.healthCheck;
   const template: InstanceTemplate = {
     command: [...(spec.command ?? []), ...(spec.args ?? [])],
+    // Only for image Apps, so a command App's template, and so its revision, is what it was.
+    ...(spec.image !== undefined ? { image: spec.image } : {}),
     env: Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value ?? ''])),
     ...(hc ? { healthCheck: { path: hc.httpGet.path, periodSeconds: hc.periodSeconds ?? 10, timeoutSeconds: hc.timeoutSeconds ?? 1, failureThreshold: hc.failureThreshold ?? 3 } } : {}),
     ...(spec.volumes?.length ? { volumes: spec.volumes.map((v) => ({ volume: `${app.metadata.namespace}/${v.volume}`, mountPath: v.mountPath })) } : {}),
@@ -214,6 +221,8 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
 
   const updates: ConditionUpdate[] = [];
   const wanted = replicas - current.length - outcome.placed;
+  // Instances their agent will not run: the first one's reason is the App's (the same spec fails alike).
+  const refused = live.filter((i) => i.phase === 'failed' && i.reason);
   updates.push(
     outcome.unplaced && wanted > 0
       ? { type: 'Scheduled', status: 'False', reason: outcome.unplaced.reason, message: outcome.unplaced.message }
@@ -224,7 +233,9 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
       ? { type: 'Available', status: 'True', reason: 'MinimumReplicasReady', message: replicas === 0 ? 'scaled to zero' : `${ready} of ${replicas} ready` }
       : env.volumeBlocked
         ? { type: 'Available', status: 'False', reason: env.volumeBlocked.reason, message: env.volumeBlocked.message }
-        : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready${troubleOf(live)}` },
+        : refused.length > 0
+          ? { type: 'Available', status: 'False', reason: refused[0]!.reason!, message: `${ready} of ${replicas} ready; ${plural(refused.length, 'instance')} refused by ${refused.length === 1 ? 'its node' : 'their nodes'}${troubleOf(refused)}` }
+          : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready${troubleOf(live)}` },
   );
   const stuck = current.filter((i) => !i.ready && now - i.createdAt.getTime() > deadlineMs);
   const complete = current.length === replicas && currentReady === replicas && live.length === replicas;
@@ -266,7 +277,8 @@ function troubleOf(instances: readonly AppInstance[]): string {
     const exit = i.lastExit ? `, last exit ${i.lastExit.reason}${i.lastExit.message ? ` (${i.lastExit.message})` : i.lastExit.code !== null ? ` (code ${i.lastExit.code})` : ''}` : '';
     const restarts = i.restarts ? `, restarted ${i.restarts} time${i.restarts === 1 ? '' : 's'}` : '';
     const where = i.nodeLostSince ? ` (node ${i.node} lost)` : '';
-    return `${i.id} on ${i.node}: ${i.phase ?? 'not started yet'}${where}${exit}${restarts}`;
+    const why = i.phase === 'failed' && i.reason ? ` (${i.reason}: ${i.message ?? ''})` : '';
+    return `${i.id} on ${i.node}: ${i.phase ?? 'not started yet'}${why}${where}${exit}${restarts}`;
   });
   return `; ${described.join('; ')}${unready.length > 3 ? `; and ${unready.length - 3} more` : ''}`;
 }

@@ -16,8 +16,9 @@ import type { Store } from '../../framework/store/index.js';
 import { sleep } from '../../framework/time/sleep.js';
 import { freePort } from './free-port.js';
 import { measureMachine } from './machine.js';
-import { planAgent, type Assignment, type InstanceTemplate, type Observed } from './plan.js';
-import { assignPort, heartbeatAgent, instancesOfNode, reportInstance } from './queries.js';
+import { planAgent, type Assignment, type InstanceTemplate, type Observed, type Refusal } from './plan.js';
+import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from './queries.js';
+import { InvalidInstanceSpecError } from './runtime/instance-spec.js';
 import type { Runtime } from './runtime/runtime.js';
 import { VOLUMES_CHANNEL, volumeNotificationIsFor } from './volume-queries.js';
 import { VolumeSyncState, syncVolumes } from './volume-sync.js';
@@ -55,7 +56,14 @@ interface Row {
   ready: boolean;
   restarts: number;
   lastExit: Observed['lastExit'];
+  reason: string | null;
+  message: string | null;
 }
+
+/** A pass starts at most this often, however fast notifications and status changes come. */
+const MIN_SYNC_INTERVAL_MS = 500;
+/** An instance the runtime threw on is tried again after this long (the error may have been passing). */
+const RETRY_FAILED_MS = 60_000;
 
 /** Runs the agent until `signal` aborts; instances keep running (a restarted agent adopts them). */
 export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSignal): Promise<void> {
@@ -78,36 +86,71 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     usageIntervalMs: pollMs, onChange: trigger,
   };
   let waitingLogged = '';
+  /** Instances the runtime threw on: reported failed, tried again after RETRY_FAILED_MS. */
+  const failures = new Map<string, { refusal: Refusal; at: number }>();
+  /** Stops in progress: a pass never waits for an instance's grace period. */
+  const removing = new Map<string, Promise<void>>();
 
-  const beat = async () => {
-    await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement]);
+  const fail = (id: string, err: unknown, what: string) => {
+    const refusal: Refusal = { reason: err instanceof InvalidInstanceSpecError ? 'InvalidSpec' : 'RuntimeError', message: `${what}: ${(err as Error).message}` };
+    log.warn({ instance: id, reason: refusal.reason, err: (err as Error).message }, `instance failed: ${what}`);
+    failures.set(id, { refusal, at: Date.now() });
+    dirty = true; // reported on the next pass
   };
+
   const sync = async () => {
     const volumes = await syncVolumes(volumeOptions, volumeState);
     const rows = await store.query<Row>(instancesOfNode, [node]);
     const assignments: Assignment[] = rows.map((r) => ({
       id: r.id, memory: r.memory, cpu: r.cpu, desired: r.desired, port: r.port, spec: r.spec,
-      reported: r.phase === null ? null : { phase: r.phase, ready: r.ready, restarts: r.restarts, lastExit: r.lastExit },
+      reported: r.phase === null ? null : {
+        phase: r.phase, ready: r.ready, restarts: r.restarts, lastExit: r.lastExit,
+        ...(r.reason !== null ? { failure: { reason: r.reason as Refusal['reason'], message: r.message ?? '' } } : {}),
+      },
     }));
-    const plan = planAgent(assignments, runtime.list(), { volumes: volumes.ready, ...(options.workingDir ? { workingDir: options.workingDir } : {}) });
+    const assigned = new Set(rows.map((r) => r.id));
+    const now = Date.now();
+    for (const [id, f] of failures) if (!assigned.has(id) || now - f.at > RETRY_FAILED_MS) failures.delete(id);
+    const plan = planAgent(assignments, runtime.list(), {
+      volumes: volumes.ready,
+      failures: new Map([...failures].map(([id, f]) => [id, f.refusal])),
+      ...(options.workingDir ? { workingDir: options.workingDir } : {}),
+    });
     const waiting = JSON.stringify(plan.waitingForVolumes);
     if (waiting !== waitingLogged && plan.waitingForVolumes.length > 0) log.info({ instances: plan.waitingForVolumes }, 'instances wait for their volumes');
     waitingLogged = waiting;
     if (plan.needPorts.length > 0) {
-      for (const id of plan.needPorts) await store.query(assignPort, [id, await freePort()]);
+      const ports = await Promise.all(plan.needPorts.map(async (id) => ({ id, port: await freePort() })));
+      await store.query(assignPorts, [node, JSON.stringify(ports)]);
       dirty = true; // start them on the next pass, with the port now recorded
     }
+    // Each instance on its own: one that throws is reported failed, the others carry on.
     for (const action of plan.actions) {
-      if (action.op === 'ensure') runtime.ensure(action.spec);
-      else {
+      if (action.op === 'ensure') {
+        try {
+          runtime.ensure(action.spec);
+        } catch (err) {
+          fail(action.spec.id, err, 'the runtime could not start it');
+        }
+      } else if (!removing.has(action.id)) {
         log.info({ instance: action.id, why: action.why }, 'stopping instance');
-        await runtime.remove(action.id);
-        dirty = true;
+        const removal = runtime
+          .remove(action.id)
+          .catch((err: unknown) => log.warn({ instance: action.id, err: (err as Error).message }, 'stopping instance failed; trying again'))
+          .finally(() => {
+            removing.delete(action.id);
+            trigger();
+          });
+        removing.set(action.id, removal);
       }
     }
+    const reasons = new Map(rows.map((r) => [r.id, r.reason]));
     for (const { id, observed } of plan.reports) {
-      await store.query(reportInstance, [id, node, observed.phase, observed.ready, observed.restarts, JSON.stringify(observed.lastExit)]);
+      if (observed.failure && observed.failure.reason !== reasons.get(id)) {
+        log.warn({ instance: id, reason: observed.failure.reason, message: observed.failure.message }, 'instance refused: not started');
+      }
     }
+    if (plan.reports.length > 0) await store.query(reportInstances, [node, JSON.stringify(plan.reports.map(reportRow))]);
   };
 
   const unsubscribe = runtime.onChange(trigger);
@@ -128,38 +171,65 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     logger: log,
   }).start(signal, notifications);
 
-  let nextBeat = 0;
+  // Heartbeats on their own loop: a long pass must never make the node look lost.
+  const heartbeats = (async () => {
+    while (!signal.aborted) {
+      try {
+        await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement]);
+        await sleep(heartbeatMs, signal);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'heartbeat failed; retrying');
+        await sleep(Math.min(heartbeatMs, 1_000), signal);
+      }
+    }
+  })();
+
   let nextPoll = 0;
+  let lastPass = -Infinity;
   log.info({ capacity: machine, memoryEnforcement: options.memoryEnforcement }, 'node agent started');
   while (!signal.aborted) {
-    const now = Date.now();
-    try {
-      if (now >= nextBeat) {
-        await beat();
-        nextBeat = now + heartbeatMs;
-      }
-      if (dirty || now >= nextPoll) {
-        dirty = false;
+    // Coalesce: a storm of notifications and status changes makes one pass per MIN_SYNC_INTERVAL_MS.
+    const earliest = lastPass + MIN_SYNC_INTERVAL_MS;
+    if (Date.now() < earliest) await sleep(earliest - Date.now(), signal);
+    if (signal.aborted) break;
+    if (dirty || Date.now() >= nextPoll) {
+      dirty = false;
+      lastPass = Date.now();
+      try {
         await sync();
         nextPoll = Date.now() + pollMs;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'agent pass failed; retrying');
+        dirty = true;
+        await sleep(Math.min(heartbeatMs, 1_000), signal);
       }
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'agent pass failed; retrying');
-      dirty = true;
-      await sleep(Math.min(heartbeatMs, 1_000), signal);
     }
-    // An abort during the pass called the previous `wake`: check before waiting again.
+    // An abort or a trigger during the pass called the previous `wake`: check before waiting again.
     if (dirty || signal.aborted) continue;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, Math.min(nextBeat, nextPoll) - Date.now()));
+      const timer = setTimeout(resolve, Math.max(0, nextPoll - Date.now()));
       wake = () => {
         clearTimeout(timer);
         resolve();
       };
     });
   }
+  await heartbeats;
+  await Promise.all(removing.values());
   unsubscribe();
   if (volumeState.running.size > 0) log.info({ volumes: [...volumeState.running.keys()] }, 'waiting for volume restores and backups to finish');
   await volumeState.idle();
   log.info('node agent stopped; instances keep running for the next agent to adopt');
+}
+
+/** One element of reportInstances' recordset; absent keys are SQL NULL (a JSON null in a jsonb column would not be). */
+function reportRow({ id, observed }: { id: string; observed: Observed }): Record<string, unknown> {
+  return {
+    id,
+    phase: observed.phase,
+    ready: observed.ready,
+    restarts: observed.restarts,
+    ...(observed.lastExit ? { last_exit: observed.lastExit } : {}),
+    ...(observed.failure ? { reason: observed.failure.reason, message: observed.failure.message } : {}),
+  };
 }

@@ -15,20 +15,34 @@ export const heartbeatAgent: NamedQuery = {
 export const instancesOfNode: NamedQuery = {
   name: 'agent.instances_of_node',
   text: `select id, memory::float8 as memory, cpu::float8 as cpu, desired, port, spec,
-                phase, ready, restarts, last_exit as "lastExit"
+                phase, ready, restarts, last_exit as "lastExit", reason, message
          from platform.instances where node = $1`,
 };
 
-/** Records the port the agent picked, once: a restarted agent keeps the port it recorded. */
-export const assignPort: NamedQuery = {
-  name: 'agent.assign_port',
-  text: `update platform.instances set port = coalesce(port, $2) where id = $1 returning port`,
+/**
+ * Records the ports the agent picked ($2: [{id, port}]), once: a restarted agent keeps the port it
+ * recorded. One statement for every instance of the pass.
+ */
+export const assignPorts: NamedQuery = {
+  name: 'agent.assign_ports',
+  text: `update platform.instances i set port = coalesce(i.port, r.port)
+         from jsonb_to_recordset($2::jsonb) as r(id text, port integer)
+         where i.id = r.id and i.node = $1`,
 };
 
-/** Writes what really runs (only called when it differs from the row). */
-export const reportInstance: NamedQuery = {
-  name: 'agent.report_instance',
-  text: `update platform.instances
-         set phase = $3, ready = $4, restarts = $5, last_exit = $6::jsonb, observed_at = now()
-         where id = $1 and node = $2`,
+/**
+ * Writes what really runs ($2: [{id, phase, ready, restarts, last_exit, reason, message}]), one
+ * statement for every instance of the pass. A row equal by value (jsonb compares by value, not key
+ * order) is not written: no write, no trigger, no notification.
+ */
+export const reportInstances: NamedQuery = {
+  name: 'agent.report_instances',
+  text: `update platform.instances i
+         set phase = r.phase, ready = r.ready, restarts = r.restarts, last_exit = r.last_exit,
+             reason = r.reason, message = r.message, observed_at = now()
+         from jsonb_to_recordset($2::jsonb)
+           as r(id text, phase text, ready boolean, restarts integer, last_exit jsonb, reason text, message text)
+         where i.id = r.id and i.node = $1
+           and (i.phase, i.ready, i.restarts, i.last_exit, i.reason, i.message)
+               is distinct from (r.phase, r.ready, r.restarts, r.last_exit, r.reason, r.message)`,
 };

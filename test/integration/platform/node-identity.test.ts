@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRouting } from '../../../agents/edge/queries.js';
-import { heartbeatAgent, instancesOfNode, reportInstance } from '../../../agents/node/queries.js';
+import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from '../../../agents/node/queries.js';
 import { recordVolumeBackups, volumesOfNode } from '../../../agents/node/volume-queries.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import { Store, frameworkMigrationsFolder, generatePassword, migrate, scramSha256Verifier, type NamedQuery } from '../../../framework/store/index.js';
@@ -95,8 +95,16 @@ describe('a node agent connection', () => {
 
   it('reports on its own instances, and reaches no row of another node', async () => {
     const a = await connectAs('node/node-a');
-    expect((await run(a, reportInstance, ['a1', 'node-a', 'running', true, 0, null])).rowCount).toBe(1);
-    expect((await run(a, reportInstance, ['b1', 'node-b', 'running', true, 0, null])).rowCount).toBe(0);
+    // Every column the agent writes, the failure's reason and message (migration 000012) included.
+    const failed = JSON.stringify([{ id: 'a1', phase: 'failed', ready: false, restarts: 0, reason: 'InvalidCommand', message: 'command is empty' }]);
+    expect((await run(a, reportInstances, ['node-a', failed])).rowCount).toBe(1);
+    expect((await run(a, assignPorts, ['node-a', JSON.stringify([{ id: 'a1', port: 41000 }])])).rowCount).toBe(1);
+    const report = (id: string) => JSON.stringify([{ id, phase: 'running', ready: true, restarts: 0, last_exit: { code: 1, signal: null, reason: 'Error', at: '2026-01-01T00:00:00Z' } }]);
+    expect((await run(a, reportInstances, ['node-a', report('a1')])).rowCount).toBe(1);
+    // The same report again writes nothing: last_exit compares by value whatever its key order.
+    expect((await run(a, reportInstances, ['node-a', report('a1')])).rowCount).toBe(0);
+    expect((await run(a, reportInstances, ['node-b', report('b1')])).rowCount).toBe(0);
+    expect((await run(a, reportInstances, ['node-a', report('b1')])).rowCount).toBe(0);
     expect((await run(a, `update platform.instances set phase = 'stopped' where id = 'b1'`)).rowCount).toBe(0);
     const [b1] = await admin.query<{ phase: string | null }>(sql(`select phase from platform.instances where id = 'b1'`));
     expect(b1!.phase).toBeNull();

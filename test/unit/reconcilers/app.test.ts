@@ -179,4 +179,32 @@ describe('appStatus', () => {
     expect(status).toMatchObject({ replicas: 2, readyReplicas: 2, updatedReplicas: 2, revision: rev });
     expect(findCondition(status.conditions, 'Ready')?.status).toBe('True');
   });
+
+  it('carries the reason an instance was refused by its node into Available and Ready', () => {
+    const a = app(2);
+    const rev = templateOf(a).revision;
+    const message = 'image "ghcr.io/acme/web:1": this node runs processes only; no runtime here runs images yet (set command instead)';
+    const instances = [instance(rev, true), { ...instance(rev, false), id: 'refused', phase: 'failed', reason: 'RuntimeUnavailable', message }];
+    const status = appStatus(a, instances, planApp(a, instances, { now }), { placed: 0 }, { now });
+    const available = findCondition(status.conditions, 'Available');
+    expect(available).toMatchObject({ status: 'False', reason: 'RuntimeUnavailable' });
+    expect(available?.message).toBe(`1 of 2 ready; 1 instance refused by its node; refused on n1: failed (RuntimeUnavailable: ${message})`);
+    expect(findCondition(status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'RuntimeUnavailable', message: available?.message });
+  });
+
+  it('does not replace a refused instance: the same spec would be refused again', () => {
+    const a = app(1);
+    const rev = templateOf(a).revision;
+    const refused = { ...instance(rev, false), phase: 'failed', reason: 'InvalidCommand', message: 'command[0] is empty: it must name a program' };
+    expect(ops(planApp(a, [refused], { now }))).toEqual([]);
+  });
+});
+
+describe('templateOf', () => {
+  it('carries an image App\'s image to the agent, and leaves a command App\'s template (and revision) as it was', () => {
+    const image: App = { ...app(1), spec: { replicas: 1, image: 'ghcr.io/acme/web:1', args: ['serve'], resources: { memory: '64Mi' } } };
+    expect(templateOf(image).template).toMatchObject({ image: 'ghcr.io/acme/web:1', command: ['serve'] });
+    expect(templateOf(app(1)).template).not.toHaveProperty('image');
+    expect(templateOf(app(1)).revision).toBe('7a0216be87'); // as before image joined the template: no rollout on upgrade
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planAgent, volumeEnv, volumeEnvName, type Assignment, type InstanceTemplate } from '../../../../agents/node/plan.js';
+import { planAgent, refusalOf, volumeEnv, volumeEnvName, type Assignment, type InstanceTemplate } from '../../../../agents/node/plan.js';
 import type { InstanceSpec, InstanceStatus } from '../../../../agents/node/runtime/runtime.js';
 
 const DIR = '/var/lib/tend/agent-n1/volumes/acme/pg-data';
@@ -100,5 +100,98 @@ describe('volumeEnv', () => {
   it('names the variable after the volume’s name, upper-cased, anything else as _', () => {
     expect(volumeEnvName('acme/pg-data.v2')).toBe('TEND_VOLUME_PG_DATA_V2');
     expect(volumeEnvName('cache')).toBe('TEND_VOLUME_CACHE');
+  });
+});
+
+describe('refusalOf', () => {
+  const reasonOf = (spec: Partial<InstanceTemplate> | Record<string, unknown>, extra: Partial<Assignment> = {}) => refusalOf(assignment(spec as Partial<InstanceTemplate>, extra))?.reason;
+
+  it('lets a runnable instance through', () => {
+    expect(refusalOf(assignment())).toBeUndefined();
+    expect(refusalOf(assignment({ healthCheck: { path: '/healthz', periodSeconds: 1 } }))).toBeUndefined();
+  });
+
+  it('refuses an image: the process runtime runs no images', () => {
+    expect(refusalOf(assignment({ command: [], image: 'ghcr.io/acme/web:1' }))).toEqual({
+      reason: 'RuntimeUnavailable',
+      message: 'image "ghcr.io/acme/web:1": this node runs processes only; no runtime here runs images yet (set command instead)',
+    });
+    // Even with args, which become the command of an image App: they are not a program to run here.
+    expect(reasonOf({ command: ['serve'], image: 'web:1' })).toBe('RuntimeUnavailable');
+  });
+
+  it('refuses a command with nothing to start or an argument the OS cannot pass', () => {
+    expect(reasonOf({ command: [] })).toBe('InvalidCommand');
+    expect(reasonOf({ command: [''] })).toBe('InvalidCommand');
+    expect(refusalOf(assignment({ command: ['node', 'a\0b'] }))).toEqual({ reason: 'InvalidCommand', message: 'command[1] contains a NUL character: the OS cannot pass it' });
+    expect(reasonOf({ command: 'node server.mjs' })).toBe('InvalidCommand');
+    expect(reasonOf({ command: ['node', 7] })).toBe('InvalidCommand');
+    expect(reasonOf({ command: undefined })).toBe('InvalidCommand');
+  });
+
+  it('refuses limits and settings no process can have', () => {
+    expect(refusalOf(assignment({}, { memory: 0 }))).toEqual({ reason: 'InvalidSpec', message: 'memory limit 0 bytes: no process fits in it (at least 1 byte)' });
+    expect(reasonOf({}, { memory: Number.NaN })).toBe('InvalidSpec');
+    expect(reasonOf({}, { cpu: -1 })).toBe('InvalidSpec');
+    expect(reasonOf({ env: { A: 'x\0y' } })).toBe('InvalidSpec');
+    expect(reasonOf({ env: { 'A=B': 'x' } })).toBe('InvalidSpec');
+    expect(reasonOf({ env: ['A=x'] })).toBe('InvalidSpec');
+    expect(reasonOf({ healthCheck: { path: 'healthz' } })).toBe('InvalidSpec');
+    expect(reasonOf({ healthCheck: { path: '/h', periodSeconds: 0 } })).toBe('InvalidSpec');
+    expect(reasonOf({ volumes: [{ volume: 'acme/x' }] })).toBe('InvalidSpec');
+    expect(refusalOf({ ...assignment(), spec: null as unknown as InstanceTemplate })?.reason).toBe('InvalidSpec');
+  });
+});
+
+describe('planAgent with instances it cannot run', () => {
+  const good = assignment({ env: {} }, { id: 'acme.good-0' });
+  const bad = assignment({ command: [''] }, { id: 'acme.bad-0' });
+
+  it('never starts a refused instance, reports it failed with its reason, and carries on with the others', () => {
+    const plan = planAgent([bad, good], []);
+    expect(ensured(plan).map((s) => s.id)).toEqual(['acme.good-0']);
+    expect(plan.reports).toEqual([
+      { id: 'acme.bad-0', observed: { phase: 'failed', ready: false, restarts: 0, lastExit: null, failure: { reason: 'InvalidCommand', message: 'command[0] is empty: it must name a program' } } },
+      { id: 'acme.good-0', observed: { phase: 'starting', ready: false, restarts: 0, lastExit: null } },
+    ]);
+  });
+
+  it('reports a refusal once: the next pass finds it reported and writes nothing', () => {
+    const [report] = planAgent([bad], []).reports;
+    expect(planAgent([{ ...bad, reported: report!.observed }], []).reports).toEqual([]);
+  });
+
+  it('reports failed, and does not try again, an instance the runtime threw on before (the agent\'s record)', () => {
+    const failure = { reason: 'InvalidSpec' as const, message: 'the runtime could not start it: id must match [a-z0-9][a-z0-9.-]*' };
+    const plan = planAgent([good], [], { failures: new Map([[good.id, failure]]) });
+    expect(plan.actions).toEqual([]);
+    expect(plan.reports).toEqual([{ id: good.id, observed: { phase: 'failed', ready: false, restarts: 0, lastExit: null, failure } }]);
+  });
+
+  it('stops a refused instance that is running, and lets one that is desired stopped be reported stopped', () => {
+    const running: InstanceStatus = { id: bad.id, phase: 'running', ready: true, restarts: 0, specHash: 'h' };
+    expect(planAgent([bad], [running]).actions).toEqual([{ op: 'remove', id: bad.id, why: 'refused' }]);
+    expect(planAgent([{ ...bad, desired: 'stopped' }], []).reports).toEqual([{ id: bad.id, observed: { phase: 'stopped', ready: false, restarts: 0, lastExit: null } }]);
+  });
+
+  it('turns a row that breaks planning into a failed report for that row alone', () => {
+    // An env refusalOf would have let through cannot reach here; a volumes list that throws stands in for any such row.
+    const hostile = assignment({}, { id: 'acme.hostile-0' });
+    Object.defineProperty(hostile.spec, 'volumes', { get: () => { throw new Error('boom'); } });
+    const plan = planAgent([hostile, good], []);
+    expect(ensured(plan).map((s) => s.id)).toEqual(['acme.good-0']);
+    expect(plan.reports[0]).toMatchObject({ id: 'acme.hostile-0', observed: { phase: 'failed', failure: { reason: 'InvalidSpec', message: 'cannot plan instance acme.hostile-0: boom' } } });
+  });
+});
+
+describe('planAgent reports', () => {
+  it('compares the last exit by value: the key order jsonb gives back is no change', () => {
+    const exit = { code: 1, signal: null, reason: 'Error' as const, at: '2026-01-01T00:00:00.000Z' };
+    // As PostgreSQL returns it: jsonb sorts keys by length, then bytewise.
+    const fromJsonb = JSON.parse('{"at": "2026-01-01T00:00:00.000Z", "code": 1, "reason": "Error", "signal": null}') as typeof exit;
+    const a = assignment({}, { reported: { phase: 'backoff', ready: false, restarts: 3, lastExit: fromJsonb } });
+    const status: InstanceStatus = { id: a.id, phase: 'backoff', ready: false, restarts: 3, lastExit: exit, specHash: 'h' };
+    expect(planAgent([a], [status]).reports).toEqual([]);
+    expect(planAgent([a], [{ ...status, lastExit: { ...exit, code: 2 } }]).reports).toHaveLength(1);
   });
 });
