@@ -95,7 +95,7 @@ describe('a node agent connection', () => {
 
   it('reports on its own instances, and reaches no row of another node', async () => {
     const a = await connectAs('node/node-a');
-    // Every column the agent writes, the failure's reason and message (migration 000012) included.
+    // Every column the agent writes, the failure's reason and message (migration 000013) included.
     const failed = JSON.stringify([{ id: 'a1', phase: 'failed', ready: false, restarts: 0, reason: 'InvalidCommand', message: 'command is empty' }]);
     expect((await run(a, reportInstances, ['node-a', failed])).rowCount).toBe(1);
     expect((await run(a, assignPorts, ['node-a', JSON.stringify([{ id: 'a1', port: 41000 }])])).rowCount).toBe(1);
