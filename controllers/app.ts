@@ -9,7 +9,7 @@ import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
 import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
-import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
+import { byNamespace, watches } from '../framework/source/index.js';
 import { keyOfObject } from '../framework/client/index.js';
 import { setCondition } from '../framework/conditions/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
@@ -21,7 +21,7 @@ import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
 import { drainInstances } from './orphan-instances.js';
 import { placeInstances } from './place-instances.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { MOUNTS, mountedVolumes, owningTenant, tenantsByNamespace } from './shared-indexes.js';
+import { MOUNTS, mountedVolumes, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
 
 /** Keeps an App until its instances are stopped and gone. */
 export const APP_FINALIZER = 'tend.dev/app';
@@ -42,7 +42,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
 
   async function reconcileLive(ctx: ReconcileContext, app: App): Promise<Result> {
     const key = `${app.metadata.namespace}/${app.metadata.name}`;
-    const tenant = owningTenant(tenants, app.metadata.namespace!);
+    const tenant = await owningTenant(store, tenants, app.metadata.namespace!);
     if (!tenant) {
       const generation = app.metadata.generation ?? 0;
       const message = `namespace ${app.metadata.namespace} belongs to no Tenant: add it to a Tenant's spec.namespaces`;
@@ -143,7 +143,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
 
   return platformController(deps, 'app', apps, reconcile, [
     // A Tenant appearing, changing its namespaces or quota concerns the apps in its namespaces.
-    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged),
+    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns)).map(keyOfObject), tenancyChanged),
     postgresSource({
       name: 'app-instances',
       connectionString: deps.listenUrl,

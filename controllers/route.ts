@@ -5,7 +5,6 @@
  */
 import type { App } from '../api/types/app.js';
 import type { Route } from '../api/types/route.js';
-import type { Tenant } from '../api/types/tenant.js';
 import { keyOfObject } from '../framework/client/index.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, keyOf, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
@@ -15,7 +14,7 @@ import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planRoute, type Backend, type RoutePlan, type RoutingRow } from '../reconcilers/route.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { owningTenant, tenantsByNamespace } from './shared-indexes.js';
+import { owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
 import { backendsOfApp, deleteRouting, routingOfRoute, selectRouting, upsertRouting } from './route-queries.js';
 
 /** Keeps a Route until the edges no longer serve it. */
@@ -42,7 +41,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
       store.query<{ host: string; pathPrefix: string }>(routingOfRoute, [`${ns}/${route.metadata.name}`]),
     ]);
     return planRoute(route, {
-      tenant: owningTenant(tenants, ns),
+      tenant: await owningTenant(store, tenants, ns),
       appExists: apps.cache.get(keyOf(ns, route.spec!.app)) !== undefined,
       competitors: routes.cache.byIndex(HOST_PATH, hostPath(route)),
       backends,
@@ -83,7 +82,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     // A Route that comes or goes changes who owns its host and path.
     watches(routes, (r) => routes.cache.byIndex(HOST_PATH, hostPath(r)).map(keyOfObject), specOrMetadataChanged),
     watches(apps, (a) => routesOf([`${a.metadata.namespace}/${a.metadata.name}`]), specOrMetadataChanged as Predicate<App>),
-    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => routes.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged as Predicate<Tenant>),
+    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => routes.cache.byIndex('namespace', ns)).map(keyOfObject), tenancyChanged),
     postgresSource({
       name: 'route-instances',
       connectionString: deps.listenUrl,

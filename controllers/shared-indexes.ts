@@ -4,9 +4,12 @@
  */
 import type { App } from '../api/types/app.js';
 import type { Tenant } from '../api/types/tenant.js';
+import { findCondition } from '../framework/conditions/index.js';
 import { keyOf, type Key } from '../framework/reconcile/index.js';
-import type { Informer } from '../framework/source/index.js';
-import { tenantOfNamespace } from '../reconcilers/tenant.js';
+import { specOrMetadataChanged, type Informer, type Predicate } from '../framework/source/index.js';
+import type { Queryable } from '../framework/store/index.js';
+import { namespaceOwner, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
+import { claimsOfNamespace } from './namespace-claim-queries.js';
 import type { PlatformDeps } from './platform-deps.js';
 
 /** Index of Tenants by each namespace they claim. */
@@ -25,7 +28,26 @@ export function tenantsByNamespace(deps: PlatformDeps): Informer<Tenant> {
   return deps.manager.informer(deps.clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
 }
 
-/** The Tenant that owns `namespace` (the oldest claim wins), if any. */
-export function owningTenant(tenants: Informer<Tenant>, namespace: string): Tenant | undefined {
-  return tenantOfNamespace(namespace, tenants.cache.byIndex(CLAIMS, namespace));
+/**
+ * The Tenant that owns `namespace`: the first claim recorded in platform.namespace_claims whose
+ * Tenant is in the cache and still lists it (reconcilers/namespace-claims.ts), if any.
+ */
+export async function owningTenant(store: Queryable, tenants: Informer<Tenant>, namespace: string): Promise<Tenant | undefined> {
+  const claims = await store.query<NamespaceClaim>(claimsOfNamespace, [namespace]);
+  return namespaceOwner(namespace, claims, (name) => tenants.cache.get(keyOf(undefined, name)));
 }
+
+/**
+ * A Tenant change that can move the owner of its namespaces: spec or metadata, or its
+ * NamespacesClaimed condition. The Tenant controller writes that condition after the claims, so
+ * whoever it wakes reads the claims as they now are (a new Tenant's first claim, a namespace
+ * handed on when its first claimant let go).
+ */
+export const tenancyChanged: Predicate<Tenant> = (change) => {
+  if (specOrMetadataChanged(change) || !change.old) return true;
+  const claimed = (t: Tenant) => {
+    const c = findCondition(t.status?.conditions, 'NamespacesClaimed');
+    return c ? `${c.status} ${c.reason} ${c.message}` : '';
+  };
+  return claimed(change.old) !== claimed(change.object);
+};

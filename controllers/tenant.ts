@@ -14,8 +14,10 @@ import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches, type Informer, type Predicate } from '../framework/source/index.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
+import { planClaims, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
 import { planTenant, type PlacedUsage, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
 import { tenantUsage } from './app-queries.js';
+import { claimsOfTenant, insertClaims, releaseAllClaims, releaseClaims } from './namespace-claim-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 import { CLAIMS, tenantsByNamespace } from './shared-indexes.js';
 import { deleteTenantRow, selectTenantRow, upsertTenantRow } from './tenant-queries.js';
@@ -39,13 +41,31 @@ export function tenantController(deps: PlatformDeps & { readonly listenUrl: stri
   const inNamespaces = <T extends Resource>(informer: Informer<T>, namespaces: readonly string[]) =>
     namespaces.flatMap((ns) => informer.cache.byIndex('namespace', ns));
 
-  async function observe(tenant: Tenant) {
+  /**
+   * The claims on the tenant's namespaces, after recording the ones it makes or gives up now: a
+   * claim is read back once committed, so its place in line is the one every replica sees.
+   */
+  async function claims(ctx: ReconcileContext, tenant: Tenant): Promise<NamespaceClaim[]> {
+    const { name, uid } = tenant.metadata;
+    const read = () => store.query<NamespaceClaim>(claimsOfTenant, [tenant.spec?.namespaces ?? [], name]);
+    const recorded = await read();
+    const plan = planClaims(tenant, recorded);
+    if (plan.claim.length === 0 && plan.release.length === 0) return recorded;
+    const fence = String(ctx.fence);
+    if (plan.release.length > 0) await store.query(releaseClaims, [name, plan.release, fence]);
+    if (plan.claim.length > 0) await store.query(insertClaims, [plan.claim, name, uid, fence]);
+    ctx.log.info({ claimed: plan.claim, released: plan.release }, 'namespace claims');
+    return read();
+  }
+
+  async function observe(ctx: ReconcileContext, tenant: Tenant) {
     const namespaces = tenant.spec?.namespaces ?? [];
     const [row] = await store.query<{ uid: string } & TenantRow>(selectTenantRow, [tenant.metadata.name]);
     const [placed] = await store.query<PlacedUsage>(tenantUsage, [tenant.metadata.name]);
     return {
       placed: placed!,
       claimants: claimantsOf(namespaces),
+      claims: await claims(ctx, tenant),
       apps: inNamespaces(apps, namespaces) as App[],
       routes: inNamespaces(routes, namespaces) as Route[],
       volumes: inNamespaces(volumes, namespaces) as Volume[],
@@ -62,9 +82,12 @@ export function tenantController(deps: PlatformDeps & { readonly listenUrl: stri
           tenant.metadata.name, tenant.metadata.uid, step.generation, step.namespaces, tenant.metadata.creationTimestamp, fence,
         ]);
         ctx.log.info({ step: step.op, written: written.length > 0, namespaces: step.namespaces }, 'tenant row');
-      } else {
+      } else if (step.op === 'delete-row') {
         await store.query(deleteTenantRow, [tenant.metadata.name, tenant.metadata.uid, fence]);
         ctx.log.info({ step: step.op }, 'tenant row removed');
+      } else {
+        await store.query(releaseAllClaims, [tenant.metadata.name, tenant.metadata.uid, fence]);
+        ctx.log.info({ step: step.op }, 'namespace claims released');
       }
     }
     const before = findCondition(tenant.status?.conditions, 'Ready');
@@ -81,12 +104,12 @@ export function tenantController(deps: PlatformDeps & { readonly listenUrl: stri
   async function reconcile(ctx: ReconcileContext, tenant: Tenant): Promise<Result> {
     return withFinalizer(clients.tenant, tenant, TENANT_FINALIZER, {
       apply: async (current) => {
-        const plan = planTenant(current, await observe(current), { now: ctx.now() });
+        const plan = planTenant(current, await observe(ctx, current), { now: ctx.now() });
         await execute(ctx, current, plan);
         return done();
       },
       cleanup: async (current) => {
-        const plan = planTenant(current, await observe(current), { now: ctx.now() });
+        const plan = planTenant(current, await observe(ctx, current), { now: ctx.now() });
         await execute(ctx, current, plan);
         // Blocked: the watches on Apps, Routes and Volumes bring us back when one goes.
         return plan.release ? 'removed' : done();

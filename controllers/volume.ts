@@ -16,7 +16,7 @@ import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planVolume, type VolumeObserved, type VolumePlan, type VolumeRow } from '../reconcilers/volume.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { MOUNTS, mountedVolumes, owningTenant, tenantsByNamespace } from './shared-indexes.js';
+import { MOUNTS, mountedVolumes, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
 import { deleteVolumeRow, markVolumeDeleted, selectVolume, upsertVolume } from './volume-queries.js';
 
 /** Keeps a Volume until no App mounts it and its data is removed from its node. */
@@ -40,7 +40,7 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
   async function observe(volume: Volume): Promise<VolumeObserved> {
     const key = keyOfObject(volume);
     const [row] = await store.query<VolumeRow & { nodeState: string | null; nodeLostSince: Date | null }>(selectVolume, [key]);
-    const tenant = owningTenant(tenants, volume.metadata.namespace!);
+    const tenant = await owningTenant(store, tenants, volume.metadata.namespace!);
     const mountedBy = apps.cache.byIndex(MOUNTS, key).map((a) => a.metadata.name).sort();
     if (!row) return { row: undefined, tenant: tenant?.metadata.name, mountedBy };
     const { nodeState, nodeLostSince, ...volumeRow } = row;
@@ -94,7 +94,7 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
   }
 
   return platformController(deps, 'volume', volumes, reconcile, [
-    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => volumes.cache.byIndex('namespace', ns)).map(keyOfObject), specOrMetadataChanged),
+    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => volumes.cache.byIndex('namespace', ns)).map(keyOfObject), tenancyChanged),
     // An App starting or stopping to mount a volume (deletion may be waiting for it).
     watches(apps, mountedVolumes, specOrMetadataChanged),
     postgresSource({

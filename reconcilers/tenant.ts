@@ -9,6 +9,7 @@ import type { Tenant, TenantStatus, TenantUsage } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
 import type { Route } from '../api/types/route.js';
 import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { namespaceOwner, type NamespaceClaim } from './namespace-claims.js';
 
 /** What PostgreSQL holds for the tenant (platform.tenants). */
 export interface TenantRow {
@@ -19,6 +20,8 @@ export interface TenantRow {
 export interface TenantObserved {
   /** Every Tenant in the cache that claims one of this tenant's namespaces (this one included or not). */
   readonly claimants: readonly Tenant[];
+  /** The claims PostgreSQL records for this tenant's namespaces (platform.namespace_claims). */
+  readonly claims: readonly NamespaceClaim[];
   /** Apps, Routes and Volumes in the namespaces this tenant claims. */
   readonly apps: readonly App[];
   readonly routes: readonly Route[];
@@ -38,7 +41,9 @@ export interface PlacedUsage {
 
 export type TenantStep =
   | { readonly op: 'upsert-row'; readonly generation: number; readonly namespaces: readonly string[] }
-  | { readonly op: 'delete-row' };
+  | { readonly op: 'delete-row' }
+  /** The tenant is gone: its namespaces go to whoever claimed them next. */
+  | { readonly op: 'release-claims' };
 
 export interface TenantPlan {
   /** Empty when PostgreSQL already matches. */
@@ -56,7 +61,7 @@ export const TENANT_CONDITIONS = ['NamespacesClaimed', 'Active', 'WithinQuota'] 
 export function planTenant(tenant: Tenant, observed: TenantObserved, env: { readonly now: Date }): TenantPlan {
   const generation = tenant.metadata.generation ?? 0;
   const claimed = [...new Set(tenant.spec?.namespaces ?? [])].sort();
-  const owners = new Map(claimed.map((ns) => [ns, ownerOf(ns, observed.claimants, tenant)]));
+  const owners = new Map(claimed.map((ns) => [ns, ownerOf(ns, observed, tenant, env.now)]));
   const granted = claimed.filter((ns) => owners.get(ns) === tenant.metadata.name);
   const inGranted = <T extends { metadata: { namespace?: string } }>(list: readonly T[]) =>
     list.filter((o) => o.metadata.namespace !== undefined && granted.includes(o.metadata.namespace));
@@ -77,7 +82,7 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
       updates.push({ type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${remaining} ${verb} to delete the tenant` });
       return { steps: [], status: statusWith(tenant, updates, usageOf(apps, volumes, observed.placed), env), release: false };
     }
-    return { steps: observed.row ? [{ op: 'delete-row' }] : [], status: tenant.status ?? {}, release: true };
+    return { steps: [...(observed.row ? [{ op: 'delete-row' } as const] : []), { op: 'release-claims' }], status: tenant.status ?? {}, release: true };
   }
 
   const lost = claimed.filter((ns) => owners.get(ns) !== tenant.metadata.name);
@@ -112,19 +117,16 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
   return { steps, status: statusWith(tenant, updates, usage, env), release: false };
 }
 
-/** The tenant that owns `namespace`: the earliest-created claimant, ties broken by name. */
-function ownerOf(namespace: string, claimants: readonly Tenant[], self: Tenant): string {
-  return tenantOfNamespace(namespace, [self, ...claimants.filter((t) => t.metadata.name !== self.metadata.name)])!.metadata.name;
-}
-
-/** Which of `tenants` owns `namespace` (the earliest-created claimant, ties by name), if any. */
-export function tenantOfNamespace(namespace: string, tenants: readonly Tenant[]): Tenant | undefined {
-  const claiming = tenants.filter((t) => (t.spec?.namespaces ?? []).includes(namespace));
-  claiming.sort((a, b) => {
-    const [ta, tb] = [a.metadata.creationTimestamp ?? '', b.metadata.creationTimestamp ?? ''];
-    return ta < tb ? -1 : ta > tb ? 1 : a.metadata.name < b.metadata.name ? -1 : 1;
-  });
-  return claiming[0];
+/**
+ * The tenant that owns `namespace`: the first claim recorded in PostgreSQL (reconcilers/namespace-claims.ts).
+ * Our own claim not recorded yet (the controller records it before planning) counts as made now.
+ */
+function ownerOf(namespace: string, observed: TenantObserved, self: Tenant, now: Date): string | undefined {
+  const known = new Map([...observed.claimants, self].map((t) => [t.metadata.name, t]));
+  const uid = self.metadata.uid ?? '';
+  const recorded = observed.claims.some((c) => c.namespace === namespace && c.tenant === self.metadata.name && c.tenantUid === uid);
+  const claims = recorded ? observed.claims : [...observed.claims, { namespace, tenant: self.metadata.name, tenantUid: uid, claimedAt: now }];
+  return namespaceOwner(namespace, claims, (name) => known.get(name))?.metadata.name;
 }
 
 function statusWith(tenant: Tenant, updates: readonly ConditionUpdate[], usage: TenantUsage, env: { now: Date }): TenantStatus {

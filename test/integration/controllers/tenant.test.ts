@@ -4,6 +4,7 @@ import { resourceType } from '../../../api/resource-types.js';
 import type { App } from '../../../api/types/app.js';
 import type { Node } from '../../../api/types/node.js';
 import type { Tenant } from '../../../api/types/tenant.js';
+import type { Volume } from '../../../api/types/volume.js';
 import { TENANT_FINALIZER } from '../../../controllers/tenant.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { KubeClient } from '../../../framework/client/index.js';
@@ -24,6 +25,7 @@ const shard = testShard('tenant');
 const tenants = new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig());
 const apps = new KubeClient<App>(resourceType('App'), kubeConfig());
 const nodes = new KubeClient<Node>(resourceType('Node'), kubeConfig());
+const volumes = new KubeClient<Volume>(resourceType('Volume'), kubeConfig());
 const stop = new AbortController();
 let store: Store;
 let manager: Manager;
@@ -66,6 +68,19 @@ async function row(name: string): Promise<Row | undefined> {
   return (await store.query<Row>(rowOf, [name]))[0];
 }
 
+async function claims(namespace: string): Promise<{ tenant: string }[]> {
+  return store.query<{ tenant: string }>({ name: 'test.claims', text: 'select tenant from platform.namespace_claims where namespace = $1 order by claimed_at, tenant' }, [namespace]);
+}
+
+async function volumeTenant(key: string): Promise<string | undefined> {
+  return (await store.query<{ tenant: string }>({ name: 'test.volume_tenant', text: 'select tenant from platform.volumes where key = $1' }, [key]))[0]?.tenant;
+}
+
+async function reconcilesOf(controller: string): Promise<number> {
+  const metric = await manager.registry.getSingleMetric('controller_runtime_reconcile_total')!.get();
+  return metric.values.filter((v) => v.labels.controller === controller).reduce((sum, v) => sum + v.value, 0);
+}
+
 describe('the Tenant controller', () => {
   it('makes a new tenant Ready, with its finalizer, its row written once, and zero usage', async () => {
     const ns = await freshNamespace('t');
@@ -90,21 +105,73 @@ describe('the Tenant controller', () => {
     expect(await row(name)).toMatchObject({ namespaces: [ns1, ns2].sort(), writes: 2 });
   });
 
-  it('gives a shared namespace to the older tenant, and the younger takes over when the older goes', async () => {
-    const ns = await freshNamespace('shared');
-    const [older, younger] = [unique('older'), unique('younger')];
-    await createTenant(older, { namespaces: [ns] });
+  it('gives a namespace to the tenant that listed it first: an older Tenant adding it later takes neither it nor its volumes, and gets it when the first lets go', async () => {
+    const [own, shop] = [await freshNamespace('own'), await freshNamespace('shop')];
+    const [older, user] = [unique('older'), unique('user')];
+    await createTenant(older, { namespaces: [own] });
     await readyState(older, { status: 'True' });
-    // creationTimestamp has one-second resolution: make sure the second one is younger.
+    // creationTimestamp has one-second resolution: make sure the user's Tenant object is younger.
     await eventually(async () => (Date.now() - Date.parse((await tenants.get(older as Key))!.metadata.creationTimestamp!) > 1_000 ? true : undefined));
-    await createTenant(younger, { namespaces: [ns] });
-    const { ready } = await readyState(younger, { status: 'False', reason: 'NamespaceConflict' });
-    expect(ready.message).toBe(`namespace ${ns} belongs to tenant ${older} (claimed first)`);
-    expect(await row(younger)).toMatchObject({ namespaces: [] });
+    await createTenant(user, { namespaces: [shop] });
+    await readyState(user, { status: 'True' });
+    await volumes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Volume', metadata: { name: 'data', namespace: shop, labels: shard.labels }, spec: { size: '1Gi' } });
+    await eventually(async () => ((await volumeTenant(`${shop}/data`)) === user ? true : undefined), { what: 'volume row of the user' });
 
-    await tenants.delete(older as Key);
-    await readyState(younger, { status: 'True' });
-    await eventually(async () => ((await row(younger))?.namespaces.length === 1 ? true : undefined), { what: 'row takes the namespace' });
+    // The older Tenant object lists `shop` too: it waits behind the user's claim.
+    const before = (await tenants.get(older as Key))!;
+    await tenants.update({ ...before, spec: { namespaces: [own, shop] } });
+    const { ready } = await readyState(older, { status: 'False', reason: 'NamespaceConflict' });
+    expect(ready.message).toBe(`namespace ${shop} belongs to tenant ${user} (claimed first)`);
+    expect(await row(older)).toMatchObject({ generation: 2, namespaces: [own] });
+    // Several resyncs of the Volume later (300 ms each), it is still the user's.
+    const resyncs = await reconcilesOf('volume');
+    await eventually(async () => ((await reconcilesOf('volume')) >= resyncs + 3 ? true : undefined), { what: 'volume resyncs' });
+    expect(await volumeTenant(`${shop}/data`)).toBe(user);
+    expect(findCondition((await tenants.get(user as Key))!.status?.conditions, 'Ready')?.status).toBe('True');
+
+    // The user lets go: its claim goes, and the older tenant, next in line, takes shop and the volume.
+    const current = (await tenants.get(user as Key))!;
+    await tenants.update({ ...current, spec: { namespaces: [] } });
+    await readyState(older, { status: 'True' });
+    await eventually(async () => ((await row(older))?.namespaces.length === 2 ? true : undefined), { what: 'row takes the namespace' });
+    await eventually(async () => ((await volumeTenant(`${shop}/data`)) === older ? true : undefined), { what: 'volume row moves to the next claimant' });
+    expect((await claims(shop)).map((c) => c.tenant)).toEqual([older]);
+    await volumes.delete(`${shop}/data` as Key);
+  });
+
+  it('hands a deleted tenant\'s namespace to the next claimant and releases its claims', async () => {
+    const ns = await freshNamespace('shared');
+    const [first, second] = [unique('first'), unique('second')];
+    await createTenant(first, { namespaces: [ns] });
+    await readyState(first, { status: 'True' });
+    await createTenant(second, { namespaces: [ns] });
+    const { ready } = await readyState(second, { status: 'False', reason: 'NamespaceConflict' });
+    expect(ready.message).toBe(`namespace ${ns} belongs to tenant ${first} (claimed first)`);
+    expect(await row(second)).toMatchObject({ namespaces: [] });
+    await tenants.delete(first as Key);
+    await readyState(second, { status: 'True' });
+    await eventually(async () => ((await row(second))?.namespaces.length === 1 ? true : undefined), { what: 'row takes the namespace' });
+    await eventually(async () => ((await claims(ns)).length === 1 ? true : undefined), { what: 'first claim released' });
+    expect((await claims(ns)).map((c) => c.tenant)).toEqual([second]);
+  });
+
+  it('gives a namespace that many tenants list at once to exactly one, the first claim recorded, and all agree', async () => {
+    const ns = await freshNamespace('race');
+    const names = Array.from({ length: 8 }, () => unique('racer'));
+    await Promise.all(names.map((name) => createTenant(name, { namespaces: [ns] })));
+    const settled = await eventually(async () => {
+      const all = await Promise.all(names.map(async (name) => {
+        const t = await tenants.get(name as Key);
+        return t?.status?.observedGeneration === 1 ? findCondition(t.status.conditions, 'NamespacesClaimed') : undefined;
+      }));
+      return all.every((c) => c !== undefined) ? all.map((c) => c!) : undefined;
+    }, { what: 'every racer reports NamespacesClaimed' });
+    const [firstClaim] = await claims(ns);
+    const winners = names.filter((_, i) => settled[i]!.status === 'True');
+    expect(winners).toEqual([firstClaim!.tenant]);
+    for (const c of settled.filter((c) => c.status === 'False')) expect(c.message).toBe(`namespace ${ns} belongs to tenant ${firstClaim!.tenant} (claimed first)`);
+    expect(await claims(ns)).toHaveLength(names.length);
+    for (const name of names) await tenants.delete(name as Key);
   });
 
   it('reports a suspended tenant not Ready with reason Suspended', async () => {

@@ -24,7 +24,7 @@ function app(namespace: string, name: string, replicas: number, memory: string, 
   };
 }
 
-const nothing: TenantObserved = { claimants: [], apps: [], routes: [], volumes: [], row: undefined, placed: { memory: 0, cpu: 0, instances: 0 } };
+const nothing: TenantObserved = { claimants: [], claims: [], apps: [], routes: [], volumes: [], row: undefined, placed: { memory: 0, cpu: 0, instances: 0 } };
 const Mi = 1024 ** 2;
 
 describe('planTenant', () => {
@@ -57,19 +57,37 @@ describe('planTenant', () => {
     expect(planTenant(t, { ...nothing, row: { generation: 3, namespaces: ['a', 'b'] } }, { now }).steps).toEqual([]);
   });
 
-  it('gives a namespace claimed twice to the older tenant and names it in the younger one\'s condition', () => {
-    const older = tenant('acme', { namespaces: ['shared'] }, { creationTimestamp: '2026-01-01T00:00:00Z' });
-    const younger = tenant('beta', { namespaces: ['shared', 'beta'] }, { creationTimestamp: '2026-01-01T00:00:09Z' });
-    const plan = planTenant(younger, { ...nothing, claimants: [older, younger] }, { now });
+  it('gives a namespace claimed twice to the tenant that claimed it first, not the older object, and names it in the other one\'s condition', () => {
+    const older = tenant('acme', { namespaces: ['shared'] }, { uid: 'u-acme', creationTimestamp: '2026-01-01T00:00:00Z' });
+    const younger = tenant('beta', { namespaces: ['shared', 'beta'] }, { uid: 'u-beta', creationTimestamp: '2026-01-01T00:00:09Z' });
+    // beta listed `shared` first; acme, the older Tenant, added it later.
+    const claims = [
+      { namespace: 'shared', tenant: 'beta', tenantUid: 'u-beta', claimedAt: new Date('2026-01-01T00:01:00Z') },
+      { namespace: 'beta', tenant: 'beta', tenantUid: 'u-beta', claimedAt: new Date('2026-01-01T00:01:00Z') },
+      { namespace: 'shared', tenant: 'acme', tenantUid: 'u-acme', claimedAt: new Date('2026-01-01T00:02:00Z') },
+    ];
+    const plan = planTenant(older, { ...nothing, claimants: [older, younger], claims }, { now });
     expect(findCondition(plan.status.conditions, 'NamespacesClaimed')).toMatchObject({
       status: 'False',
       reason: 'NamespaceConflict',
-      message: 'namespace shared belongs to tenant acme (claimed first)',
+      message: 'namespace shared belongs to tenant beta (claimed first)',
     });
     expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'NamespaceConflict' });
-    expect(plan.steps).toEqual([{ op: 'upsert-row', generation: 1, namespaces: ['beta'] }]);
-    const winner = planTenant(older, { ...nothing, claimants: [older, younger] }, { now });
+    expect(plan.steps).toEqual([{ op: 'upsert-row', generation: 1, namespaces: [] }]);
+    const winner = planTenant(younger, { ...nothing, claimants: [older, younger], claims }, { now });
     expect(findCondition(winner.status.conditions, 'Ready')?.status).toBe('True');
+    expect(winner.steps).toEqual([{ op: 'upsert-row', generation: 1, namespaces: ['beta', 'shared'] }]);
+  });
+
+  it('hands a namespace to the next claimant once the first no longer lists it, before its claim is released', () => {
+    const first = tenant('acme', { namespaces: [] }, { uid: 'u-acme' });
+    const next = tenant('beta', { namespaces: ['shared'] }, { uid: 'u-beta' });
+    const claims = [
+      { namespace: 'shared', tenant: 'acme', tenantUid: 'u-acme', claimedAt: new Date('2026-01-01T00:01:00Z') },
+      { namespace: 'shared', tenant: 'beta', tenantUid: 'u-beta', claimedAt: new Date('2026-01-01T00:02:00Z') },
+    ];
+    const plan = planTenant(next, { ...nothing, claimants: [first, next], claims }, { now });
+    expect(findCondition(plan.status.conditions, 'NamespacesClaimed')).toMatchObject({ status: 'True', message: 'owns namespace shared' });
   });
 
   it('reports a suspended tenant not Ready with reason Suspended', () => {
@@ -108,10 +126,10 @@ describe('planTenant', () => {
     expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'DeletionBlocked', message: expect.stringMatching(/^3 apps remain/) });
   });
 
-  it('releases a deleted tenant with nothing left, removing its row', () => {
+  it('releases a deleted tenant with nothing left, removing its row and its namespace claims', () => {
     const t = tenant('acme', { namespaces: ['a'] }, { deletionTimestamp: '2026-01-02T00:00:00Z' });
     const plan = planTenant(t, { ...nothing, row: { generation: 1, namespaces: ['a'] } }, { now });
-    expect(plan).toMatchObject({ release: true, steps: [{ op: 'delete-row' }] });
+    expect(plan).toMatchObject({ release: true, steps: [{ op: 'delete-row' }, { op: 'release-claims' }] });
   });
 
   it('keeps lastTransitionTime when a condition keeps its status', () => {
