@@ -1,0 +1,21 @@
+/**
+ * The short chaos run (about a minute of faults): kill -9 of random replicas, agents and edges
+ * under App churn. `npm run chaos` is the long one (bench/chaos.ts). Invariants are checked all the
+ * time; afterwards everything must converge.
+ */
+import { describe, expect, it } from 'vitest';
+import { chaosTable, runChaos } from '../../env/chaos.js';
+
+describe('kill anything at any time', () => {
+  it('loses no App, overbooks no node and places no extra instance', async () => {
+    const summary = await runChaos({ faultsMs: 60_000, liveApps: 12, settleMs: 120_000, log: (line) => console.log(line) });
+    console.log(`chaos (short run):\n${chaosTable(summary)}\n${JSON.stringify(summary.violations)}\n${summary.timeline.join('\n')}`);
+    expect(summary.faults.replica + summary.faults.agent + summary.faults.edge).toBeGreaterThanOrEqual(5);
+    expect(summary.convergenceMs.count).toBeGreaterThan(10);
+    expect(summary.violations).toEqual({ overbooked: [], overPlaced: [], lost: [] });
+    // Availability through the edges is measured, not yet asserted: on this loaded 2-core machine a
+    // stable host has been down for 10-33 s in some runs (issue 14 §1 stays open on it); the figures
+    // are printed above and kept in docs/reliability.md by `npm run chaos`.
+    expect(summary.edge.served).toBeGreaterThan(0);
+  }, 400_000);
+});
