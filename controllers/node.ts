@@ -63,7 +63,7 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
         const plan = planNode(current, await observe(current), cluster, { now: ctx.now() });
         if (!plan.release) {
           await writeStatus(clients.node, current, plan.status);
-          return done(); // an instance leaving notifies tend_instances, which brings us back
+          return done(); // an instance or volume leaving notifies tend_nodes, which brings us back
         }
         await store.query(forgetNodeIdentity, [current.metadata.name]);
         await store.query(deleteNodeRow, [current.metadata.name, current.metadata.uid, String(ctx.fence)]);
@@ -73,18 +73,14 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
   }
 
   return platformController(deps, 'node', nodes, reconcile, [
+    // tend_nodes: an agent appearing or back, a volume or an instance arriving or leaving (the
+    // triggers of migrations 000004, 000008, 000015). Not tend_instances: agents' reports (a crash
+    // loop's every restart) change nothing a Node shows.
     postgresSource({
       name: 'node-agents',
       connectionString: deps.listenUrl,
       channel: 'tend_nodes',
       map: (node) => [keyOf(undefined, node)],
-      logger: deps.logger,
-    }),
-    postgresSource({
-      name: 'node-instances',
-      connectionString: deps.listenUrl,
-      channel: 'tend_instances',
-      map: (payload) => [keyOf(undefined, payload.split(' ')[1] ?? '')],
       logger: deps.logger,
     }),
   ]);
