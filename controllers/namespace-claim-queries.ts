@@ -50,3 +50,9 @@ export const releaseAllClaims: NamedQuery = {
          where tenant = $1 and tenant_uid = $2
            and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
 };
+
+/** The claims on namespaces $1 (text[]), earliest first. */
+export const claimsOfNamespaces: NamedQuery = {
+  name: 'platform.namespace_claims_of_namespaces',
+  text: `select ${columns} from platform.namespace_claims where namespace = any($1::text[]) order by claimed_at, tenant`,
+};

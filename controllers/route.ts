@@ -12,38 +12,78 @@ import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches, type Predicate } from '../framework/source/index.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
+import type { Tenant } from '../api/types/tenant.js';
+import { claimNeeded, type HostClaim, type HostRoute } from '../reconcilers/host-claims.js';
+import { matchedKeys, patternKeys } from '../reconcilers/hostnames.js';
+import { namespaceOwner, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
 import { planRoute, type Backend, type RoutePlan, type RoutingRow } from '../reconcilers/route.js';
+import { claimsOfNamespaces } from './namespace-claim-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
+import { tenancyChanged, tenantsByNamespace, tenantsForHost } from './shared-indexes.js';
+import { hostClaims, insertHostClaim, lockHostClaims, releaseHostClaim } from './route-host-queries.js';
 import { backendsOfApp, deleteRouting, routingOfRoute, selectRouting, upsertRouting } from './route-queries.js';
 
 /** Keeps a Route until the edges no longer serve it. */
 export const ROUTE_FINALIZER = 'tend.dev/route';
-const HOST_PATH = 'host-path';
+/** Index of Routes by host (`n:HOST`) and each parent domain of it (`a:DOMAIN`): reconcilers/hostnames.ts patternKeys. */
+const HOST_KEYS = 'host-keys';
 const APP = 'app';
 
-const hostPath = (r: Route) => `${r.spec?.host.toLowerCase()} ${r.spec?.pathPrefix ?? '/'}`;
+const hostOf = (r: Route) => r.spec?.host.toLowerCase() ?? '';
 
 /** Builds the Route controller. */
 export function routeController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Route> {
   const { manager, clients, store } = deps;
   const routes = manager.informer(clients.route, {
-    indexers: { [HOST_PATH]: (r: Route) => [hostPath(r)], [APP]: (r: Route) => [`${r.metadata.namespace}/${r.spec?.app}`], namespace: byNamespace },
+    indexers: { [HOST_KEYS]: (r: Route) => patternKeys(hostOf(r)), [APP]: (r: Route) => [`${r.metadata.namespace}/${r.spec?.app}`], namespace: byNamespace },
   });
   const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
   const tenants = tenantsByNamespace(deps);
 
+  /** The Routes on `host`, each with the Tenant that owns its namespace (one query for all of them). */
+  async function hostRoutes(host: string, ns: string): Promise<{ list: HostRoute[]; tenantOf: (ns: string) => Tenant | undefined }> {
+    const list = routes.cache.byIndex(HOST_KEYS, `n:${host}`);
+    const namespaces = [...new Set([ns, ...list.map((r) => r.metadata.namespace!)])];
+    const claims = await store.query<NamespaceClaim>(claimsOfNamespaces, [namespaces]);
+    const tenantOf = (n: string) => namespaceOwner(n, claims, (name) => tenants.cache.get(keyOf(undefined, name)));
+    return { list: list.map((route) => ({ route, tenant: tenantOf(route.metadata.namespace!) })), tenantOf };
+  }
+
+  /**
+   * The claims on the Route's host (and its own elsewhere), after recording its claim if it must
+   * make one now: read back once committed, so its place in line is the one every replica sees.
+   */
+  async function claims(ctx: ReconcileContext, route: Route, tenant: Tenant | undefined, hostTenants: readonly Tenant[]): Promise<HostClaim[]> {
+    const me = `${route.metadata.namespace}/${route.metadata.name}`;
+    const read = () => store.query<HostClaim>(hostClaims, [hostOf(route), me]);
+    const recorded = await read();
+    const claim = claimNeeded(route, tenant, recorded, hostTenants);
+    if (!claim) return recorded;
+    await store.tx(async (tx) => {
+      await tx.query(lockHostClaims);
+      await tx.query(insertHostClaim, [claim.host, me, route.metadata.uid ?? '', claim.tenant, String(ctx.fence)]);
+    });
+    ctx.log.info({ host: claim.host, tenant: claim.tenant }, 'host claimed');
+    return read();
+  }
+
   async function plan(ctx: ReconcileContext, route: Route): Promise<RoutePlan> {
     const ns = route.metadata.namespace!;
-    const [backends, [row], servedAt] = await Promise.all([
+    const host = hostOf(route);
+    const [backends, [row], servedAt, around] = await Promise.all([
       store.query<Backend>(backendsOfApp, [`${ns}/${route.spec!.app}`]),
-      store.query<RoutingRow>(selectRouting, [route.spec!.host.toLowerCase(), route.spec!.pathPrefix ?? '/']),
+      store.query<RoutingRow>(selectRouting, [host, route.spec!.pathPrefix ?? '/']),
       store.query<{ host: string; pathPrefix: string }>(routingOfRoute, [`${ns}/${route.metadata.name}`]),
+      hostRoutes(host, ns),
     ]);
+    const tenant = around.tenantOf(ns);
+    const hostTenants = tenantsForHost(tenants, host);
     return planRoute(route, {
-      tenant: await owningTenant(store, tenants, ns),
+      tenant,
       appExists: apps.cache.get(keyOf(ns, route.spec!.app)) !== undefined,
-      competitors: routes.cache.byIndex(HOST_PATH, hostPath(route)),
+      hostRoutes: around.list,
+      hostTenants,
+      claims: await claims(ctx, route, tenant, hostTenants),
       backends,
       row,
       servedAt,
@@ -56,9 +96,12 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
       if (step.op === 'upsert-routing') {
         await store.query(upsertRouting, [step.host, step.pathPrefix, step.route, JSON.stringify(step.backends), fence, step.suspended]);
         ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix, backends: step.backends.length, suspended: step.suspended }, 'routing updated');
-      } else {
+      } else if (step.op === 'delete-routing') {
         await store.query(deleteRouting, [step.host, step.pathPrefix, step.route, fence]);
         ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix }, 'routing removed');
+      } else {
+        await store.query(releaseHostClaim, [step.host, step.route, fence]);
+        ctx.log.info({ host: step.host }, 'host claim released');
       }
     }
   }
@@ -80,9 +123,14 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
   const routesOf = (keys: readonly string[]) => keys.flatMap((k) => routes.cache.byIndex(APP, k)).map(keyOfObject);
   return platformController(deps, 'route', routes, reconcile, [
     // A Route that comes or goes changes who owns its host and path.
-    watches(routes, (r) => routes.cache.byIndex(HOST_PATH, hostPath(r)).map(keyOfObject), specOrMetadataChanged),
+    watches(routes, (r) => routes.cache.byIndex(HOST_KEYS, `n:${hostOf(r)}`).map(keyOfObject), specOrMetadataChanged),
     watches(apps, (a) => routesOf([`${a.metadata.namespace}/${a.metadata.name}`]), specOrMetadataChanged as Predicate<App>),
-    watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => routes.cache.byIndex('namespace', ns)).map(keyOfObject), tenancyChanged),
+    // A Tenant's namespaces or host names change who may serve the hosts its patterns match, for
+    // other tenants' Routes too (a more specific entry added or dropped, a namespace handed on).
+    watches(tenants, (t) => [
+      ...(t.spec?.namespaces ?? []).flatMap((ns) => routes.cache.byIndex('namespace', ns)),
+      ...(t.spec?.allowedHostnames ?? []).flatMap(matchedKeys).flatMap((k) => routes.cache.byIndex(HOST_KEYS, k)),
+    ].map(keyOfObject), tenancyChanged),
     postgresSource({
       name: 'route-instances',
       connectionString: deps.listenUrl,

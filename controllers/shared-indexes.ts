@@ -8,12 +8,16 @@ import { findCondition } from '../framework/conditions/index.js';
 import { keyOf, type Key } from '../framework/reconcile/index.js';
 import { specOrMetadataChanged, type Informer, type Predicate } from '../framework/source/index.js';
 import type { Queryable } from '../framework/store/index.js';
+import { hostKeys, overlapKeys, patternKeys } from '../reconcilers/hostnames.js';
 import { namespaceOwner, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
 import { claimsOfNamespace } from './namespace-claim-queries.js';
 import type { PlatformDeps } from './platform-deps.js';
 
 /** Index of Tenants by each namespace they claim. */
 export const CLAIMS = 'claims';
+
+/** Index of Tenants by their allowedHostnames (reconcilers/hostnames.ts patternKeys). */
+export const HOSTNAMES = 'hostnames';
 
 /** Index of Apps by each Volume they mount (`namespace/name`). */
 export const MOUNTS = 'mounts';
@@ -23,9 +27,26 @@ export function mountedVolumes(app: App): Key[] {
   return (app.spec?.volumes ?? []).map((v) => keyOf(app.metadata.namespace, v.volume));
 }
 
-/** The shared Tenants informer, indexed by claimed namespace. */
+/** The shared Tenants informer, indexed by claimed namespace and by host name pattern. */
 export function tenantsByNamespace(deps: PlatformDeps): Informer<Tenant> {
-  return deps.manager.informer(deps.clients.tenant, { indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [] } });
+  return deps.manager.informer(deps.clients.tenant, {
+    indexers: { [CLAIMS]: (t: Tenant) => t.spec?.namespaces ?? [], [HOSTNAMES]: (t: Tenant) => [...new Set((t.spec?.allowedHostnames ?? []).flatMap(patternKeys))] },
+  });
+}
+
+/** The Tenants whose allowedHostnames may match `host`. */
+export function tenantsForHost(tenants: Informer<Tenant>, host: string): Tenant[] {
+  return uniqueTenants(hostKeys(host).flatMap((k) => tenants.cache.byIndex(HOSTNAMES, k)));
+}
+
+/** The other Tenants whose allowedHostnames may overlap `tenant`'s. */
+export function overlappingTenants(tenants: Informer<Tenant>, tenant: Tenant): Tenant[] {
+  const found = (tenant.spec?.allowedHostnames ?? []).flatMap(overlapKeys).flatMap((k) => tenants.cache.byIndex(HOSTNAMES, k));
+  return uniqueTenants(found).filter((t) => t.metadata.name !== tenant.metadata.name);
+}
+
+function uniqueTenants(list: readonly Tenant[]): Tenant[] {
+  return [...new Map(list.map((t) => [t.metadata.name, t])).values()];
 }
 
 /**

@@ -19,7 +19,7 @@ import { planTenant, type PlacedUsage, type TenantPlan, type TenantRow } from '.
 import { tenantUsage } from './app-queries.js';
 import { claimsOfTenant, insertClaims, releaseAllClaims, releaseClaims } from './namespace-claim-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { CLAIMS, tenantsByNamespace } from './shared-indexes.js';
+import { CLAIMS, overlappingTenants, tenantsByNamespace } from './shared-indexes.js';
 import { deleteTenantRow, selectTenantRow, upsertTenantRow } from './tenant-queries.js';
 
 /** Finalizer that keeps a Tenant until its Apps, Routes and Volumes are gone and its row removed. */
@@ -66,6 +66,7 @@ export function tenantController(deps: PlatformDeps & { readonly listenUrl: stri
       placed: placed!,
       claimants: claimantsOf(namespaces),
       claims: await claims(ctx, tenant),
+      overlapping: overlappingTenants(tenants, tenant),
       apps: inNamespaces(apps, namespaces) as App[],
       routes: inNamespaces(routes, namespaces) as Route[],
       volumes: inNamespaces(volumes, namespaces) as Volume[],
@@ -121,6 +122,8 @@ export function tenantController(deps: PlatformDeps & { readonly listenUrl: stri
   return platformController(deps, 'tenant', tenants, reconcile, [
     // A tenant's change can hand a namespace to (or take it from) another tenant.
     watches(tenants, (t) => claimantsOf(t.spec?.namespaces ?? []).map(keyOfObject), specOrMetadataChanged),
+    // A tenant's host names can overlap (or stop overlapping) another's: both report it.
+    watches(tenants, (t) => overlappingTenants(tenants, t).map(keyOfObject), specOrMetadataChanged),
     watches(apps, tenantsOfNamespace, specOrMetadataChanged as Predicate<App>),
     watches(routes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Route>),
     watches(volumes, tenantsOfNamespace, specOrMetadataChanged as Predicate<Volume>),

@@ -1,15 +1,21 @@
 /**
- * The Route planner: a Route × its tenant, its App, the Routes competing for the same host and
- * path, and the healthy instances → the routing row the edges serve, and the status. Pure.
+ * The Route planner: a Route × its tenant, its App, the Routes and tenants around its host, and
+ * the healthy instances → the routing row the edges serve, and the status. Pure.
  *
- * One owner per host + pathPrefix across all tenants: the oldest Route (creation time, then
- * namespace/name). A later one reports `Accepted=False, reason HostConflict` naming the owner and
- * is never served; when the owner goes, the next oldest takes over by itself.
+ * A host belongs to one tenant with all its path prefixes (reconcilers/host-claims.ts): the one
+ * that may serve it (the most specific allowedHostnames entry, reconcilers/hostnames.ts) and
+ * claimed it first. Another tenant's Route for it, whatever its prefix, reports `Accepted=False,
+ * reason HostConflict` without naming who owns it. Within the owning tenant, Routes split the
+ * host by path prefix; one prefix has one owner, the oldest Route (creation time, then
+ * namespace/name), and a later one reports HostConflict naming it. When an owner goes, the next
+ * in line takes over by itself.
  */
 import type { Route, RouteStatus } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
 import { deepEqual } from '../framework/status/merge-patch.js';
+import { hostOwner, type HostClaim, type HostRoute } from './host-claims.js';
+import { moreSpecificElsewhere } from './hostnames.js';
 
 /** One healthy backend of the App. */
 export interface Backend {
@@ -29,8 +35,12 @@ export interface RoutingRow {
 export interface RouteObserved {
   readonly tenant: Tenant | undefined;
   readonly appExists: boolean;
-  /** Every Route (any namespace) with the same host and path prefix, this one included or not. */
-  readonly competitors: readonly Route[];
+  /** Every Route (any namespace, any path prefix) on the same host, with its namespace's tenant; this one included or not. */
+  readonly hostRoutes: readonly HostRoute[];
+  /** Every Tenant with an allowedHostnames entry that may match the host. */
+  readonly hostTenants: readonly Tenant[];
+  /** The claims on the host, and this Route's claims on any host (platform.host_claims). */
+  readonly claims: readonly HostClaim[];
   readonly backends: readonly Backend[];
   readonly row: RoutingRow | undefined;
   /** Every host + path prefix this Route is served at now (more than one right after a host change). */
@@ -39,7 +49,9 @@ export interface RouteObserved {
 
 export type RouteStep =
   | { readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[]; readonly suspended: boolean }
-  | { readonly op: 'delete-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string };
+  | { readonly op: 'delete-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string }
+  /** The Route no longer claims `host` (deleted, or moved to another host). */
+  | { readonly op: 'release-host'; readonly host: string; readonly route: string };
 
 export interface RoutePlan {
   readonly steps: readonly RouteStep[];
@@ -76,13 +88,21 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
   for (const old of observed.servedAt) {
     if (old.host !== host || old.pathPrefix !== pathPrefix) steps.push({ op: 'delete-routing', host: old.host, pathPrefix: old.pathPrefix, route: me });
   }
-  if (route.metadata.deletionTimestamp) {
-    if (ours) steps.push({ op: 'delete-routing', host, pathPrefix, route: me });
-    return { steps, status: route.status ?? {}, release: true };
+  const deleting = route.metadata.deletionTimestamp !== undefined;
+  if (deleting && ours) steps.push({ op: 'delete-routing', host, pathPrefix, route: me });
+  // Claims go after the rows: nobody else is served at the host before we stop.
+  for (const claimed of new Set(observed.claims.filter((c) => c.route === me && (deleting || c.host !== host)).map((c) => c.host))) {
+    steps.push({ op: 'release-host', host: claimed, route: me });
   }
+  if (deleting) return { steps, status: route.status ?? {}, release: true };
 
-  const owner = routeOwner([route, ...observed.competitors.filter((r) => nameOf(r) !== me)])!;
+  const tenantName = observed.tenant?.metadata.name;
+  const hostRoutes = [{ route, tenant: observed.tenant }, ...observed.hostRoutes.filter((r) => nameOf(r.route) !== me)];
+  const sameTenant = hostRoutes.filter((r) => r.tenant?.metadata.name === tenantName && (r.route.spec?.pathPrefix ?? '/') === pathPrefix);
+  const owner = routeOwner([route, ...sameTenant.map((r) => r.route).filter((r) => nameOf(r) !== me)])!;
   const updates: ConditionUpdate[] = [];
+  const specific = observed.tenant ? moreSpecificElsewhere(host, observed.tenant, observed.hostTenants) : undefined;
+  const hostTenant = hostOwner(host, withOwnClaim(route, observed, env.now), hostRoutes, observed.hostTenants);
   let accepted = false;
   if (!observed.tenant) {
     updates.push({ type: 'Accepted', status: 'False', reason: 'NoTenant', message: `namespace ${route.metadata.namespace} belongs to no Tenant` });
@@ -91,6 +111,16 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
     updates.push({
       type: 'Accepted', status: 'False', reason: 'HostNotAllowed',
       message: `tenant ${observed.tenant.metadata.name} allows ${allowed.length ? allowed.join(', ') : 'no host names'}, not ${host}`,
+    });
+  } else if (specific !== undefined) {
+    updates.push({
+      type: 'Accepted', status: 'False', reason: 'HostConflict',
+      message: `host ${host} belongs to another tenant, whose allowedHostnames entry ${specific} is more specific than this tenant's; it serves every path of the host`,
+    });
+  } else if (hostTenant !== tenantName) {
+    updates.push({
+      type: 'Accepted', status: 'False', reason: 'HostConflict',
+      message: `host ${host} belongs to another tenant, which claimed it first; a host is served by one tenant with all its path prefixes`,
     });
   } else if (nameOf(owner) !== me) {
     updates.push({ type: 'Accepted', status: 'False', reason: 'HostConflict', message: `${host}${pathPrefix} is served by route ${nameOf(owner)}, created first` });
@@ -135,6 +165,15 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
     observedGeneration: generation,
   };
   return { steps, status, release: false };
+}
+
+/** The claims, with this Route's own counted as made now if it is not recorded (the controller records it before planning). */
+function withOwnClaim(route: Route, observed: RouteObserved, now: Date): readonly HostClaim[] {
+  const me = nameOf(route);
+  const host = route.spec!.host.toLowerCase();
+  const tenant = observed.tenant?.metadata.name;
+  if (!tenant || observed.claims.some((c) => c.host === host && c.route === me && c.tenant === tenant && c.routeUid === (route.metadata.uid ?? ''))) return observed.claims;
+  return [...observed.claims, { host, route: me, routeUid: route.metadata.uid ?? '', tenant, claimedAt: now }];
 }
 
 function nameOf(route: Route): string {

@@ -9,6 +9,7 @@ import type { Tenant, TenantStatus, TenantUsage } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
 import type { Route } from '../api/types/route.js';
 import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { hostnamesCondition } from './hostnames.js';
 import { namespaceOwner, type NamespaceClaim } from './namespace-claims.js';
 
 /** What PostgreSQL holds for the tenant (platform.tenants). */
@@ -22,6 +23,8 @@ export interface TenantObserved {
   readonly claimants: readonly Tenant[];
   /** The claims PostgreSQL records for this tenant's namespaces (platform.namespace_claims). */
   readonly claims: readonly NamespaceClaim[];
+  /** Other Tenants whose allowedHostnames may overlap this one's. */
+  readonly overlapping: readonly Tenant[];
   /** Apps, Routes and Volumes in the namespaces this tenant claims. */
   readonly apps: readonly App[];
   readonly routes: readonly Route[];
@@ -101,6 +104,7 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
       ? { type: 'Active', status: 'False', reason: 'Suspended', message: 'spec.suspended is true' }
       : { type: 'Active', status: 'True', reason: 'Active', message: '' },
   );
+  updates.push(hostnamesCondition(tenant, observed.overlapping));
   const usage = usageOf(apps, volumes, observed.placed);
   const over = overQuota(tenant, usage);
   updates.push(

@@ -7,12 +7,17 @@ import { hostAllowed, planRoute, type RouteObserved } from '../../../reconcilers
 const now = new Date('2026-01-02T03:04:05Z');
 const tenant: Tenant = { apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['acme'], allowedHostnames: ['*.acme.example'] } };
 
-function route(name: string, host: string, created = '2026-01-01T00:00:00Z', extra: Partial<Route['metadata']> = {}): Route {
-  return { apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: { name, namespace: 'acme', generation: 1, creationTimestamp: created, ...extra }, spec: { host, app: 'web' } };
+function route(name: string, host: string, created = '2026-01-01T00:00:00Z', extra: Partial<Route['metadata']> = {}, pathPrefix?: string): Route {
+  return {
+    apiVersion: 'tend.dev/v1alpha1', kind: 'Route',
+    metadata: { name, namespace: 'acme', uid: `u-${extra.namespace ?? 'acme'}-${name}`, generation: 1, creationTimestamp: created, ...extra },
+    spec: { host, app: 'web', ...(pathPrefix ? { pathPrefix } : {}) },
+  };
 }
 
 const backend = { address: '10.0.0.1', port: 4000, instance: 'acme.web-1' };
-const seen: RouteObserved = { tenant, appExists: true, competitors: [], backends: [backend], row: undefined, servedAt: [] };
+const seen: RouteObserved = { tenant, appExists: true, hostRoutes: [], hostTenants: [tenant], claims: [], backends: [backend], row: undefined, servedAt: [] };
+const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
 
 describe('hostAllowed', () => {
   it('lets a wildcard pattern allow any subdomain, but not the bare domain or a lookalike', () => {
@@ -42,10 +47,11 @@ describe('planRoute', () => {
     expect(plan.steps).toEqual([]);
   });
 
-  it('leaves a host to the older route and names it, and is never served meanwhile', () => {
+  it('leaves a host + prefix to the tenant\'s older route and names it, and is never served meanwhile', () => {
     const older = route('first', 'shop.acme.example', '2026-01-01T00:00:00Z');
     const younger = route('second', 'shop.acme.example', '2026-01-01T00:00:05Z');
-    const plan = planRoute(younger, { ...seen, competitors: [older, younger], row: { route: 'acme/first', backends: [backend], suspended: false } }, { now });
+    const hostRoutes = [older, younger].map((r) => ({ route: r, tenant }));
+    const plan = planRoute(younger, { ...seen, hostRoutes, row: { route: 'acme/first', backends: [backend], suspended: false } }, { now });
     expect(findCondition(plan.status.conditions, 'Accepted')).toMatchObject({ status: 'False', reason: 'HostConflict', message: 'shop.acme.example/ is served by route acme/first, created first' });
     expect(plan.steps).toEqual([]);
     expect(plan.status.url).toBeUndefined();
@@ -53,7 +59,7 @@ describe('planRoute', () => {
 
   it('takes the host over once the older route is gone', () => {
     const younger = route('second', 'shop.acme.example', '2026-01-01T00:00:05Z');
-    const plan = planRoute(younger, { ...seen, competitors: [younger], row: { route: 'acme/first', backends: [backend], suspended: false } }, { now });
+    const plan = planRoute(younger, { ...seen, hostRoutes: [{ route: younger, tenant }], row: { route: 'acme/first', backends: [backend], suspended: false } }, { now });
     expect(plan.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/second', backends: [backend], suspended: false }]);
   });
 
@@ -85,5 +91,80 @@ describe('planRoute', () => {
     expect(moved.steps[0]).toEqual({ op: 'delete-routing', host: 'old.acme.example', pathPrefix: '/', route: 'acme/shop' });
     const deleting = planRoute(route('shop', 'shop.acme.example', undefined, { deletionTimestamp: '2026-01-02T00:00:00Z' }), { ...seen, row: { route: 'acme/shop', backends: [], suspended: false }, servedAt: [{ host: 'shop.acme.example', pathPrefix: '/' }] }, { now });
     expect(deleting).toMatchObject({ release: true, steps: [{ op: 'delete-routing', host: 'shop.acme.example', pathPrefix: '/' }] });
+  });
+
+  describe('a host belongs to one tenant with all its path prefixes', () => {
+    const victim: Tenant = { apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'victim', uid: 't-victim' }, spec: { namespaces: ['victim'], allowedHostnames: ['victim.example'] } };
+    const rival: Tenant = { apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'rival', uid: 't-rival' }, spec: { namespaces: ['rival'], allowedHostnames: ['victim.example'] } };
+    const home = route('home', 'victim.example', '2026-01-01T00:00:05Z', { namespace: 'victim' });
+    // The rival's Route is the older object, and asks only for /login.
+    const login = route('login', 'victim.example', '2026-01-01T00:00:00Z', { namespace: 'rival' }, '/login');
+    const hostRoutes = [{ route: home, tenant: victim }, { route: login, tenant: rival }];
+    const claims = [
+      { host: 'victim.example', route: 'victim/home', routeUid: 'u-victim-home', tenant: 'victim', claimedAt: at(1) },
+      { host: 'victim.example', route: 'rival/login', routeUid: 'u-rival-login', tenant: 'rival', claimedAt: at(2) },
+    ];
+    const observed = { ...seen, hostRoutes, hostTenants: [victim, rival], claims };
+
+    it('refuses another tenant\'s Route for the host, whatever its prefix, with HostConflict naming neither the owner nor its Routes', () => {
+      const plan = planRoute(login, { ...observed, tenant: rival }, { now });
+      const accepted = findCondition(plan.status.conditions, 'Accepted');
+      expect(accepted).toMatchObject({ status: 'False', reason: 'HostConflict', message: 'host victim.example belongs to another tenant, which claimed it first; a host is served by one tenant with all its path prefixes' });
+      expect(accepted!.message).not.toMatch(/victim\/|home|victim[^.]/);
+      expect(plan.steps).toEqual([]);
+      expect(findCondition(planRoute(home, { ...observed, tenant: victim }, { now }).status.conditions, 'Accepted')?.status).toBe('True');
+    });
+
+    it('follows the recorded claim times, whatever the order of the rows', () => {
+      const reversed = { ...observed, claims: [...claims].reverse() };
+      expect(findCondition(planRoute(login, { ...reversed, tenant: rival }, { now }).status.conditions, 'Accepted')?.reason).toBe('HostConflict');
+      const rivalFirst = { ...observed, claims: [{ ...claims[0]!, claimedAt: at(3) }, claims[1]!] };
+      expect(findCondition(planRoute(home, { ...rivalFirst, tenant: victim }, { now }).status.conditions, 'Accepted')?.reason).toBe('HostConflict');
+    });
+
+    it('passes over the claim of a Route that is gone, re-created, or whose namespace changed tenant', () => {
+      const gone = { ...observed, hostRoutes: [{ route: login, tenant: rival }] };
+      expect(findCondition(planRoute(login, { ...gone, tenant: rival }, { now }).status.conditions, 'Accepted')?.status).toBe('True');
+      const recreated = { ...observed, hostRoutes: [{ route: { ...home, metadata: { ...home.metadata, uid: 'other' } }, tenant: victim }, { route: login, tenant: rival }] };
+      expect(findCondition(planRoute(login, { ...recreated, tenant: rival }, { now }).status.conditions, 'Accepted')?.status).toBe('True');
+      const moved = { ...observed, hostRoutes: [{ route: home, tenant: rival }, { route: login, tenant: rival }] };
+      expect(findCondition(planRoute(login, { ...moved, tenant: rival }, { now }).status.conditions, 'Accepted')?.status).toBe('True');
+    });
+
+    it('lets Routes of the owning tenant split the host by path prefix', () => {
+      const api = route('api', 'victim.example', '2026-01-01T00:00:09Z', { namespace: 'victim' }, '/api');
+      const plan = planRoute(api, { ...observed, tenant: victim, hostRoutes: [...hostRoutes, { route: api, tenant: victim }] }, { now });
+      expect(findCondition(plan.status.conditions, 'Accepted')?.status).toBe('True');
+      expect(plan.steps).toEqual([{ op: 'upsert-routing', host: 'victim.example', pathPrefix: '/api', route: 'victim/api', backends: [backend], suspended: false }]);
+    });
+
+    it('gives the host to the more specific allowedHostnames entry: a *.example tenant\'s Route for shop.example is refused', () => {
+      const wide: Tenant = { ...rival, spec: { namespaces: ['rival'], allowedHostnames: ['*.example'] } };
+      const shop: Tenant = { ...victim, spec: { namespaces: ['victim'], allowedHostnames: ['shop.example'] } };
+      const wideRoute = route('shop', 'shop.example', '2026-01-01T00:00:00Z', { namespace: 'rival' });
+      // Even with the earlier claim, the wildcard does not take a host the exact entry covers.
+      const wideClaims = [{ host: 'shop.example', route: 'rival/shop', routeUid: 'u-rival-shop', tenant: 'rival', claimedAt: at(1) }];
+      const plan = planRoute(wideRoute, { ...seen, tenant: wide, hostTenants: [wide, shop], hostRoutes: [{ route: wideRoute, tenant: wide }], claims: wideClaims }, { now });
+      expect(findCondition(plan.status.conditions, 'Accepted')).toMatchObject({
+        status: 'False', reason: 'HostConflict',
+        message: 'host shop.example belongs to another tenant, whose allowedHostnames entry shop.example is more specific than this tenant\'s; it serves every path of the host',
+      });
+      expect(plan.steps).toEqual([]);
+      // Other hosts under *.example stay the wildcard tenant's.
+      const other = route('other', 'other.example', '2026-01-01T00:00:00Z', { namespace: 'rival' });
+      expect(findCondition(planRoute(other, { ...seen, tenant: wide, hostTenants: [wide, shop] }, { now }).status.conditions, 'Accepted')?.status).toBe('True');
+    });
+
+    it('releases its claim after it stops serving: on deletion, and at the old host after a host change', () => {
+      const deleting = { ...home, metadata: { ...home.metadata, deletionTimestamp: '2026-01-02T00:00:00Z' } };
+      const plan = planRoute(deleting, { ...observed, tenant: victim, row: { route: 'victim/home', backends: [], suspended: false } }, { now });
+      expect(plan.steps).toEqual([
+        { op: 'delete-routing', host: 'victim.example', pathPrefix: '/', route: 'victim/home' },
+        { op: 'release-host', host: 'victim.example', route: 'victim/home' },
+      ]);
+      const movedClaims = [{ ...claims[0]!, host: 'old.example' }];
+      const moved = planRoute(home, { ...observed, tenant: victim, claims: movedClaims }, { now });
+      expect(moved.steps).toContainEqual({ op: 'release-host', host: 'old.example', route: 'victim/home' });
+    });
   });
 });

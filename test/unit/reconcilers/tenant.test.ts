@@ -24,7 +24,7 @@ function app(namespace: string, name: string, replicas: number, memory: string, 
   };
 }
 
-const nothing: TenantObserved = { claimants: [], claims: [], apps: [], routes: [], volumes: [], row: undefined, placed: { memory: 0, cpu: 0, instances: 0 } };
+const nothing: TenantObserved = { claimants: [], claims: [], overlapping: [], apps: [], routes: [], volumes: [], row: undefined, placed: { memory: 0, cpu: 0, instances: 0 } };
 const Mi = 1024 ** 2;
 
 describe('planTenant', () => {
