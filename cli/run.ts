@@ -9,6 +9,7 @@ import { buildPlatform } from '../controllers/platform.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
 import { platformMigrationsFolder } from '../migrations/index.js';
+import { parseDuration } from './duration.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 import { parseVerbArgs } from './verb-args.js';
@@ -31,6 +32,7 @@ Options:
   --cpu-overcommit-ratio X  CPU sold X times over on every node (default: 4); same on every replica
   --node-heartbeat-ms N   agents' heartbeat period; a node is lost after 3 missed (default: 5000)
   --lost-grace-ms N       a lost node's stateless instances move after this long (default: 30000)
+  --no-tenant-grace D     an App whose namespace no Tenant owns stops its instances after this long, e.g. 90s (default: 5m)
   --max-instances-per-node N  most instances placed on one node, whatever their sizes (default: 250)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
@@ -68,6 +70,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
       ...(values['cpu-overcommit-ratio'] ? { cpuOvercommitRatio: ratio(values['cpu-overcommit-ratio']) } : {}),
       ...(values['node-heartbeat-ms'] ? { heartbeatMs: number(values['node-heartbeat-ms'], 'node-heartbeat-ms') } : {}),
       ...(values['lost-grace-ms'] ? { lostGraceMs: number(values['lost-grace-ms'], 'lost-grace-ms') } : {}),
+      ...(values['no-tenant-grace'] ? { noTenantGraceMs: parseDuration('run', 'no-tenant-grace', values['no-tenant-grace']) } : {}),
       ...(values['max-instances-per-node'] ? { maxInstancesPerNode: number(values['max-instances-per-node'], 'max-instances-per-node') } : {}),
     },
   };
@@ -109,6 +112,7 @@ function parse(args: readonly string[]) {
       'node-heartbeat-ms': { type: 'string' },
       'max-instances-per-node': { type: 'string' },
       'lost-grace-ms': { type: 'string' },
+      'no-tenant-grace': { type: 'string' },
       'log-level': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'member-ttl-ms': { type: 'string' },

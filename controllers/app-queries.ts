@@ -4,7 +4,7 @@ import type { NamedQuery } from '../framework/store/index.js';
 export const instancesOfApp: NamedQuery = {
   name: 'platform.instances_of_app',
   text: `select i.id, i.revision, i.node, i.desired, i.phase, i.ready and n.lost_since is null as ready,
-                i.created_at as "createdAt", i.restarts, i.last_exit as "lastExit", i.reason, i.message,
+                i.created_at as "createdAt", i.restarts, i.last_exit as "lastExit", i.reason, i.message, i.no_tenant_since as "noTenantSince",
                 n.lost_since as "nodeLostSince", n.state in ('draining', 'decommissioned') as "nodeDraining",
                 n.state = 'draining' and n.draining_since + n.drain_deadline_seconds * interval '1 second' < now() as "nodeDrainExpired"
          from platform.instances i
@@ -86,6 +86,25 @@ export const stopInstance: NamedQuery = {
   name: 'platform.instance_stop',
   text: `update platform.instances set desired = 'stopped'
          where id = $1 and desired <> 'stopped'
+           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+};
+
+/**
+ * Records, on the app's running instances not marked yet, that their namespace belongs to no Tenant
+ * from now on (the database's clock): the grace before they stop counts from here. Fenced ($2).
+ */
+export const markNoTenant: NamedQuery = {
+  name: 'platform.instances_mark_no_tenant',
+  text: `update platform.instances set no_tenant_since = now()
+         where app = $1 and desired = 'running' and no_tenant_since is null
+           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+};
+
+/** A Tenant owns the app's namespace again: its instances are no longer on their way out. Fenced ($2). */
+export const clearNoTenant: NamedQuery = {
+  name: 'platform.instances_clear_no_tenant',
+  text: `update platform.instances set no_tenant_since = null
+         where app = $1 and no_tenant_since is not null
            and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
 };
 

@@ -11,13 +11,13 @@ import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { byNamespace, watches } from '../framework/source/index.js';
 import { keyOfObject } from '../framework/client/index.js';
-import { setCondition } from '../framework/conditions/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
 import { resolveAppVolumes } from './app-volumes.js';
 import { sizeProblem } from '../reconcilers/placement.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
-import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
+import { clearNoTenant, forgetInstance, instancesOfApp, markNoTenant, stopInstance } from './app-queries.js';
+import { noTenantVerdict } from '../reconcilers/no-tenant.js';
 import { drainInstances } from './orphan-instances.js';
 import { placeInstances } from './place-instances.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
@@ -36,23 +36,25 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
   const liveWithinMs = cluster.heartbeatMs * cluster.missedHeartbeats;
 
   async function observe(key: string): Promise<AppInstance[]> {
-    const rows = await store.query<AppInstance & { nodeLostSince: Date | null }>(instancesOfApp, [key]);
-    return rows.map(({ nodeLostSince, ...i }) => (nodeLostSince ? { ...i, nodeLostSince } : i));
+    const rows = await store.query<AppInstance & { nodeLostSince: Date | null; noTenantSince: Date | null }>(instancesOfApp, [key]);
+    return rows.map(({ nodeLostSince, noTenantSince, ...i }) => ({ ...i, ...(nodeLostSince ? { nodeLostSince } : {}), ...(noTenantSince ? { noTenantSince } : {}) }));
   }
 
   async function reconcileLive(ctx: ReconcileContext, app: App): Promise<Result> {
     const key = `${app.metadata.namespace}/${app.metadata.name}`;
     const tenant = await owningTenant(store, tenants, app.metadata.namespace!);
-    if (!tenant) {
-      const generation = app.metadata.generation ?? 0;
-      const message = `namespace ${app.metadata.namespace} belongs to no Tenant: add it to a Tenant's spec.namespaces`;
-      let conditions = app.status?.conditions ?? [];
-      conditions = setCondition(conditions, { type: 'Scheduled', status: 'False', reason: 'NoTenant', message }, { now: ctx.now(), generation }).conditions;
-      conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'NoTenant', message }, { now: ctx.now(), generation }).conditions;
-      await writeStatus(clients.app, app, { ...(app.status ?? {}), conditions, observedGeneration: generation });
-      return done(); // a Tenant's change brings us back (watch below)
-    }
     const instances = await observe(key);
+    if (!tenant) {
+      // Counted against no quota: the instances keep serving for the grace period, then stop.
+      const verdict = noTenantVerdict(app, instances, { now: ctx.now(), graceMs: cluster.noTenantGraceMs });
+      if (verdict.mark) await store.query(markNoTenant, [key, String(ctx.fence)]);
+      const result = await reconcileBlocked(ctx, app, instances, verdict.block);
+      const untilDeadline = verdict.requeueAfterMs;
+      if (untilDeadline === undefined) return result;
+      return requeueAfter(Math.min(untilDeadline, result.requeueAfterMs ?? untilDeadline));
+    }
+    // A Tenant claims the namespace (again): the instances are no longer on their way out.
+    if (instances.some((i) => i.noTenantSince)) await store.query(clearNoTenant, [key, String(ctx.fence)]);
     if (tenant.spec?.suspended) {
       const tenantBlocked = {
         reason: 'TenantSuspended',

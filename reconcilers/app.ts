@@ -31,6 +31,8 @@ export interface AppInstance {
   /** Phase 'failed': why its node's agent will not run it (RuntimeUnavailable, InvalidCommand, …). */
   readonly reason?: string | null;
   readonly message?: string | null;
+  /** When the App controller first found the instance's namespace owned by no Tenant (cleared when one claims it). */
+  readonly noTenantSince?: Date;
 }
 
 /** What an instance runs, as the agent reads it (platform.instances.spec). */

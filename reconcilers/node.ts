@@ -25,6 +25,8 @@ export interface ClusterConfig {
   readonly missedHeartbeats: number;
   /** A lost node's stateless instances are replaced elsewhere after this long. @default 30_000 */
   readonly lostGraceMs: number;
+  /** The instances of an App whose namespace no Tenant owns stop after this long. @default 300_000 */
+  readonly noTenantGraceMs: number;
   /** Most instances placed on one node, whatever their sizes (the kubelet's maxPods is 110). @default 250 */
   readonly maxInstancesPerNode: number;
 }
@@ -35,6 +37,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   heartbeatMs: 5_000,
   missedHeartbeats: 3,
   lostGraceMs: 30_000,
+  noTenantGraceMs: 300_000,
   maxInstancesPerNode: 250,
 };
 

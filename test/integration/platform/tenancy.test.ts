@@ -25,10 +25,12 @@ import type { ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
 
 const HEARTBEAT_MS = 1_000;
+// Short enough for a test, long enough to restart the controllers inside it.
+const NO_TENANT_GRACE_MS = 8_000;
 const logger = createLogger({ level: 'warn' });
 const databases = new FreshDatabases('tenancy');
 const dir = mkdtempSync(join(tmpdir(), 'tend-tenancy-'));
-const stop = new AbortController();
+let stop = new AbortController();
 let url: string;
 let store: Store;
 let clients: ReturnType<typeof platformClients>;
@@ -42,7 +44,7 @@ beforeAll(async () => {
   store = new Store({ connectionString: url, logger });
   await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
   clients = platformClients((type) => new PostgresClient(type, store, { listenUrl: url, admit }));
-  running = buildPlatform({ store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 } }).start(stop.signal);
+  startControllers();
   await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
   agent = startTend('agent-n1', ['agent', '--node', 'n1', '--database-url', url, '--state-dir', join(dir, 'agent-n1'), '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '500', '--crash-backoff-ms', '200'], join(dir, 'agent-n1.log'));
   edgePort = await freePort();
@@ -59,6 +61,15 @@ afterAll(async () => {
   await store?.close();
   await databases.dropAll();
 });
+
+/** The control plane in this process; started again, it knows only what PostgreSQL and the resources hold. */
+function startControllers(): void {
+  stop = new AbortController();
+  const cluster = { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000, noTenantGraceMs: NO_TENANT_GRACE_MS };
+  // A pool of its own: the manager closes its store when it stops.
+  const own = new Store({ connectionString: url, logger });
+  running = buildPlatform({ store: own, logger, replica: 'test', membership: false, cluster }).start(stop.signal);
+}
 
 async function condition<T extends Resource>(client: ResourceClient<T>, key: string, type: string, status: string, reason?: string) {
   return eventually(async () => {
@@ -134,5 +145,50 @@ describe('a suspended tenant', () => {
     await condition(clients.app, 'acme/web', 'Ready', 'True');
     await condition(clients.route, 'acme/web', 'Ready', 'True');
     expect(await runningInstances('acme/web')).toHaveLength(2);
+  });
+});
+
+describe('a namespace that loses its Tenant', () => {
+  it('has its Apps say NoTenant, keeps their instances for the grace (across a controller restart), then stops them; claimed again, they run', async () => {
+    await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'shops' }, spec: { namespaces: ['kept', 'shop'], allowedHostnames: ['*.shop.test'] } });
+    await clients.app.create(hello('shop', 'store', 2));
+    await condition(clients.app, 'shop/store', 'Ready', 'True');
+    const before = await runningInstances('shop/store');
+    expect(before).toHaveLength(2);
+
+    await updateTenant('shops', (spec) => ({ ...spec, namespaces: ['kept'] }));
+    const held = await condition(clients.app, 'shop/store', 'Ready', 'False', 'NoTenant');
+    const [, since, deadline] = /since (\S+): its instances stop at (\S+) \(grace 8s\) unless you add it to a Tenant's spec\.namespaces$/.exec(held.message) ?? [];
+    expect(since, held.message).toBeDefined();
+    expect(Date.parse(deadline!) - Date.parse(since!)).toBe(NO_TENANT_GRACE_MS);
+    // Within the grace the instances still run and serve.
+    expect((await runningInstances('shop/store')).map((i) => i.id)).toEqual(before.map((i) => i.id));
+    for (const i of before) expect((await fetch(`http://127.0.0.1:${i.port}/`, { signal: AbortSignal.timeout(2_000) })).status).toBe(200);
+
+    // A restarted control plane counts from the moment PostgreSQL recorded, not from its own start.
+    stop.abort();
+    await running;
+    startControllers();
+    await eventually(async () => ((await instanceCount('shop/store')) === 0 ? true : undefined), { what: 'instances stopped after the grace', timeoutMs: 45_000 });
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(deadline!));
+    const stopped = await condition(clients.app, 'shop/store', 'Available', 'False', 'NoTenant');
+    expect(stopped.message).toMatch(/belongs to no Tenant/);
+    for (const i of before) await expect(fetch(`http://127.0.0.1:${i.port}/`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+
+    await updateTenant('shops', (spec) => ({ ...spec, namespaces: ['kept', 'shop'] }));
+    await condition(clients.app, 'shop/store', 'Ready', 'True');
+    expect(await runningInstances('shop/store')).toHaveLength(2);
+    const marked = await store.query<{ n: number }>({ name: 'test.no_tenant_marked', text: `select count(*)::int as n from platform.instances where app = 'shop/store' and no_tenant_since is not null` });
+    expect(marked[0]!.n).toBe(0);
+  });
+
+  it('clears the mark when a Tenant claims the namespace within the grace, so a later loss counts afresh', async () => {
+    await updateTenant('shops', (spec) => ({ ...spec, namespaces: ['kept'] }));
+    await condition(clients.app, 'shop/store', 'Ready', 'False', 'NoTenant');
+    await eventually(async () => ((await store.query<{ n: number }>({ name: 'test.no_tenant_marked', text: `select count(*)::int as n from platform.instances where app = 'shop/store' and no_tenant_since is not null` }))[0]!.n === 2 ? true : undefined), { what: 'both instances marked' });
+    await updateTenant('shops', (spec) => ({ ...spec, namespaces: ['kept', 'shop'] }));
+    await condition(clients.app, 'shop/store', 'Ready', 'True');
+    await eventually(async () => ((await store.query<{ n: number }>({ name: 'test.no_tenant_marked', text: `select count(*)::int as n from platform.instances where app = 'shop/store' and no_tenant_since is not null` }))[0]!.n === 0 ? true : undefined), { what: 'marks cleared' });
+    expect(await runningInstances('shop/store')).toHaveLength(2);
   });
 });

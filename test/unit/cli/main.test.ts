@@ -42,6 +42,11 @@ describe('the tend command', { timeout: 30_000 }, () => {
     expect(badKind).toMatchObject({ code: 2, stderr: 'tend: unknown kind "pods": one of tenants, nodes, apps, routes, volumes (see: tend help)\n' });
   });
 
+  it('refuses a --no-tenant-grace that is no duration before connecting', () => {
+    const badGrace = tend('run', '--database-url', 'postgres://nobody@127.0.0.1:1/none', '--no-tenant-grace', 'soon');
+    expect(badGrace).toMatchObject({ code: 2, stderr: 'tend: run: --no-tenant-grace must be a duration like 90s or 5m, got "soon" (see: tend help)\n' });
+  });
+
   it('prints its version and its help', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
     expect(tend('version')).toMatchObject({ code: 0, stdout: `tend ${pkg.version}\n` });
