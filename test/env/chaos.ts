@@ -145,7 +145,7 @@ class ChaosCluster {
     await eventually(async () => {
       for (const tenant of TENANTS) if ((await this.request(`${tenant}.chaos.test`)) !== 200) throw new Error(`${tenant}.chaos.test does not answer yet`);
       return true;
-    }, { what: 'the stable Apps answering through both edges', timeoutMs: 90_000 });
+    }, { what: 'the stable Apps answering through both edges', timeoutMs: 240_000 });
   }
 
   async run(options: ChaosOptions, log: (line: string) => void): Promise<ChaosSummary> {

@@ -17,5 +17,5 @@ describe('kill anything at any time', () => {
     // stable host has been down for 10-33 s in some runs (issue 14 §1 stays open on it); the figures
     // are printed above and kept in docs/reliability.md by `npm run chaos`.
     expect(summary.edge.served).toBeGreaterThan(0);
-  }, 400_000);
+  }, 600_000);
 });

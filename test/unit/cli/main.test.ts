@@ -12,7 +12,8 @@ function tend(...args: string[]) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-describe('the tend command', { timeout: 30_000 }, () => {
+// Each case starts tsx processes one after another: seconds each on a loaded machine.
+describe('the tend command', { timeout: 120_000 }, () => {
   it('starts with a node shebang', () => {
     expect(readFileSync(join(root, 'cli/main.ts'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
   });
