@@ -70,7 +70,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const cpu = millicores(app.spec!.resources.cpu ?? '100m');
     const invalid = sizeProblem(memory, cpu);
     const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
-    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode }) : {};
+    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes }) : {};
     // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
     // nothing (what runs keeps running) and say why.
     const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
@@ -105,6 +105,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
           },
           liveWithinMs,
           maxInstancesPerNode: cluster.maxInstancesPerNode,
+          allowUnisolatedNodes: cluster.allowUnisolatedNodes,
           ...(volumes.pinnedNode ? { pinnedNode: volumes.pinnedNode } : {}),
         });
         // A single-writer verdict still explains the replicas that were not asked for.

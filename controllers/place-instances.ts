@@ -30,16 +30,21 @@ export interface PlaceRequest {
   readonly liveWithinMs: number;
   /** Most instances one node takes (the cluster's maxInstancesPerNode). */
   readonly maxInstancesPerNode: number;
+  /** The cluster's allowUnisolatedNodes: whether nodes that cannot sandbox instances take them too. */
+  readonly allowUnisolatedNodes: boolean;
   /** The only node allowed: where the App's volumes live. */
   readonly pinnedNode?: string;
 }
 
 const ATTEMPTS = 3;
 
-/** Every node with what it offers and holds; a node whose agent is silent counts as not ready. */
-export async function liveNodes(store: Store, liveWithinMs: number): Promise<BindingNode[]> {
-  const rows = await store.query<BindingNode & { alive: boolean }>(schedulerNodes, [liveWithinMs]);
-  return rows.map(({ alive, ...node }) => ({ ...node, state: alive ? node.state : 'not-ready' }));
+/**
+ * Every node with what it offers and holds; a node whose agent is silent counts as not ready, one
+ * whose agent cannot sandbox instances as not isolated unless `allowUnisolated`.
+ */
+export async function liveNodes(store: Store, liveWithinMs: number, allowUnisolated: boolean): Promise<BindingNode[]> {
+  const rows = await store.query<BindingNode & { alive: boolean; isolated: boolean }>(schedulerNodes, [liveWithinMs]);
+  return rows.map(({ alive, isolated, ...node }) => ({ ...node, state: alive ? node.state : 'not-ready', isolated: isolated || allowUnisolated }));
 }
 
 /**
@@ -50,7 +55,7 @@ export async function placeInstances(store: Store, ctx: ReconcileContext, reques
   const batch = Math.min(request.count, PLACEMENT_BATCH);
   let placed = 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const nodes = (await liveNodes(store, request.liveWithinMs)).map((n) => ({ ...n, maxInstances: request.maxInstancesPerNode }));
+    const nodes = (await liveNodes(store, request.liveWithinMs, request.allowUnisolatedNodes)).map((n) => ({ ...n, maxInstances: request.maxInstancesPerNode }));
     const [usage] = await store.query<{ memory: number; cpu: number; instances: number }>(tenantUsage, [request.tenant]);
     const budget: TenantBudget = {
       memoryUsed: usage!.memory,

@@ -124,6 +124,8 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
         healthListened();
       },
       membership: { joinDelayMs: 0 },
+      // One user's own machine: Apps run here also where instances cannot be sandboxed (not root).
+      cluster: { allowUnisolatedNodes: true },
       ...(kubeConfig ? { kubeConfig } : {}),
     });
     running.push(manager.start(stop.signal));
@@ -157,6 +159,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
           listenUrl: agentUrl,
           runtime,
           memoryEnforcement: runtime.memoryEnforcement,
+          isolation: runtime.isolation,
           stateDir: agentDir,
           backupStore: new FolderBackupStore(join(dataDir, 'backups')),
           logger: logger.child({ component: 'agent' }),
