@@ -13,6 +13,7 @@ import { ManifestPathError, findManifestFiles } from '../api/manifest-files.js';
 import { parseManifests, type Manifest } from '../api/manifests.js';
 import { ApiError, ConflictError, keyOfObject, type Resource } from '../framework/client/index.js';
 import type { Key } from '../framework/reconcile/index.js';
+import { isSecretManifest, secretFromManifest } from '../secrets/manifest-secret.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, type Connection } from './connection.js';
 import { EXIT, type CliIo } from './io.js';
 import { readinessOf } from './readiness.js';
@@ -24,7 +25,8 @@ import { parseVerbArgs } from './verb-args.js';
 export const APPLY_USAGE = `Usage: tend apply -f FILE|DIR|- [-f ...] [options]
 
 Create or update tend objects from YAML (several documents per file; a folder is searched for
-*.yaml and *.yml). Prints what happened to each: created, configured or unchanged.
+*.yaml and *.yml). Prints what happened to each: created, configured or unchanged. v1 Secrets
+are applied too: to the cluster with --kubeconfig, else stored by tend with their values sealed.
 
 Options:
   -f, --filename PATH   a file, a folder or - (repeatable)
@@ -82,6 +84,7 @@ export async function applyManifests(connection: Connection, manifests: readonly
   for (const manifest of manifests) {
     const outcome = await applyOne(connection, manifest, namespace);
     if ('skipped' in outcome) io.out(outcome.skipped);
+    else if ('done' in outcome) io.out(outcome.done);
     else if ('errors' in outcome) {
       failed = true;
       for (const line of outcome.errors) io.err(line);
@@ -93,12 +96,13 @@ export async function applyManifests(connection: Connection, manifests: readonly
   return { applied, failed };
 }
 
-type Outcome = { skipped: string } | { errors: string[] } | { applied: Applied; verb: 'created' | 'configured' | 'unchanged' };
+type Outcome = { skipped: string } | { done: string } | { errors: string[] } | { applied: Applied; verb: 'created' | 'configured' | 'unchanged' };
 
 async function applyOne(connection: Connection, manifest: Manifest, defaultNamespace: string): Promise<Outcome> {
   const where = `${manifest.file}:${manifest.line}`;
   const object = manifest.object as Partial<Resource> | null;
   if (typeof object !== 'object' || object === null || Array.isArray(object)) return { errors: [`${where}: not a Kubernetes object: expected a mapping with apiVersion and kind`] };
+  if (isSecretManifest(object)) return applySecret(connection, where, manifest.file, object as Record<string, unknown>, defaultNamespace);
   const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : '';
   if (apiVersion && !apiVersion.startsWith(`${GROUP}/`)) return { skipped: `${where}: skipped ${object.kind ?? '<no kind>'}: ${apiVersion} is not a ${GROUP} API version` };
   const info = typeof object.kind === 'string' ? findKind(object.kind) : undefined;
@@ -152,6 +156,22 @@ async function applyOne(connection: Connection, manifest: Manifest, defaultNames
       return { errors: err.causes.map((c) => `${manifest.file}: ${objectName}: ${c.field ? `${c.field.replace(/^\./, '')}: ` : ''}${c.message ?? ''}`) };
     }
     return { errors: [`${manifest.file}: ${objectName}: ${err instanceof Error ? err.message : String(err)}`] };
+  }
+}
+
+/** A v1 Secret: to the backend's Secrets. Messages name fields and keys, never values. */
+async function applySecret(connection: Connection, where: string, file: string, object: Record<string, unknown>, defaultNamespace: string): Promise<Outcome> {
+  let secret;
+  try {
+    secret = secretFromManifest(object, defaultNamespace);
+  } catch (err) {
+    const name = (object.metadata as { name?: unknown } | undefined)?.name;
+    return { errors: [`${where}: Secret ${typeof name === 'string' ? name : ''}: ${(err as Error).message}`] };
+  }
+  try {
+    return { done: `secret/${secret.name} ${await connection.secrets().put(secret)}` };
+  } catch (err) {
+    return { errors: [`${file}: Secret ${secret.namespace}/${secret.name}: ${err instanceof Error ? err.message : String(err)}`] };
   }
 }
 

@@ -15,6 +15,8 @@ import { RESOURCE_TYPES } from '../api/resource-types.js';
 import { KubeClient, PostgresClient, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
 import { poolConnections } from '../framework/client/pooled-kube-config.js';
 import { Store } from '../framework/store/index.js';
+import { KubeSecrets } from '../secrets/kube-secrets.js';
+import { PostgresSecrets } from '../secrets/postgres-secrets.js';
 import { UsageError } from './usage-error.js';
 
 /** The flags every client verb takes, as parseArgs options. */
@@ -52,6 +54,8 @@ export interface Connection {
   readonly store: Store | undefined;
   /** Core API for events, on the kubernetes backend. */
   readonly core: CoreV1Api | undefined;
+  /** The Secrets of the backend: the cluster's, or those tend stores sealed (standalone). */
+  secrets(): KubeSecrets | PostgresSecrets;
   close(): Promise<void>;
 }
 
@@ -62,21 +66,26 @@ export function connect(values: { kubeconfig?: string | undefined; 'database-url
   const store = databaseUrl ? new Store({ connectionString: databaseUrl, logger, applicationName: 'tend cli', poolSize: 2 }) : undefined;
   let core: CoreV1Api | undefined;
   let make: (type: ResourceType) => ResourceClient;
+  let makeSecrets: () => KubeSecrets | PostgresSecrets;
   if (values.kubeconfig) {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(values.kubeconfig);
     poolConnections(kubeConfig);
     core = kubeConfig.makeApiClient(CoreV1Api);
     make = (type) => new KubeClient(type, kubeConfig, 'tend-cli');
+    makeSecrets = () => new KubeSecrets(kubeConfig, 'tend-cli');
   } else if (store && databaseUrl) {
     make = (type) => new PostgresClient(type, store, { listenUrl: databaseUrl, admit });
+    makeSecrets = () => new PostgresSecrets(store, { listenUrl: databaseUrl });
   } else {
     throw new UsageError('no tend to talk to: start one with `tend up` (here, or pass --data-dir), or pass --database-url or --kubeconfig');
   }
   const clients = new Map<string, ResourceClient>();
+  let secrets: KubeSecrets | PostgresSecrets | undefined;
   return {
     store,
     core,
+    secrets: () => (secrets ??= makeSecrets()),
     client<T extends Resource>(info: KindInfo) {
       if (!clients.has(info.kind)) clients.set(info.kind, make(RESOURCE_TYPES[info.kind]!));
       return clients.get(info.kind) as unknown as ResourceClient<T>;

@@ -8,6 +8,8 @@ import type { Condition } from '../framework/conditions/index.js';
 import type { Resource } from '../framework/client/index.js';
 import { keyOf } from '../framework/reconcile/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindAndName } from './connection.js';
+import type { App } from '../api/types/app.js';
+import { envSection } from './format/app-env.js';
 import { columns, field, indented } from './format/sections.js';
 import { formatAge } from './format/table.js';
 import { EXIT, type CliIo } from './io.js';
@@ -69,6 +71,7 @@ export function describeObject(obj: Resource, now: Date): string[] {
     ...(m.deletionTimestamp ? [field('Deleting since', m.deletionTimestamp)] : []),
     'Spec:',
     ...indented(stringify(obj.spec ?? {})),
+    ...(obj.kind === 'App' ? envSection(obj as App) : []),
     'Status:',
     ...(Object.keys(status).length ? indented(stringify(status)) : ['  <none>']),
     'Conditions:',

@@ -16,6 +16,7 @@ import { runEdgeVerb } from './edge.js';
 import { runHelp } from './help.js';
 import { runNode } from './node.js';
 import { runRun } from './run.js';
+import { runSecret } from './secret.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 import { runValidate } from './validate.js';
@@ -35,6 +36,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
   edge: runEdgeVerb,
   node: runNode,
   run: runRun,
+  secret: runSecret,
   validate: runValidate,
   version: runVersion,
   help: runHelp,

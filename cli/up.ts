@@ -26,6 +26,8 @@ Options:
   --node NAME             this machine's Node name (default: local, as in examples/node.yaml)
   --database-url URL      use this PostgreSQL instead of the embedded one
   --kubeconfig PATH       keep resources on this Kubernetes cluster instead of in PostgreSQL
+  --secrets-key-file FILE the control plane's key that stored Secrets are sealed to, mode 0600
+                          (default: $TEND_SECRETS_KEY_FILE, else DATA-DIR/secrets.key, made on the first start)
   --no-examples           do not apply examples/ on the first start
   --log-level LEVEL       level of tend.log: trace|debug|info|warn|error (default: info)
   -h, --help              show this help`;
@@ -57,6 +59,7 @@ export async function runUpVerb(args: readonly string[], io: CliIo, env: NodeJS.
         io,
         ...(values['database-url'] ? { databaseUrl: values['database-url'] } : {}),
         ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+        ...((values['secrets-key-file'] ?? env.TEND_SECRETS_KEY_FILE) ? { secretsKeyFile: resolve((values['secrets-key-file'] ?? env.TEND_SECRETS_KEY_FILE)!) } : {}),
       },
       stop.signal,
     );
@@ -79,6 +82,7 @@ function parse(args: readonly string[]) {
       node: { type: 'string' },
       'database-url': { type: 'string' },
       kubeconfig: { type: 'string' },
+      'secrets-key-file': { type: 'string' },
       'no-examples': { type: 'boolean' },
       'log-level': { type: 'string' },
     },

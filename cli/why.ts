@@ -14,6 +14,7 @@ import type { Store } from '../framework/store/index.js';
 import type { Condition } from '../framework/conditions/index.js';
 import { connect, kindAndName, kindNamed, CONNECTION_USAGE, type Connection } from './connection.js';
 import { parse } from './describe.js';
+import { envSection } from './format/app-env.js';
 import { columns, indented } from './format/sections.js';
 import { formatAge } from './format/table.js';
 import { EXIT, type CliIo } from './io.js';
@@ -66,6 +67,7 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
   lines.push(
     `Desired (generation ${obj.metadata.generation ?? '?'}${observed !== undefined ? `, controllers have seen ${observed}` : ', not yet seen by a controller'}):`,
     ...indented(stringify(obj.spec ?? {})),
+    ...(info.kind === 'App' ? indented(envSection(obj as App).join('\n')) : []),
   );
   if (!store) {
     lines.push('', '(no database known: pass --database-url to see instances, routing and the reconcile journal)');

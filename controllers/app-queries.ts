@@ -6,9 +6,11 @@ export const instancesOfApp: NamedQuery = {
   text: `select i.id, i.revision, i.node, i.desired, i.phase, i.ready and n.lost_since is null as ready,
                 i.created_at as "createdAt", i.restarts, i.last_exit as "lastExit", i.reason, i.message, i.no_tenant_since as "noTenantSince",
                 n.lost_since as "nodeLostSince", n.state in ('draining', 'decommissioned') as "nodeDraining",
-                n.state = 'draining' and n.draining_since + n.drain_deadline_seconds * interval '1 second' < now() as "nodeDrainExpired"
+                n.state = 'draining' and n.draining_since + n.drain_deadline_seconds * interval '1 second' < now() as "nodeDrainExpired",
+                i.sealed_to is not null and i.sealed_to is distinct from ag.sealing_key as "sealedStale"
          from platform.instances i
          join platform.nodes n on n.name = i.node
+         left join platform.node_agents ag on ag.node = i.node
          where i.app = $1`,
 };
 
@@ -22,7 +24,7 @@ export const schedulerNodes: NamedQuery = {
                 coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu", coalesce(a.instances, 0)::int as "allocatedInstances",
                 n.disk::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
                 coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive,
-                coalesce(ag.isolated, false) as isolated
+                ag.sealing_key is not null as "canSeal"
          from platform.nodes n
          left join (select node, sum(memory) as memory, sum(cpu) as cpu, count(*) as instances from platform.instances group by node) a on a.node = n.name
          left join (select node, sum(size) as size from platform.volumes where node is not null group by node) v on v.node = n.name
@@ -75,11 +77,20 @@ export const lockTenant: NamedQuery = {
   text: `select name from platform.tenants where name = $1 for update`,
 };
 
-/** Inserts a batch of one app's instances in one statement (ids $1 and nodes $5 are parallel arrays). */
+/**
+ * Inserts a batch of one app's instances in one statement: ids $1, nodes $5, sealed environments
+ * $9 and the keys they are sealed to $10 are parallel arrays (nulls for an App without Secrets).
+ */
 export const insertInstances: NamedQuery = {
   name: 'platform.instances_insert',
-  text: `insert into platform.instances (id, app, tenant, revision, node, memory, cpu, spec)
-         select unnest($1::text[]), $2, $3, $4, unnest($5::text[]), $6, $7, $8::jsonb`,
+  text: `insert into platform.instances (id, app, tenant, revision, node, memory, cpu, spec, sealed_env, sealed_to)
+         select unnest($1::text[]), $2, $3, $4, unnest($5::text[]), $6, $7, $8::jsonb, unnest($9::text[]), unnest($10::text[])`,
+};
+
+/** Under the node locks: the sealing key each node's agent published ($1 the nodes). */
+export const nodeSealingKeys: NamedQuery = {
+  name: 'platform.node_sealing_keys',
+  text: `select node, sealing_key as key from platform.node_agents where node = any($1::text[]) and sealing_key is not null`,
 };
 
 /** Asks the node's agent to stop an instance; fenced. */

@@ -27,8 +27,6 @@ interface BindOptions {
   readonly liveWithinMs: number;
   /** The cluster's maxInstancesPerNode: a full node cannot take the App, so not its volumes either. */
   readonly maxInstancesPerNode: number;
-  /** The cluster's allowUnisolatedNodes. */
-  readonly allowUnisolatedNodes: boolean;
 }
 
 interface VolumeRow {
@@ -91,7 +89,7 @@ async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonl
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
     let node = already;
     if (!node) {
-      const nodes = (await liveNodes(store, options.liveWithinMs, options.allowUnisolatedNodes)).map((n) => ({ ...n, maxInstances: options.maxInstancesPerNode }));
+      const nodes = (await liveNodes(store, options.liveWithinMs)).map((n) => ({ ...n, maxInstances: options.maxInstancesPerNode }));
       const choice = chooseVolumeNode(nodes, { size, memory: options.memory, nodeSelector: app.spec?.placement?.nodeSelector ?? {} });
       if ('message' in choice) return choice;
       node = choice.node;

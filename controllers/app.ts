@@ -20,6 +20,7 @@ import { clearNoTenant, forgetInstance, instancesOfApp, markNoTenant, stopInstan
 import { noTenantVerdict } from '../reconcilers/no-tenant.js';
 import { drainInstances } from './orphan-instances.js';
 import { placeInstances } from './place-instances.js';
+import { appSecrets } from './app-secrets.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 import { MOUNTS, mountedVolumes, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
 
@@ -33,6 +34,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     indexers: { namespace: byNamespace, [MOUNTS]: mountedVolumes },
   });
   const tenants = tenantsByNamespace(deps);
+  const secrets = appSecrets(deps, apps);
   const liveWithinMs = cluster.heartbeatMs * cluster.missedHeartbeats;
 
   async function observe(key: string): Promise<AppInstance[]> {
@@ -63,14 +65,18 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       } as const;
       return reconcileBlocked(ctx, app, instances, tenantBlocked);
     }
+    // A Secret or key missing: nothing of this revision starts (never with part of its env).
+    const resolved = secrets.resolve(app);
+    if (resolved.blocked) return reconcileBlocked(ctx, app, instances, { ...resolved.blocked, stop: false }, resolved.versions);
+    const secretVersions = resolved.versions;
     const tenantApps = (tenant.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns));
     const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
-    const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs });
+    const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions });
     const memory = bytes(app.spec!.resources.memory);
     const cpu = millicores(app.spec!.resources.cpu ?? '100m');
     const invalid = sizeProblem(memory, cpu);
     const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
-    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes }) : {};
+    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode }) : {};
     // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
     // nothing (what runs keeps running) and say why.
     const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
@@ -84,6 +90,10 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
         ctx.log.info({ instance: step.id, why: step.why }, 'stopping instance');
       } else {
         const spec = app.spec!;
+        // Read the values only now, to seal them to the chosen nodes in the placing transaction.
+        const fromSecrets = plan.template.secretEnv?.length ? await secrets.envOf(app) : { env: undefined };
+        if ('stale' in fromSecrets) return requeueAfter(250); // the cache catches up with the Secret first
+        if ('blocked' in fromSecrets) return reconcileBlocked(ctx, app, instances, { ...fromSecrets.blocked, stop: false }, secretVersions);
         const existingByNode: Record<string, number> = {};
         for (const i of instances) if (i.desired === 'running') existingByNode[i.node] = (existingByNode[i.node] ?? 0) + 1;
         const quota = tenant.spec?.quota ?? {};
@@ -105,14 +115,14 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
           },
           liveWithinMs,
           maxInstancesPerNode: cluster.maxInstancesPerNode,
-          allowUnisolatedNodes: cluster.allowUnisolatedNodes,
           ...(volumes.pinnedNode ? { pinnedNode: volumes.pinnedNode } : {}),
+          ...(fromSecrets.env ? { secretEnv: fromSecrets.env } : {}),
         });
         // A single-writer verdict still explains the replicas that were not asked for.
         outcome = !placed.unplaced && volumes.unplaced ? { ...placed, unplaced: volumes.unplaced } : placed;
       }
     }
-    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, ...(volumes.blocked ? { volumeBlocked: volumes.blocked } : {}) };
+    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions, ...(volumes.blocked ? { volumeBlocked: volumes.blocked } : {}) };
     await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, env));
     // Lost the race for capacity to other replicas three times: look again soon, not in 2 s.
     if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));
@@ -121,9 +131,9 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
   }
 
-  /** The tenant holds the App: stop (when asked) and forget instances, place nothing, say why. */
-  async function reconcileBlocked(ctx: ReconcileContext, app: App, instances: AppInstance[], tenantBlocked: TenantBlock): Promise<Result> {
-    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, tenantBlocked };
+  /** The tenant (or a missing Secret) holds the App: stop (when asked) and forget instances, place nothing, say why. */
+  async function reconcileBlocked(ctx: ReconcileContext, app: App, instances: AppInstance[], tenantBlocked: TenantBlock, secretVersions?: Readonly<Record<string, string>>): Promise<Result> {
+    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, tenantBlocked, ...(secretVersions ? { secretVersions } : {}) };
     const plan = planApp(app, instances, env);
     for (const step of plan.steps) {
       if (step.op === 'forget') await store.query(forgetInstance, [step.id, String(ctx.fence)]);
@@ -147,6 +157,8 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
   return platformController(deps, 'app', apps, reconcile, [
     // A Tenant appearing, changing its namespaces or quota concerns the apps in its namespaces.
     watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns)).map(keyOfObject), tenancyChanged),
+    // A Secret appearing, changing or going concerns the Apps whose env references it.
+    secrets.source,
     postgresSource({
       name: 'app-instances',
       connectionString: deps.listenUrl,

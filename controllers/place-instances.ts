@@ -11,7 +11,9 @@ import type { Store, Tx } from '../framework/store/index.js';
 import type { InstanceTemplate, PlacementOutcome } from '../reconcilers/app.js';
 import { PLACEMENT_BATCH, schedule, type Placement, type PlacementRequest, type TenantBudget } from '../reconcilers/placement.js';
 import type { BindingNode } from '../reconcilers/volume-binding.js';
-import { checkFence, insertInstances, lockNodes, lockTenant, lockedNodesAllocation, schedulerNodes, tenantUsage } from './app-queries.js';
+import { checkFence, insertInstances, lockNodes, lockTenant, lockedNodesAllocation, nodeSealingKeys, schedulerNodes, tenantUsage } from './app-queries.js';
+import { instanceEnvContext } from '../secrets/instance-env.js';
+import { seal } from '../secrets/seal.js';
 
 export interface PlaceRequest {
   readonly app: string;
@@ -30,21 +32,24 @@ export interface PlaceRequest {
   readonly liveWithinMs: number;
   /** Most instances one node takes (the cluster's maxInstancesPerNode). */
   readonly maxInstancesPerNode: number;
-  /** The cluster's allowUnisolatedNodes: whether nodes that cannot sandbox instances take them too. */
-  readonly allowUnisolatedNodes: boolean;
   /** The only node allowed: where the App's volumes live. */
   readonly pinnedNode?: string;
+  /**
+   * The environment from Secrets, in clear, in memory only: sealed to each new instance's node
+   * (to the key its agent published) in the placing transaction. Only nodes with a key qualify.
+   */
+  readonly secretEnv?: Readonly<Record<string, string>>;
 }
 
 const ATTEMPTS = 3;
 
 /**
- * Every node with what it offers and holds; a node whose agent is silent counts as not ready, one
- * whose agent cannot sandbox instances as not isolated unless `allowUnisolated`.
+ * Every node with what it offers and holds; a node whose agent is silent counts as not ready, and
+ * so does, for an App with Secrets, one whose agent has published no sealing key.
  */
-export async function liveNodes(store: Store, liveWithinMs: number, allowUnisolated: boolean): Promise<BindingNode[]> {
-  const rows = await store.query<BindingNode & { alive: boolean; isolated: boolean }>(schedulerNodes, [liveWithinMs]);
-  return rows.map(({ alive, isolated, ...node }) => ({ ...node, state: alive ? node.state : 'not-ready', isolated: isolated || allowUnisolated }));
+export async function liveNodes(store: Store, liveWithinMs: number, needsSealing = false): Promise<BindingNode[]> {
+  const rows = await store.query<BindingNode & { alive: boolean; canSeal: boolean }>(schedulerNodes, [liveWithinMs]);
+  return rows.map(({ alive, canSeal, ...node }) => ({ ...node, state: alive && (canSeal || !needsSealing) ? node.state : 'not-ready' }));
 }
 
 /**
@@ -55,7 +60,7 @@ export async function placeInstances(store: Store, ctx: ReconcileContext, reques
   const batch = Math.min(request.count, PLACEMENT_BATCH);
   let placed = 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const nodes = (await liveNodes(store, request.liveWithinMs, request.allowUnisolatedNodes)).map((n) => ({ ...n, maxInstances: request.maxInstancesPerNode }));
+    const nodes = (await liveNodes(store, request.liveWithinMs, request.secretEnv !== undefined)).map((n) => ({ ...n, maxInstances: request.maxInstancesPerNode }));
     const [usage] = await store.query<{ memory: number; cpu: number; instances: number }>(tenantUsage, [request.tenant]);
     const budget: TenantBudget = {
       memoryUsed: usage!.memory,
@@ -126,8 +131,12 @@ async function commit(tx: Tx, ctx: ReconcileContext, request: PlaceRequest, plac
     lockedNodesAllocation,
     [[...perNode.keys()]],
   );
+  // The keys to seal to, read under the node locks; a node without one takes nothing.
+  const sealingKeys = new Map<string, string>();
+  if (request.secretEnv) for (const k of await tx.query<{ node: string; key: string }>(nodeSealingKeys, [[...perNode.keys()]])) sealingKeys.set(k.node, k.key);
   const nodes: string[] = [];
   for (const node of locked) {
+    if (request.secretEnv && !sealingKeys.has(node.name)) continue;
     // memory and cpu are ≥ 1 (schedule() refused anything smaller): both counts are finite.
     const fitsMemory = Math.floor((node.allocatableMemory - node.allocatedMemory) / request.memory);
     const fitsCpu = Math.floor((node.allocatableCpu - node.allocatedCpu) / request.cpu);
@@ -137,6 +146,8 @@ async function commit(tx: Tx, ctx: ReconcileContext, request: PlaceRequest, plac
   }
   if (nodes.length === 0) return nodes;
   const ids = nodes.map(() => instanceId(request.app, request.revision, randomBytes(3).toString('hex')));
-  await tx.query(insertInstances, [ids, request.app, request.tenant, request.revision, nodes, request.memory, request.cpu, JSON.stringify(request.template)]);
+  const sealedTo = nodes.map((n) => (request.secretEnv ? sealingKeys.get(n)! : null));
+  const sealed = ids.map((id, i) => (request.secretEnv ? seal(JSON.stringify(request.secretEnv), sealedTo[i]!, instanceEnvContext(id)) : null));
+  await tx.query(insertInstances, [ids, request.app, request.tenant, request.revision, nodes, request.memory, request.cpu, JSON.stringify(request.template), sealed, sealedTo]);
   return nodes;
 }

@@ -11,6 +11,7 @@ import { Controller } from '../framework/runtime/controller.js';
 import type { Informer, Source } from '../framework/source/index.js';
 import type { Manager } from '../framework/runtime/manager.js';
 import type { Store } from '../framework/store/index.js';
+import type { SecretBackend } from '../secrets/secret-backend.js';
 
 /** What every platform controller is built from; the same whichever backend stores resources. */
 export interface PlatformDeps {
@@ -24,6 +25,8 @@ export interface PlatformDeps {
   };
   readonly store: Store;
   readonly recorder: EventRecorder;
+  /** The Secrets App env entries reference: the cluster's, or those tend stores (standalone). */
+  readonly secrets: SecretBackend;
   readonly logger: Logger;
   /** Workers per controller. @default 4 */
   readonly concurrency?: number;

@@ -17,6 +17,9 @@ import { KubeEventRecorder, PostgresEventRecorder } from '../framework/events/in
 import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
 import type { Store } from '../framework/store/index.js';
 import type { PlatformDeps } from './platform-deps.js';
+import { KubeSecrets } from '../secrets/kube-secrets.js';
+import { PostgresSecrets } from '../secrets/postgres-secrets.js';
+import type { SealingKey } from '../secrets/seal.js';
 import { tenantController } from './tenant.js';
 import { nodeController } from './node.js';
 import { appController } from './app.js';
@@ -46,6 +49,11 @@ export interface PlatformOptions {
   /** Resync period of every controller. @default 600_000 */
   readonly resyncMs?: number;
   readonly around?: PlatformDeps['around'];
+  /**
+   * Standalone mode: the control plane's key, which opens the Secrets tend stores (sealed to it).
+   * Without it, Apps that reference such Secrets report SecretNotFound. @default none
+   */
+  readonly secretsKey?: SealingKey;
   /** How often each replica looks for instances whose App is gone. @default 30_000 */
   readonly orphanSweepMs?: number;
 }
@@ -63,7 +71,7 @@ export function buildPlatform(options: PlatformOptions): Manager {
     ...(options.onHealthListening ? { onHealthListening: options.onHealthListening } : {}),
   });
   const listenUrl = options.listenUrl ?? store.options.connectionString;
-  const backend = options.kubeConfig ? kubeBackend(options.kubeConfig, replica, logger, options.selector) : postgresBackend(store, listenUrl, replica, logger);
+  const backend = options.kubeConfig ? kubeBackend(options.kubeConfig, replica, logger, options.selector) : postgresBackend(store, listenUrl, replica, logger, options.secretsKey);
   const deps: PlatformDeps = {
     manager,
     store,
@@ -85,21 +93,24 @@ export function buildPlatform(options: PlatformOptions): Manager {
   return manager;
 }
 
-type Backend = Pick<PlatformDeps, 'clients' | 'recorder'>;
+type Backend = Pick<PlatformDeps, 'clients' | 'recorder' | 'secrets'>;
 
 function kubeBackend(kubeConfig: KubeConfig, replica: string, logger: Logger, labelSelector: string | undefined): Backend {
   const selector = labelSelector ? { labelSelector } : {};
   return {
     recorder: new KubeEventRecorder(kubeConfig, { logger, component: 'tend-controller', instance: replica }),
     clients: platformClients((type) => new KubeClient(type, kubeConfig, 'tend-controller', selector)),
+    // Secrets carry no shard labels: every replica watches all of them (keys and versions only).
+    secrets: new KubeSecrets(kubeConfig, 'tend-controller'),
   };
 }
 
 /** Resources in PostgreSQL, admitted by the same schemas and rules as the CRDs. Label selectors do not apply. */
-function postgresBackend(store: Store, listenUrl: string, replica: string, logger: Logger): Backend {
+function postgresBackend(store: Store, listenUrl: string, replica: string, logger: Logger, secretsKey: SealingKey | undefined): Backend {
   return {
     recorder: new PostgresEventRecorder(store, { logger, reporter: replica }),
     clients: platformClients((type) => new PostgresClient(type, store, { listenUrl, admit })),
+    secrets: new PostgresSecrets(store, { listenUrl, ...(secretsKey ? { key: secretsKey } : {}) }),
   };
 }
 

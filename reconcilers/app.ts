@@ -10,6 +10,7 @@
 import type { App, AppStatus } from '../api/types/app.js';
 import { hash32 } from '../framework/coordination/rendezvous.js';
 import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { secretRefsOf } from './app-secrets.js';
 
 /** One instance of the app, as PostgreSQL and the node's liveness show it. */
 export interface AppInstance {
@@ -28,6 +29,8 @@ export interface AppInstance {
   /** As the agent reported them. */
   readonly restarts?: number;
   readonly lastExit?: { readonly reason: string; readonly code: number | null; readonly message?: string } | null;
+  /** Its environment was sealed to a key its node no longer has (a new state folder): it cannot start there. */
+  readonly sealedStale?: boolean;
   /** Phase 'failed': why its node's agent will not run it (RuntimeUnavailable, InvalidCommand, …). */
   readonly reason?: string | null;
   readonly message?: string | null;
@@ -41,6 +44,11 @@ export interface InstanceTemplate {
   /** spec.image: the agent refuses it (RuntimeUnavailable) until a runtime runs images. */
   readonly image?: string;
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The variables whose values come from Secrets (`namespace/name`, key): names only. The values
+   * travel sealed to the instance's node (platform.instances.sealed_env), never in the template.
+   */
+  readonly secretEnv?: readonly { readonly name: string; readonly secret: string; readonly key: string }[];
   readonly healthCheck?: { readonly path: string; readonly periodSeconds: number; readonly timeoutSeconds: number; readonly failureThreshold: number };
   /** Volumes to hand to the instance (`namespace/name`), and where it expects each. */
   readonly volumes?: readonly { readonly volume: string; readonly mountPath: string }[];
@@ -80,11 +88,16 @@ export interface AppEnv {
    * rolled out, and with `stop` every instance stops — the App itself and its volumes are kept.
    */
   readonly tenantBlocked?: TenantBlock;
+  /** Version of each Secret the env references (by name), from reconcilers/app-secrets.ts: part of the revision. */
+  readonly secretVersions?: Readonly<Record<string, string>>;
 }
 
-/** Why the App's tenant keeps it from running, and whether its instances stop now. */
+/**
+ * Why the App may not start instances — its tenant (suspended, none), or a Secret its env needs
+ * (missing: nothing starts with part of its environment) — and whether its instances stop now.
+ */
 export interface TenantBlock {
-  readonly reason: 'TenantSuspended' | 'NoTenant';
+  readonly reason: 'TenantSuspended' | 'NoTenant' | 'SecretNotFound';
   readonly message: string;
   readonly stop: boolean;
 }
@@ -95,18 +108,22 @@ export function isStateful(app: App): boolean {
 }
 
 /** The instance template of the spec, and its revision (a hash of everything an instance runs with). */
-export function templateOf(app: App): { template: InstanceTemplate; revision: string } {
+export function templateOf(app: App, secretVersions: Readonly<Record<string, string>> = {}): { template: InstanceTemplate; revision: string } {
   const spec = app.spec!;
   const hc = spec.healthCheck;
+  const refs = secretRefsOf(app);
   const template: InstanceTemplate = {
     command: [...(spec.command ?? []), ...(spec.args ?? [])],
     // Only for image Apps, so a command App's template, and so its revision, is what it was.
     ...(spec.image !== undefined ? { image: spec.image } : {}),
-    env: Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value ?? ''])),
+    env: Object.fromEntries((spec.env ?? []).filter((e) => !e.valueFrom).map((e) => [e.name, e.value ?? ''])),
+    ...(refs.length ? { secretEnv: refs.map((r) => ({ name: r.env, secret: `${app.metadata.namespace}/${r.secret}`, key: r.key })) } : {}),
     ...(hc ? { healthCheck: { path: hc.httpGet.path, periodSeconds: hc.periodSeconds ?? 10, timeoutSeconds: hc.timeoutSeconds ?? 1, failureThreshold: hc.failureThreshold ?? 3 } } : {}),
     ...(spec.volumes?.length ? { volumes: spec.volumes.map((v) => ({ volume: `${app.metadata.namespace}/${v.volume}`, mountPath: v.mountPath })) } : {}),
   };
-  const identity = JSON.stringify({ template, image: spec.image ?? null, port: spec.port ?? null, resources: spec.resources, volumes: spec.volumes ?? [] });
+  // With Secrets only, so the revision of an App without any is what it was.
+  const secrets = refs.length ? { secrets: Object.fromEntries(refs.map((r) => [r.secret, secretVersions[r.secret] ?? null])) } : {};
+  const identity = JSON.stringify({ template, image: spec.image ?? null, port: spec.port ?? null, resources: spec.resources, volumes: spec.volumes ?? [], ...secrets });
   const revision = (hash32(identity).toString(16).padStart(8, '0') + hash32(`${identity.length}:${identity}`).toString(16).padStart(8, '0')).slice(0, 10);
   return { template, revision };
 }
@@ -122,7 +139,7 @@ export function resolveIntOrPercent(value: number | string | undefined, replicas
 
 /** Plans one reconcile of `app`. */
 export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv): AppPlan {
-  const { template, revision } = templateOf(app);
+  const { template, revision } = templateOf(app, env.secretVersions);
   const stateful = isStateful(app);
   // A volume has one writer: at most one instance, and a new one starts only after the old stopped.
   const replicas = stateful ? Math.min(app.spec?.replicas ?? 1, 1) : (app.spec?.replicas ?? 1);
@@ -158,8 +175,9 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
     }
   }
   const live = instances.filter((i) => i.desired === 'running' && !stopped.has(i.id));
-  // Draining moves stateless instances; a stateful one stays with its volume.
-  const leaving = (i: AppInstance) => Boolean(i.nodeDraining) && !stateful;
+  // Draining moves stateless instances; a stateful one stays with its volume. An instance sealed
+  // to a key its node lost can never start there: it is replaced like an old revision.
+  const leaving = (i: AppInstance) => (Boolean(i.nodeDraining) && !stateful) || Boolean(i.sealedStale);
   const current = live.filter((i) => i.revision === revision && !leaving(i));
   const old = live.filter((i) => i.revision !== revision || leaving(i));
   const readyCount = (list: readonly AppInstance[]) => list.filter((i) => i.ready).length;
@@ -177,7 +195,8 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
       if (budget <= 0) break;
       budget--;
     }
-    steps.push({ op: 'stop', id: i.id, why: leaving(i) ? `node ${i.node} is draining` : `replaced by revision ${revision}` });
+    const why = i.sealedStale ? `its environment is sealed to a key node ${i.node} no longer has` : leaving(i) ? `node ${i.node} is draining` : `replaced by revision ${revision}`;
+    steps.push({ op: 'stop', id: i.id, why });
   }
   // Scale down: current instances beyond replicas, unready and newest first.
   const extra = current.length - replicas;
@@ -215,7 +234,7 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
   const stoppedNow = new Set(plan.steps.flatMap((s) => (s.op === 'stop' ? [s.id] : [])));
   const live = instances.filter((i) => i.desired === 'running' && !stoppedNow.has(i.id));
   const stateful = isStateful(app);
-  const current = live.filter((i) => i.revision === plan.revision && (stateful || !i.nodeDraining));
+  const current = live.filter((i) => i.revision === plan.revision && (stateful || !i.nodeDraining) && !i.sealedStale);
   const ready = live.filter((i) => i.ready).length;
   const currentReady = current.filter((i) => i.ready).length;
   const deadlineMs = (app.spec?.rollout?.progressDeadlineSeconds ?? 600) * 1000;

@@ -16,7 +16,6 @@ export const REJECTIONS = [
   'decommissioned',
   'cordoned',
   'draining',
-  'not isolated',
   'node selector mismatch',
   'avoided',
   'pinned elsewhere',

@@ -21,6 +21,8 @@ import { buildPlatform } from '../controllers/platform.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
 import { platformMigrationsFolder } from '../migrations/index.js';
+import { loadOrCreateSealingKey, loadSealingKey } from '../secrets/key-file.js';
+import { PostgresSecrets } from '../secrets/postgres-secrets.js';
 import { postgresDir, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { firstStartExamples } from './examples.js';
 import { terminalLogStream } from './terminal-log-stream.js';
@@ -32,6 +34,8 @@ export interface UpOptions {
   readonly databaseUrl?: string;
   /** Keep resources on this Kubernetes cluster instead of in PostgreSQL. */
   readonly kubeconfig?: string;
+  /** The control plane's sealing key for stored Secrets (0600; must exist). @default `<dataDir>/secrets.key`, made on the first start */
+  readonly secretsKeyFile?: string;
   /** Where the edge listens. */
   readonly listen: ListenAddress;
   /** Port of the controllers' /metrics, /healthz, /readyz (0: a free one). */
@@ -71,16 +75,19 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
     stores.push(s);
     return s;
   };
+  // Stored Secrets are sealed to this key (resources in PostgreSQL only: on a cluster they are its Secrets).
+  const secretsKey = options.kubeconfig ? undefined : options.secretsKeyFile ? loadSealingKey(options.secretsKeyFile) : loadOrCreateSealingKey(join(dataDir, 'secrets.key'));
   const agentDir = join(dataDir, `agent-${options.node}`);
   // Sandboxed when this host allows it (root); the data folder (PostgreSQL, tend.json, logs, the
   // agent's state) is hidden from instances, which run in the current folder.
-  const runtime = new ProcessRuntime({ stateDir: agentDir, logger, workingDir: process.cwd(), sandbox: 'auto', hiddenPaths: [dataDir] });
+  const runtime = new ProcessRuntime({ stateDir: agentDir, logger, workingDir: process.cwd(), sandbox: 'auto', hiddenPaths: [dataDir, ...(options.secretsKeyFile ? [options.secretsKeyFile] : [])] });
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const controllerStore = store('controllers', 10);
     await migrate(controllerStore, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    if (secretsKey) await PostgresSecrets.publishKey(controllerStore, secretsKey);
     // The agent and the edge get logins of their own, as on a cluster (migrations/000009), with
     // passwords made afresh at every start and never written anywhere.
     const agentUrl = await ownLogin(controllerStore, 'node', options.node, databaseUrl, io);
@@ -124,9 +131,8 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
         healthListened();
       },
       membership: { joinDelayMs: 0 },
-      // One user's own machine: Apps run here also where instances cannot be sandboxed (not root).
-      cluster: { allowUnisolatedNodes: true },
       ...(kubeConfig ? { kubeConfig } : {}),
+      ...(secretsKey ? { secretsKey } : {}),
     });
     running.push(manager.start(stop.signal));
     let edgeLine = '';
@@ -159,7 +165,6 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
           listenUrl: agentUrl,
           runtime,
           memoryEnforcement: runtime.memoryEnforcement,
-          isolation: runtime.isolation,
           stateDir: agentDir,
           backupStore: new FolderBackupStore(join(dataDir, 'backups')),
           logger: logger.child({ component: 'agent' }),

@@ -15,6 +15,7 @@ import { postgresSource } from '../../framework/source/postgres.js';
 import type { Store } from '../../framework/store/index.js';
 import { sleep } from '../../framework/time/sleep.js';
 import { freePort } from './free-port.js';
+import { nodeSealingKey, openSealedEnv, publishSealingKey } from './sealed-env.js';
 import { measureMachine } from './machine.js';
 import { planAgent, type Assignment, type InstanceTemplate, type Observed, type Refusal } from './plan.js';
 import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from './queries.js';
@@ -32,8 +33,6 @@ export interface NodeAgentOptions {
   readonly runtime: Runtime;
   /** How the runtime enforces memory, reported for `tend why`. */
   readonly memoryEnforcement: string;
-  /** Whether the runtime sandboxes instances, and why (not): the Node's Isolated condition. @default not sandboxed */
-  readonly isolation?: { readonly sandboxed: boolean; readonly reason: string };
   /** Also holds the volumes: `<stateDir>/volumes/<namespace>/<name>`. */
   readonly stateDir: string;
   /** Where volume backups go (and restores come from). */
@@ -60,6 +59,7 @@ interface Row {
   lastExit: Observed['lastExit'];
   reason: string | null;
   message: string | null;
+  sealedEnv: string | null;
 }
 
 /** A pass starts at most this often, however fast notifications and status changes come. */
@@ -73,6 +73,8 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const log = logger.child({ node });
   const startedAt = new Date().toISOString();
   const machine = measureMachine(options.stateDir);
+  const sealingKey = nodeSealingKey(options.stateDir);
+  let sealingKeyPublished = false;
   let wake: () => void = () => {};
   let dirty = true;
   const trigger = () => {
@@ -80,7 +82,6 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     wake();
   };
 
-  const isolation = options.isolation ?? { sandboxed: false, reason: 'the runtime did not say it sandboxes instances' };
   const heartbeatMs = options.heartbeatMs ?? 5_000;
   const pollMs = options.pollMs ?? 5_000;
   const volumeState = new VolumeSyncState();
@@ -103,7 +104,8 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
 
   const sync = async () => {
     const volumes = await syncVolumes(volumeOptions, volumeState);
-    const rows = await store.query<Row>(instancesOfNode, [node]);
+    // Secrets' values are opened here, just before planning; what does not open is refused below.
+    const { rows, refused } = openSealedEnv(await store.query<Row>(instancesOfNode, [node]), sealingKey);
     const assignments: Assignment[] = rows.map((r) => ({
       id: r.id, memory: r.memory, cpu: r.cpu, desired: r.desired, port: r.port, spec: r.spec,
       reported: r.phase === null ? null : {
@@ -114,6 +116,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     const assigned = new Set(rows.map((r) => r.id));
     const now = Date.now();
     for (const [id, f] of failures) if (!assigned.has(id) || now - f.at > RETRY_FAILED_MS) failures.delete(id);
+    for (const [id, refusal] of refused) failures.set(id, { refusal, at: now });
     const plan = planAgent(assignments, runtime.list(), {
       volumes: volumes.ready,
       failures: new Map([...failures].map(([id, f]) => [id, f.refusal])),
@@ -178,7 +181,8 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const heartbeats = (async () => {
     while (!signal.aborted) {
       try {
-        await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement, isolation.sandboxed, isolation.reason]);
+        await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement]);
+        if (!sealingKeyPublished) sealingKeyPublished = Boolean(await store.query(publishSealingKey, [node, sealingKey.publicKey]));
         await sleep(heartbeatMs, signal);
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'heartbeat failed; retrying');

@@ -65,7 +65,7 @@ export interface Refusal {
  * program to start, or an argument the OS cannot pass · InvalidSpec: limits or settings no process
  * can have · RuntimeError: the runtime threw starting it (the agent retries it now and then).
  */
-export type RefusalReason = 'RuntimeUnavailable' | 'InvalidCommand' | 'InvalidSpec' | 'RuntimeError';
+export type RefusalReason = 'RuntimeUnavailable' | 'InvalidCommand' | 'InvalidSpec' | 'RuntimeError' | 'SecretUnavailable';
 
 export type AgentAction =
   | { readonly op: 'ensure'; readonly spec: InstanceSpec }

@@ -3,21 +3,19 @@ import type { NamedQuery } from '../../framework/store/index.js';
 /** Registers or renews the agent: one row per node, the heartbeat and the measured machine. */
 export const heartbeatAgent: NamedQuery = {
   name: 'agent.heartbeat',
-  text: `insert into platform.node_agents as a (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement,
-                                              isolated, isolation_message)
-         values ($1, now(), $2, $3, $4, $5, $6, $7, $8)
+  text: `insert into platform.node_agents as a (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
+         values ($1, now(), $2, $3, $4, $5, $6)
          on conflict (node) do update
            set heartbeat_at = now(), started_at = excluded.started_at, capacity_cpu = excluded.capacity_cpu,
                capacity_memory = excluded.capacity_memory, capacity_disk = excluded.capacity_disk,
-               memory_enforcement = excluded.memory_enforcement, isolated = excluded.isolated,
-               isolation_message = excluded.isolation_message`,
+               memory_enforcement = excluded.memory_enforcement`,
 };
 
 /** Everything placed on this node: what to run and what was last reported. */
 export const instancesOfNode: NamedQuery = {
   name: 'agent.instances_of_node',
   text: `select id, memory::float8 as memory, cpu::float8 as cpu, desired, port, spec,
-                phase, ready, restarts, last_exit as "lastExit", reason, message
+                phase, ready, restarts, last_exit as "lastExit", reason, message, sealed_env as "sealedEnv"
          from platform.instances where node = $1`,
 };
 

@@ -2,12 +2,19 @@ import type { Resource } from '../../framework/client/index.js';
 import type { Condition } from '../../framework/conditions/index.js';
 import type { QuantityValue } from './tenant.js';
 
+/** One spec.env entry: a value, or one key of a Secret in the App's namespace. */
+export interface AppEnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef: { name: string; key: string } };
+}
+
 /** schemas/app.schema.json's spec. */
 export interface AppSpec {
   replicas?: number;
   command?: string[];
   args?: string[];
-  env?: { name: string; value?: string }[];
+  env?: AppEnvVar[];
   image?: string;
   port?: number;
   resources: { memory: QuantityValue; cpu?: QuantityValue };

@@ -11,7 +11,6 @@ export interface TenantQuota {
   instances?: number;
   volumes?: number;
   storage?: QuantityValue;
-  routes?: number;
 }
 
 export interface TenantSpec {
@@ -28,7 +27,6 @@ export interface TenantUsage {
   apps?: number;
   volumes?: number;
   storage?: string;
-  routes?: number;
 }
 
 export interface TenantStatus {

@@ -161,12 +161,13 @@ function keyFor(obj: Resource): Key {
   return (namespace ? `${namespace}/${name}` : name) as Key;
 }
 
-function isAbort(err: unknown): boolean {
+/** An aborted request or watch (client-node and fetch word it differently). */
+export function isAbort(err: unknown): boolean {
   return (err as { name?: string }).name === 'AbortError' || (err as { type?: string }).type === 'aborted';
 }
 
 /** Turns client-node's exceptions (body as a JSON string) into ApiError with the server's message. */
-function toApiError(what: string, err: unknown): ApiError {
+export function toApiError(what: string, err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof ApiException) {
     let status: { message?: string; reason?: string; details?: { causes?: ApiError['causes'] } } = {};

@@ -56,7 +56,10 @@ describe('manifests/ (deploying tend itself)', () => {
     const auth = kubeConfig().makeApiClient(AuthorizationV1Api);
     const can = async (verb: string, resource: string, group = '') =>
       (await auth.createSubjectAccessReview({ body: { spec: { user: SA, groups: ['system:serviceaccounts'], resourceAttributes: { verb, resource, group } } } })).status?.allowed;
-    expect(await can('get', 'secrets')).toBe(false);
+    // Secrets are read (App env from Secrets, sealed to nodes), never written.
+    expect(await can('watch', 'secrets')).toBe(true);
+    expect(await can('create', 'secrets')).toBe(false);
+    expect(await can('update', 'secrets')).toBe(false);
     expect(await can('list', 'pods')).toBe(false);
     expect(await can('delete', 'tenants', 'tend.dev')).toBe(false);
     expect(await can('patch', 'tenants/status', 'tend.dev')).toBe(true);

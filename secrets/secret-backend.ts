@@ -1,0 +1,40 @@
+/**
+ * Where Secrets come from, behind one interface so the App controller reads them the same way on
+ * either backend: `kube-secrets.ts` (core/v1 Secrets of the cluster) and `postgres-secrets.ts`
+ * (Secrets tend stores, sealed, in standalone mode).
+ */
+import type { ResourceClient } from '../framework/client/index.js';
+import type { ObservedSecret } from '../reconcilers/app-secrets.js';
+import type { SecretInClear } from './manifest-secret.js';
+import type { SecretObject } from './secret-object.js';
+
+/** The values of some keys, or why there are none. */
+export type SecretValues =
+  | { readonly values: ReadonlyMap<string, string> }
+  /** Cannot be used (a NUL byte, sealed to another key …); the message names keys, never values. */
+  | { readonly problem: string }
+  /** The Secret changed since it was cached: look again once the cache has caught up. */
+  | { readonly stale: true };
+
+/** How the controllers read Secrets. */
+export interface SecretBackend {
+  /** list and watch for the informer: what it returns never holds a value in clear. */
+  readonly client: ResourceClient<SecretObject>;
+  /** The keys and version of a cached Secret. */
+  observe(secret: SecretObject): ObservedSecret;
+  /** The values of `keys` of the Secret `secret` is a cached copy of, for sealing them to nodes. */
+  values(secret: SecretObject, keys: readonly string[]): Promise<SecretValues>;
+}
+
+/** How the command line writes Secrets. */
+export interface SecretWriter {
+  put(secret: SecretInClear): Promise<'created' | 'configured' | 'unchanged'>;
+  /** False when there was none. */
+  delete(namespace: string, name: string): Promise<boolean>;
+}
+
+/** A value as an environment variable carries it, or why it cannot. */
+export function envValue(namespace: string, name: string, key: string, value: Buffer): { value: string } | { problem: string } {
+  if (value.includes(0)) return { problem: `secret ${namespace}/${name} key ${key} holds a NUL byte, which an environment variable cannot carry` };
+  return { value: value.toString('utf8') };
+}
