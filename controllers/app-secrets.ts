@@ -9,7 +9,7 @@ import { keyOfObject } from '../framework/client/index.js';
 import { keyOf, type Key } from '../framework/reconcile/index.js';
 import type { Informer, Source } from '../framework/source/index.js';
 import { watches } from '../framework/source/index.js';
-import { describeSecretRef, resolveSecrets, secretRefsOf, type SecretResolution } from '../reconcilers/app-secrets.js';
+import { describeSecretRef, resolveSecrets, secretEnvTooLarge, secretRefsOf, type SecretResolution } from '../reconcilers/app-secrets.js';
 import type { SecretObject } from '../secrets/secret-object.js';
 import type { PlatformDeps } from './platform-deps.js';
 
@@ -64,7 +64,8 @@ export function appSecrets(deps: PlatformDeps, apps: Informer<App>): AppSecrets 
           env[ref.env] = value;
         }
       }
-      return { env };
+      const tooLarge = secretEnvTooLarge(env);
+      return tooLarge ? { blocked: tooLarge } : { env };
     },
   };
 }

@@ -69,3 +69,14 @@ export function resolveSecrets(app: App, lookup: (name: string) => ObservedSecre
     blocked: { reason: 'SecretNotFound', message: `${shown}: no instance of this revision starts until it exists (what runs keeps running)` },
   };
 }
+
+/** Most bytes of values from Secrets one instance gets (the kernel takes 2 MiB of arguments and environment in all). */
+export const SECRET_ENV_MAX_BYTES = 262_144;
+
+/** Why an instance cannot take this environment from Secrets (too large in all), or undefined. */
+export function secretEnvTooLarge(env: Readonly<Record<string, string>>): { reason: 'SecretNotFound'; message: string } | undefined {
+  let total = 0;
+  for (const [name, value] of Object.entries(env)) total += name.length + value.length * 3; // UTF-16 units, ≤ 3 bytes each in UTF-8
+  if (total <= SECRET_ENV_MAX_BYTES) return undefined;
+  return { reason: 'SecretNotFound', message: `the variables from Secrets take up to ${total} bytes; an instance takes at most ${SECRET_ENV_MAX_BYTES}: no instance of this revision starts` };
+}

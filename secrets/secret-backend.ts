@@ -33,8 +33,12 @@ export interface SecretWriter {
   delete(namespace: string, name: string): Promise<boolean>;
 }
 
+/** Longest value of one variable from a Secret: as for spec.env values (the kernel takes at most 128 KiB per string). */
+export const ENV_VALUE_MAX_BYTES = 32_768;
+
 /** A value as an environment variable carries it, or why it cannot. */
 export function envValue(namespace: string, name: string, key: string, value: Buffer): { value: string } | { problem: string } {
   if (value.includes(0)) return { problem: `secret ${namespace}/${name} key ${key} holds a NUL byte, which an environment variable cannot carry` };
+  if (value.length > ENV_VALUE_MAX_BYTES) return { problem: `secret ${namespace}/${name} key ${key} holds ${value.length} bytes; a variable from a Secret holds at most ${ENV_VALUE_MAX_BYTES}` };
   return { value: value.toString('utf8') };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { App, AppEnvVar } from '../../../api/types/app.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { appStatus, planApp, templateOf, type AppInstance } from '../../../reconcilers/app.js';
-import { describeSecretRef, resolveSecrets, secretRefsOf, type ObservedSecret } from '../../../reconcilers/app-secrets.js';
+import { describeSecretRef, resolveSecrets, secretEnvTooLarge, secretRefsOf, type ObservedSecret } from '../../../reconcilers/app-secrets.js';
 
 const now = new Date('2026-01-02T03:04:05Z');
 
@@ -82,5 +82,11 @@ describe('an App env from Secrets', () => {
     const plan = planApp(withDb, [stale, fine], { now, secretVersions: { db: 'v1' } });
     expect(plan.steps).toContainEqual({ op: 'place', revision: rev, count: 1 });
     expect(plan.steps).toContainEqual({ op: 'stop', id: 'i1', why: 'its environment is sealed to a key node n1 no longer has' });
+  });
+
+  it('bounds what one instance takes from Secrets in all, so a tenant cannot make rows of megabytes', () => {
+    expect(secretEnvTooLarge({ A: 'x'.repeat(30_000), B: 'y'.repeat(30_000) })).toBeUndefined();
+    const many = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`V${i}`, 'z'.repeat(32_768)]));
+    expect(secretEnvTooLarge(many)).toMatchObject({ reason: 'SecretNotFound', message: expect.stringContaining('an instance takes at most 262144') });
   });
 });

@@ -34,3 +34,12 @@ describe('admission of a Secret stored by tend', () => {
     }
   });
 });
+
+describe('a Secret value as an environment variable', () => {
+  it('is refused, naming the key and never the value, when it holds a NUL byte or more than 32768 bytes', async () => {
+    const { envValue } = await import('../../../secrets/secret-backend.js');
+    expect(envValue('acme', 'db', 'k', Buffer.from('fine'))).toEqual({ value: 'fine' });
+    expect(envValue('acme', 'db', 'k', Buffer.from('a\0b'))).toEqual({ problem: 'secret acme/db key k holds a NUL byte, which an environment variable cannot carry' });
+    expect(envValue('acme', 'db', 'k', Buffer.alloc(32_769, 'x'))).toEqual({ problem: 'secret acme/db key k holds 32769 bytes; a variable from a Secret holds at most 32768' });
+  });
+});
