@@ -131,10 +131,21 @@ export const forgetInstance: NamedQuery = {
 /** The volumes an App mounts ($1: their keys), with their node's liveness and latest backup. */
 export const volumesOfApp: NamedQuery = {
   name: 'platform.volumes_of_app',
-  text: `select v.key, v.node, v.size::float8 as size, v.desired, v.phase, n.lost_since as "nodeLostSince",
+  text: `select v.key, v.node, v.size::float8 as size, v.usage::float8 as usage, v.desired, v.phase, n.lost_since as "nodeLostSince",
                 v.backups -> -1 as "latestBackup"
          from platform.volumes v left join platform.nodes n on n.name = v.node
          where v.key = any($1::text[])`,
+};
+
+/**
+ * A volume of the tenant of volume $1 whose data is larger than its spec.size, if any: the process
+ * runtime cannot enforce sizes, so such a tenant gets no new volume bound until it is back within.
+ */
+export const tenantVolumeOverSize: NamedQuery = {
+  name: 'platform.tenant_volume_over_size',
+  text: `select o.key, o.usage::float8 as usage, o.size::float8 as size
+         from platform.volumes v join platform.volumes o on o.tenant = v.tenant
+         where v.key = $1 and o.usage > o.size order by o.key limit 1`,
 };
 
 /** Binds an unbound volume ($1 key) to node $2; a volume already bound keeps its node. $3 fence. */

@@ -3,12 +3,13 @@
  * unbound ones first), and what keeps it from running there, in words a person can act on.
  */
 import type { App } from '../api/types/app.js';
+import { binaryQuantity } from '../api/quantity-units.js';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store } from '../framework/store/index.js';
 import { sizeProblem } from '../reconcilers/placement.js';
 import { chooseVolumeNode } from '../reconcilers/volume-binding.js';
 import { volumeNodeLostMessage } from '../reconcilers/volume.js';
-import { bindVolume, lockNodes, nodeFreeDisk, volumesOfApp } from './app-queries.js';
+import { bindVolume, lockNodes, nodeFreeDisk, tenantVolumeOverSize, volumesOfApp } from './app-queries.js';
 import { liveNodes } from './place-instances.js';
 
 /** Where a stateful App may run, and why it may not. */
@@ -19,6 +20,8 @@ export interface AppVolumes {
   readonly unplaced?: { readonly reason: string; readonly message: string };
   /** What keeps its instance from being ready: Available=False. */
   readonly blocked?: { readonly reason: string; readonly message: string };
+  /** A volume of it holds more than its size: VolumesWithinSize=False SizeExceeded (it keeps running). */
+  readonly overSize?: string;
 }
 
 interface BindOptions {
@@ -33,6 +36,7 @@ interface VolumeRow {
   key: string;
   node: string | null;
   size: number;
+  usage: number | null;
   desired: string;
   nodeLostSince: Date | null;
   latestBackup: { id: string; time: string } | null;
@@ -56,6 +60,8 @@ export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app
 
   const unbound = rows.filter((r) => r.node === null);
   if (unbound.length > 0) {
+    const [over] = await store.query<{ key: string; usage: number; size: number }>(tenantVolumeOverSize, [unbound[0]!.key]);
+    if (over) return { unplaced: { reason: 'SizeExceeded', message: `${sizeExceeded(over)}: no new volume of this tenant is bound until it is back within its size` } };
     const bound = await bind(store, ctx, app, rows, unbound, options);
     if ('message' in bound) return { unplaced: { reason: 'Unschedulable', message: bound.message } };
     rows = await store.query<VolumeRow>(volumesOfApp, [keys]);
@@ -67,13 +73,20 @@ export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app
   const pinnedNode = nodes[0]!;
   const lost = rows.find((r) => r.nodeLostSince);
   const replicas = app.spec?.replicas ?? 1;
+  // The process runtime cannot hold a volume to its size: the App says so (it keeps running).
+  const overSize = rows.find((r) => r.usage !== null && r.usage > r.size);
   return {
     pinnedNode,
+    ...(overSize ? { overSize: `${sizeExceeded({ ...overSize, usage: overSize.usage! })}: grow spec.size or delete data; the tenant gets no new volume bound meanwhile` } : {}),
     ...(replicas > 1
       ? { unplaced: { reason: 'VolumeSingleWriter', message: `spec.replicas is ${replicas}, but its volume${keys.length > 1 ? 's are' : ' is'} single-writer (${keys.join(', ')}): at most 1 instance runs` } }
       : {}),
     ...(lost ? { blocked: { reason: 'VolumeNodeLost', message: volumeNodeLostMessage(lost.key, lost.node!, lost.nodeLostSince!, lost.latestBackup ?? undefined) } } : {}),
   };
+}
+
+function sizeExceeded(v: { key: string; usage: number; size: number }): string {
+  return `volume ${v.key} holds ${binaryQuantity(v.usage)}, more than its spec.size ${binaryQuantity(v.size)} (the process runtime does not enforce sizes)`;
 }
 
 const BIND_ATTEMPTS = 3;

@@ -122,7 +122,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
         outcome = !placed.unplaced && volumes.unplaced ? { ...placed, unplaced: volumes.unplaced } : placed;
       }
     }
-    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions, ...(volumes.blocked ? { volumeBlocked: volumes.blocked } : {}) };
+    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions, ...(volumes.blocked ? { volumeBlocked: volumes.blocked } : {}), ...(volumes.overSize ? { volumeOverSize: volumes.overSize } : {}) };
     await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, env));
     // Lost the race for capacity to other replicas three times: look again soon, not in 2 s.
     if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));

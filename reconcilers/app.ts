@@ -83,6 +83,8 @@ export interface AppEnv {
   readonly lostGraceMs?: number;
   /** What keeps a stateful App's instance from running, from its volumes (node lost, …). */
   readonly volumeBlocked?: { readonly reason: string; readonly message: string };
+  /** A volume of the App holds more than its spec.size (the process runtime cannot enforce it): VolumesWithinSize=False SizeExceeded. */
+  readonly volumeOverSize?: string;
   /**
    * The tenant keeps the App from running (`TenantSuspended`, `NoTenant`): nothing is placed or
    * rolled out, and with `stop` every instance stops — the App itself and its volumes are kept.
@@ -272,6 +274,9 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
           }
         : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${currentReady} of ${replicas} instances of revision ${plan.revision} ready` },
   );
+  // Informational, not part of Ready: the App runs on, the tenant's next binding waits (app-volumes.ts).
+  if (env.volumeOverSize) updates.push({ type: 'VolumesWithinSize', status: 'False', reason: 'SizeExceeded', message: env.volumeOverSize });
+  else if ((app.spec?.volumes ?? []).length > 0) updates.push({ type: 'VolumesWithinSize', status: 'True', reason: 'WithinSize', message: '' });
   // Held by its tenant: Scheduled says why; once the instances stop, Available and Progressing too.
   const blocked = env.tenantBlocked;
   const shown = blocked

@@ -52,4 +52,31 @@ describe('volume binding', () => {
     const [{ total }] = (await stores[0]!.query<{ total: number }>({ name: 'test.bound', text: `select coalesce(sum(size), 0)::float8 as total from platform.volumes where node = 'n1'` })) as [{ total: number }];
     expect(total).toBe(9 * GiB);
   });
+
+  it('says SizeExceeded for an App whose volume holds more than its size, and binds no new volume of that tenant until it is back within', async () => {
+    const store = stores[0]!;
+    const options = { memory: 64 * 2 ** 20, liveWithinMs: 60_000, maxInstancesPerNode: 250, allowUnisolatedNodes: false };
+    const volume = (key: string, tenant: string, node: string | null, usage: number | null) =>
+      store.query({ name: 'test.volume_usage', text: `insert into platform.volumes (key, uid, tenant, size, node, usage) values ($1, 'u', $2, $3, $4, $5)` }, [key, tenant, GiB / 4, node, usage]);
+    const mounting = (ns: string, name: string, vol: string): App =>
+      ({ apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name, namespace: ns }, spec: { replicas: 1, command: ['x'], resources: { memory: '64Mi' }, volumes: [{ volume: vol, mountPath: '/data' }] } }) as App;
+    await volume('acme/full', 'acme', 'n1', 0.375 * GiB); // n1 has 10Gi: 9Gi taken above, these are 256Mi
+    await volume('acme/new', 'acme', null, null);
+    await volume('other/new', 'other', null, null);
+
+    // The App on the full volume keeps its node and says why.
+    expect(await resolveAppVolumes(store, ctx(20), mounting('acme', 'db', 'full'), options)).toEqual({
+      pinnedNode: 'n1',
+      overSize: 'volume acme/full holds 384Mi, more than its spec.size 256Mi (the process runtime does not enforce sizes): grow spec.size or delete data; the tenant gets no new volume bound meanwhile',
+    });
+    // The tenant's next binding is refused; another tenant's is not.
+    expect(await resolveAppVolumes(store, ctx(21), mounting('acme', 'web', 'new'), options)).toEqual({
+      unplaced: { reason: 'SizeExceeded', message: 'volume acme/full holds 384Mi, more than its spec.size 256Mi (the process runtime does not enforce sizes): no new volume of this tenant is bound until it is back within its size' },
+    });
+    expect((await resolveAppVolumes(store, ctx(22), mounting('other', 'web', 'new'), options)).pinnedNode).toBe('n1');
+
+    // Back within its size: the binding goes ahead.
+    await store.query({ name: 'test.volume_shrink', text: `update platform.volumes set usage = $2 where key = $1` }, ['acme/full', 0.125 * GiB]);
+    expect((await resolveAppVolumes(store, ctx(23), mounting('acme', 'web', 'new'), options)).pinnedNode).toBe('n1');
+  });
 });

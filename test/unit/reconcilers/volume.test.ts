@@ -138,4 +138,15 @@ describe('planApp for an App with a volume', () => {
     const status = appStatus(stateful(1), [lost], plan, { placed: 0 }, { now, volumeBlocked: { reason: 'VolumeNodeLost', message: 'data of volume acme/data lives on node n1 …' } });
     expect(findCondition(status.conditions, 'Available')).toMatchObject({ status: 'False', reason: 'VolumeNodeLost', message: 'data of volume acme/data lives on node n1 …' });
   });
+
+  it('says VolumesWithinSize=False with reason SizeExceeded while a volume holds more than its size, and stays Ready', () => {
+    const rev = templateOf(stateful(1)).revision;
+    const running = [instance(rev)];
+    const plan = planApp(stateful(1), running, { now });
+    const over = appStatus(stateful(1), running, plan, { placed: 0 }, { now, volumeOverSize: 'volume acme/data holds 1.5Gi, more than its spec.size 1Gi …' });
+    expect(findCondition(over.conditions, 'VolumesWithinSize')).toMatchObject({ status: 'False', reason: 'SizeExceeded', message: 'volume acme/data holds 1.5Gi, more than its spec.size 1Gi …' });
+    expect(findCondition(over.conditions, 'Ready')?.status).toBe('True');
+    const within = appStatus(stateful(1), running, plan, { placed: 0 }, { now });
+    expect(findCondition(within.conditions, 'VolumesWithinSize')).toMatchObject({ status: 'True', reason: 'WithinSize' });
+  });
 });
