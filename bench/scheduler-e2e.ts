@@ -147,8 +147,8 @@ async function startCluster(options: EndToEndOptions, namespaces: readonly strin
     // What `tend agent` writes on each heartbeat, for every simulated node in one statement.
     const beat = () => store.query({
       name: 'bench.agents_beat',
-      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
-             select node, now(), '2026-01-01T00:00:00Z', $2, $3, 1000 * 2^30, 'cgroup' from unnest($1::text[]) node
+      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated)
+             select node, now(), '2026-01-01T00:00:00Z', $2, $3, 1000 * 2^30, 'cgroup', true from unnest($1::text[]) node
              on conflict (node) do update set heartbeat_at = now()`,
     }, [nodeNames, SIM_NODE.cpu, SIM_NODE.memory]);
     await beat();

@@ -92,6 +92,7 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
       listenUrl: databaseUrl,
       runtime,
       memoryEnforcement: runtime.memoryEnforcement,
+      isolation: runtime.isolation,
       stateDir,
       backupStore,
       logger,

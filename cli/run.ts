@@ -33,6 +33,8 @@ Options:
   --node-heartbeat-ms N   agents' heartbeat period; a node is lost after 3 missed (default: 5000)
   --lost-grace-ms N       a lost node's stateless instances move after this long (default: 30000)
   --no-tenant-grace D     an App whose namespace no Tenant owns stops its instances after this long, e.g. 90s (default: 5m)
+  --allow-unisolated-nodes  also place Apps on nodes whose agent cannot sandbox instances (Node
+                          Isolated=False: not root, no util-linux); same on every replica (default: off)
   --max-instances-per-node N  most instances placed on one node, whatever their sizes (default: 250)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
@@ -71,6 +73,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
       ...(values['node-heartbeat-ms'] ? { heartbeatMs: number(values['node-heartbeat-ms'], 'node-heartbeat-ms') } : {}),
       ...(values['lost-grace-ms'] ? { lostGraceMs: number(values['lost-grace-ms'], 'lost-grace-ms') } : {}),
       ...(values['no-tenant-grace'] ? { noTenantGraceMs: parseDuration('run', 'no-tenant-grace', values['no-tenant-grace']) } : {}),
+      ...(values['allow-unisolated-nodes'] ? { allowUnisolatedNodes: true } : {}),
       ...(values['max-instances-per-node'] ? { maxInstancesPerNode: number(values['max-instances-per-node'], 'max-instances-per-node') } : {}),
     },
   };
@@ -113,6 +116,7 @@ function parse(args: readonly string[]) {
       'max-instances-per-node': { type: 'string' },
       'lost-grace-ms': { type: 'string' },
       'no-tenant-grace': { type: 'string' },
+      'allow-unisolated-nodes': { type: 'boolean' },
       'log-level': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'member-ttl-ms': { type: 'string' },

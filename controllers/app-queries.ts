@@ -24,7 +24,8 @@ export const schedulerNodes: NamedQuery = {
                 coalesce(a.memory, 0)::float8 as "allocatedMemory", coalesce(a.cpu, 0)::float8 as "allocatedCpu", coalesce(a.instances, 0)::int as "allocatedInstances",
                 n.disk::float8 as "diskCapacity", coalesce(v.size, 0)::float8 as "diskBound",
                 coalesce(ag.heartbeat_at > now() - $1 * interval '1 millisecond', false) as alive,
-                ag.sealing_key is not null as "canSeal"
+                ag.sealing_key is not null as "canSeal",
+                coalesce(ag.isolated, false) as isolated
          from platform.nodes n
          left join (select node, sum(memory) as memory, sum(cpu) as cpu, count(*) as instances from platform.instances group by node) a on a.node = n.name
          left join (select node, sum(size) as size from platform.volumes where node is not null group by node) v on v.node = n.name

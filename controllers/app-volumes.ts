@@ -30,6 +30,8 @@ interface BindOptions {
   readonly liveWithinMs: number;
   /** The cluster's maxInstancesPerNode: a full node cannot take the App, so not its volumes either. */
   readonly maxInstancesPerNode: number;
+  /** The cluster's allowUnisolatedNodes. */
+  readonly allowUnisolatedNodes: boolean;
 }
 
 interface VolumeRow {
@@ -102,7 +104,7 @@ async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonl
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
     let node = already;
     if (!node) {
-      const nodes = (await liveNodes(store, options.liveWithinMs)).map((n) => ({ ...n, maxInstances: options.maxInstancesPerNode }));
+      const nodes = (await liveNodes(store, options.liveWithinMs, { allowUnisolated: options.allowUnisolatedNodes })).map((n) => ({ ...n, maxInstances: options.maxInstancesPerNode }));
       const choice = chooseVolumeNode(nodes, { size, memory: options.memory, nodeSelector: app.spec?.placement?.nodeSelector ?? {} });
       if ('message' in choice) return choice;
       node = choice.node;

@@ -76,7 +76,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const cpu = millicores(app.spec!.resources.cpu ?? '100m');
     const invalid = sizeProblem(memory, cpu);
     const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
-    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode }) : {};
+    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes }) : {};
     // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
     // nothing (what runs keeps running) and say why.
     const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
@@ -115,6 +115,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
           },
           liveWithinMs,
           maxInstancesPerNode: cluster.maxInstancesPerNode,
+          allowUnisolatedNodes: cluster.allowUnisolatedNodes,
           ...(volumes.pinnedNode ? { pinnedNode: volumes.pinnedNode } : {}),
           ...(fromSecrets.env ? { secretEnv: fromSecrets.env } : {}),
         });

@@ -18,6 +18,7 @@ export const selectNodeRow: NamedQuery = {
 export const selectNodeAgent: NamedQuery = {
   name: 'platform.node_agent_select',
   text: `select heartbeat_at, capacity_cpu::float8 as cpu, capacity_memory::float8 as memory, capacity_disk::float8 as disk,
+                isolated, isolation_message,
                 greatest(pg_postmaster_start_time(), (select min(started_at) from tend.members where expires_at > now())) as watched_since
          from platform.node_agents where node = $1`,
 };

@@ -26,13 +26,18 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
     const name = node.metadata.name;
     const [[row], [agent], [allocated], volumes] = await Promise.all([
       store.query<NodeRow>(selectNodeRow, [name]),
-      store.query<{ heartbeat_at: Date; cpu: number; memory: number; disk: number; watched_since: Date }>(selectNodeAgent, [name]),
+      store.query<{ heartbeat_at: Date; cpu: number; memory: number; disk: number; watched_since: Date; isolated: boolean; isolation_message: string }>(selectNodeAgent, [name]),
       store.query<{ memory: number; cpu: number; instances: number }>(selectNodeAllocation, [name]),
       store.query<{ key: string }>(selectNodeVolumes, [name]),
     ]);
     return {
       row,
-      agent: agent ? { heartbeatAt: agent.heartbeat_at, watchedSince: agent.watched_since, capacity: { cpu: agent.cpu, memory: agent.memory, disk: agent.disk } } : undefined,
+      agent: agent
+        ? {
+            heartbeatAt: agent.heartbeat_at, watchedSince: agent.watched_since, capacity: { cpu: agent.cpu, memory: agent.memory, disk: agent.disk },
+            isolation: { isolated: agent.isolated, message: agent.isolation_message },
+          }
+        : undefined,
       allocated: allocated!,
       volumes: volumes.map((v) => v.key),
     };

@@ -32,6 +32,8 @@ export interface PlaceRequest {
   readonly liveWithinMs: number;
   /** Most instances one node takes (the cluster's maxInstancesPerNode). */
   readonly maxInstancesPerNode: number;
+  /** The cluster's allowUnisolatedNodes: whether nodes that cannot sandbox instances take them too. */
+  readonly allowUnisolatedNodes: boolean;
   /** The only node allowed: where the App's volumes live. */
   readonly pinnedNode?: string;
   /**
@@ -45,11 +47,16 @@ const ATTEMPTS = 3;
 
 /**
  * Every node with what it offers and holds; a node whose agent is silent counts as not ready, and
- * so does, for an App with Secrets, one whose agent has published no sealing key.
+ * so does, for an App with Secrets, one whose agent has published no sealing key; one whose agent
+ * cannot sandbox instances counts as not isolated unless `allowUnisolated`.
  */
-export async function liveNodes(store: Store, liveWithinMs: number, needsSealing = false): Promise<BindingNode[]> {
-  const rows = await store.query<BindingNode & { alive: boolean; canSeal: boolean }>(schedulerNodes, [liveWithinMs]);
-  return rows.map(({ alive, canSeal, ...node }) => ({ ...node, state: alive && (canSeal || !needsSealing) ? node.state : 'not-ready' }));
+export async function liveNodes(store: Store, liveWithinMs: number, options: { readonly allowUnisolated: boolean; readonly needsSealing?: boolean }): Promise<BindingNode[]> {
+  const rows = await store.query<BindingNode & { alive: boolean; canSeal: boolean; isolated: boolean }>(schedulerNodes, [liveWithinMs]);
+  return rows.map(({ alive, canSeal, isolated, ...node }) => ({
+    ...node,
+    state: alive && (canSeal || !options.needsSealing) ? node.state : 'not-ready',
+    isolated: isolated || options.allowUnisolated,
+  }));
 }
 
 /**
@@ -60,7 +67,7 @@ export async function placeInstances(store: Store, ctx: ReconcileContext, reques
   const batch = Math.min(request.count, PLACEMENT_BATCH);
   let placed = 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    const nodes = (await liveNodes(store, request.liveWithinMs, request.secretEnv !== undefined)).map((n) => ({ ...n, maxInstances: request.maxInstancesPerNode }));
+    const nodes = (await liveNodes(store, request.liveWithinMs, { allowUnisolated: request.allowUnisolatedNodes, needsSealing: request.secretEnv !== undefined })).map((n) => ({ ...n, maxInstances: request.maxInstancesPerNode }));
     const [usage] = await store.query<{ memory: number; cpu: number; instances: number }>(tenantUsage, [request.tenant]);
     const budget: TenantBudget = {
       memoryUsed: usage!.memory,

@@ -29,6 +29,12 @@ export interface ClusterConfig {
   readonly noTenantGraceMs: number;
   /** Most instances placed on one node, whatever their sizes (the kubelet's maxPods is 110). @default 250 */
   readonly maxInstancesPerNode: number;
+  /**
+   * Place Apps on nodes whose agent cannot sandbox instances (Isolated=False) too. Off for
+   * `tend run` clusters (multi-tenant: tenants' code must not run as the agent); `tend up`, one
+   * user's own machine, turns it on. @default false
+   */
+  readonly allowUnisolatedNodes: boolean;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -39,6 +45,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   lostGraceMs: 30_000,
   noTenantGraceMs: 300_000,
   maxInstancesPerNode: 250,
+  allowUnisolatedNodes: false,
 };
 
 /** What the agent wrote (platform.node_agents). */
@@ -51,6 +58,8 @@ export interface AgentReport {
    */
   readonly watchedSince?: Date;
   readonly capacity: { readonly cpu: number; readonly memory: number; readonly disk: number };
+  /** Whether the agent sandboxes instances, and its sentence why (not). @default not isolated, no reason */
+  readonly isolation?: { readonly isolated: boolean; readonly message: string };
 }
 
 /** What the scheduler reads (platform.nodes), as the planner wants it. */
@@ -93,7 +102,7 @@ export interface NodePlan {
 }
 
 /** Condition types of a Node, Ready's precedence first. */
-export const NODE_CONDITIONS = ['Alive', 'Schedulable'] as const;
+export const NODE_CONDITIONS = ['Alive', 'Schedulable', 'Isolated'] as const;
 
 /** Plans one Node. */
 export function planNode(node: Node, observed: NodeObserved, config: ClusterConfig, env: { readonly now: Date }): NodePlan {
@@ -140,6 +149,7 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
           ? { type: 'Schedulable', status: 'False', reason: 'Draining', message: `draining: ${plural(instances, 'instance')} left` }
           : { type: 'Schedulable', status: 'False', reason: 'Decommissioned', message: instances > 0 ? `${plural(instances, 'instance')} still here: drain the node first` : volumesLeft || 'retired' },
   );
+  updates.push(isolatedCondition(observed.agent, config.allowUnisolatedNodes));
 
   let conditions: Condition[] = node.status?.conditions ?? [];
   for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
@@ -180,6 +190,17 @@ export function planNode(node: Node, observed: NodeObserved, config: ClusterConf
     release: deleting && instances === 0 && volumes.length === 0,
     revokeIdentity: state === 'decommissioned' && instances === 0 && volumes.length === 0,
   };
+}
+
+/** Isolated: whether instances here are sandboxed (the agent says, at its start), and what that means for placement. */
+function isolatedCondition(agent: AgentReport | undefined, allowUnisolated: boolean): ConditionUpdate {
+  if (!agent) return { type: 'Isolated', status: 'Unknown', reason: 'AgentNotReporting', message: 'no agent has said how it isolates instances yet' };
+  const isolation = agent.isolation ?? { isolated: false, message: 'the agent did not report a sandbox' };
+  if (isolation.isolated) return { type: 'Isolated', status: 'True', reason: 'Sandboxed', message: isolation.message };
+  const consequence = allowUnisolated
+    ? 'the cluster allows unisolated nodes, so Apps are placed here anyway'
+    : 'no App is placed here (tend run --allow-unisolated-nodes would allow it)';
+  return { type: 'Isolated', status: 'False', reason: 'SandboxUnavailable', message: `${isolation.message}; ${consequence}` };
 }
 
 function plural(n: number, noun: string): string {

@@ -16,6 +16,7 @@ export const REJECTIONS = [
   'decommissioned',
   'cordoned',
   'draining',
+  'not isolated',
   'node selector mismatch',
   'avoided',
   'pinned elsewhere',

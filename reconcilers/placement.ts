@@ -72,6 +72,11 @@ export interface NodeView {
   /** Bytes and millicores of the instances already placed there. */
   readonly allocatedMemory: number;
   readonly allocatedCpu: number;
+  /**
+   * False: the node's agent cannot sandbox instances (Node Isolated=False) and the cluster does not
+   * allow unisolated nodes, so nothing new goes there. @default true
+   */
+  readonly isolated?: boolean;
   /** Most instances the node runs (the cluster's maxInstancesPerNode), and how many it has. @default unlimited, 0 */
   readonly maxInstances?: number;
   readonly allocatedInstances?: number;
@@ -264,6 +269,7 @@ function ruledOut(node: NodeView, request: PlacementRequest, selector: readonly 
     default:
       return 'not ready';
   }
+  if (node.isolated === false) return 'not isolated';
   for (const [key, value] of selector) {
     if (!Object.hasOwn(node.labels, key) || node.labels[key] !== value) return 'node selector mismatch';
   }

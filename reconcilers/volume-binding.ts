@@ -26,12 +26,13 @@ export interface BindingRequest {
 
 /** The chosen node, or why none qualifies (one sentence, biggest obstacle first). */
 export function chooseVolumeNode(nodes: readonly BindingNode[], request: BindingRequest): { node: string } | { message: string } {
-  const counts = { notReady: 0, selector: 0, disk: 0, memory: 0, slots: 0 };
+  const counts = { notReady: 0, unisolated: 0, selector: 0, disk: 0, memory: 0, slots: 0 };
   let best: BindingNode | undefined;
   let mostFreeDisk = 0;
   for (const n of nodes) {
     const freeDisk = n.diskCapacity - n.diskBound;
     if (n.state !== 'ready') counts.notReady++;
+    else if (n.isolated === false) counts.unisolated++;
     else if (!Object.entries(request.nodeSelector).every(([k, v]) => n.labels[k] === v)) counts.selector++;
     else if (freeDisk < request.size) {
       counts.disk++;
@@ -47,6 +48,7 @@ export function chooseVolumeNode(nodes: readonly BindingNode[], request: Binding
     [counts.slots, 'at the instance limit'],
     [counts.selector, "no match for the App's nodeSelector"],
     [counts.notReady, 'not ready'],
+    [counts.unisolated, 'not isolated (their agents cannot sandbox instances)'],
   ] as const;
   const parts = reasons.filter(([n]) => n > 0).sort((a, b) => b[0] - a[0]).map(([n, what]) => `${n} ${what}`);
   return { message: `0/${nodes.length} nodes can hold its volumes (${gib(request.size)})${parts.length ? `: ${parts.join(', ')}` : ''}` };

@@ -131,6 +131,8 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
         healthListened();
       },
       membership: { joinDelayMs: 0 },
+      // One user's own machine: Apps run here also where instances cannot be sandboxed (not root).
+      cluster: { allowUnisolatedNodes: true },
       ...(kubeConfig ? { kubeConfig } : {}),
       ...(secretsKey ? { secretsKey } : {}),
     });
@@ -165,6 +167,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
           listenUrl: agentUrl,
           runtime,
           memoryEnforcement: runtime.memoryEnforcement,
+          isolation: runtime.isolation,
           stateDir: agentDir,
           backupStore: new FolderBackupStore(join(dataDir, 'backups')),
           logger: logger.child({ component: 'agent' }),

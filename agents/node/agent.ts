@@ -33,6 +33,8 @@ export interface NodeAgentOptions {
   readonly runtime: Runtime;
   /** How the runtime enforces memory, reported for `tend why`. */
   readonly memoryEnforcement: string;
+  /** Whether the runtime sandboxes instances, and why (not): the Node's Isolated condition. @default not sandboxed */
+  readonly isolation?: { readonly sandboxed: boolean; readonly reason: string };
   /** Also holds the volumes: `<stateDir>/volumes/<namespace>/<name>`. */
   readonly stateDir: string;
   /** Where volume backups go (and restores come from). */
@@ -82,6 +84,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     wake();
   };
 
+  const isolation = options.isolation ?? { sandboxed: false, reason: 'the runtime did not say it sandboxes instances' };
   const heartbeatMs = options.heartbeatMs ?? 5_000;
   const pollMs = options.pollMs ?? 5_000;
   const volumeState = new VolumeSyncState();
@@ -181,7 +184,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const heartbeats = (async () => {
     while (!signal.aborted) {
       try {
-        await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement]);
+        await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement, isolation.sandboxed, isolation.reason]);
         if (!sealingKeyPublished) sealingKeyPublished = Boolean(await store.query(publishSealingKey, [node, sealingKey.publicKey]));
         await sleep(heartbeatMs, signal);
       } catch (err) {

@@ -83,8 +83,8 @@ export async function startHostilePlatform(options: HostileOptions): Promise<Hos
   // The simulated nodes' agents: only their heartbeats.
   const beat = () => store.query({
     name: 'hostile.sim_beat',
-    text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
-           select unnest($1::text[]), now(), now(), 64000, 68719476736, 107374182400, 'rss-polling'
+    text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated)
+           select unnest($1::text[]), now(), now(), 64000, 68719476736, 107374182400, 'rss-polling', true
            on conflict (node) do update set heartbeat_at = now()`,
   }, [simNodes]).catch(() => {});
   await beat();

@@ -71,7 +71,7 @@ export function detectSandbox(): SandboxDetection {
   );
   if (probe.error) return { available: false, reason: `a trial sandbox did not start: ${probe.error.message}` };
   if (probe.status !== 0) return { available: false, reason: `a trial sandbox failed (exit ${probe.status ?? probe.signal}): ${probe.stderr.trim().split('\n')[0] ?? ''}` };
-  return { available: true, reason: 'instances run in their own mount, PID, IPC and UTS namespaces as their own uid, the host read-only' };
+  return { available: true, reason: 'instances run in their own mount, PID, IPC, UTS and cgroup namespaces as their own uid, the host read-only' };
 }
 
 const UNSHARE_FLAGS = ['--mount', '--pid', '--ipc', '--uts', '--cgroup', '--fork', '--kill-child=SIGKILL', '--propagation', 'private'];

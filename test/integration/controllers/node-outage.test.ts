@@ -35,8 +35,8 @@ beforeAll(async () => {
   await store.query(
     {
       name: 'test.old_beat',
-      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
-             values ('n1', now() - interval '2 minutes', now() - interval '1 hour', 2000, 8589934592, 107374182400, 'rss-polling')`,
+      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated)
+             values ('n1', now() - interval '2 minutes', now() - interval '1 hour', 2000, 8589934592, 107374182400, 'rss-polling', true)`,
     },
     [],
   );

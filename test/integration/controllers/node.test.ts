@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceType } from '../../../api/resource-types.js';
 import type { Node } from '../../../api/types/node.js';
+import { liveNodes } from '../../../controllers/place-instances.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
@@ -45,8 +46,8 @@ const beat = (node: string, startedAt = '2026-01-01T00:00:00Z') =>
   store.query(
     {
       name: 'test.agent_beat',
-      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
-             values ($1, now(), $2, 2000, $3, $4, 'rss-polling')
+      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated)
+             values ($1, now(), $2, 2000, $3, $4, 'rss-polling', true)
              on conflict (node) do update set heartbeat_at = now()`,
     },
     [node, startedAt, 8 * GiB, 100 * GiB],
@@ -78,6 +79,38 @@ describe('the Node controller', () => {
       await eventually(async () => ((await store.query<{ ok: boolean }>({ name: 'test.wait_beat', text: `select now() - heartbeat_at > $2 * interval '1 millisecond' as ok from platform.node_agents where node = $1` }, [name, HEARTBEAT_MS / 3]))[0]?.ok ? true : undefined));
     }
     expect((await nodes.get(name as Key))?.metadata.resourceVersion).toBe(rv);
+  });
+
+  it('reports Isolated from what the agent says about its sandbox, follows a change, and the scheduler reads it the same way', async () => {
+    const name = `node-${randomBytes(3).toString('hex')}`;
+    await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name, labels: shard.labels }, spec: { address: '127.0.0.1' } });
+    const isolation = (isolated: boolean, message: string) =>
+      store.query(
+        {
+          name: 'test.agent_isolation',
+          text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated, isolation_message)
+                 values ($1, now(), '2026-01-01T00:00:00Z', 2000, $2, $3, 'rss-polling', $4, $5)
+                 on conflict (node) do update set heartbeat_at = now(), isolated = $4, isolation_message = $5`,
+        },
+        [name, 8 * GiB, 100 * GiB, isolated, message],
+      );
+    const isolatedIs = (status: string, reason: string) =>
+      eventually(async () => {
+        const c = findCondition((await nodes.get(name as Key))?.status?.conditions, 'Isolated');
+        return c?.status === status && c.reason === reason ? c : undefined;
+      }, { what: `node ${name} Isolated=${status} ${reason}` });
+
+    await isolation(false, 'the agent runs as uid 1000, not root');
+    expect((await isolatedIs('False', 'SandboxUnavailable')).message).toBe('the agent runs as uid 1000, not root; no App is placed here (tend run --allow-unisolated-nodes would allow it)');
+    await readyIs(name, 'True'); // alive all the same
+    const view = async (allow: boolean) => (await liveNodes(store, 60_000, { allowUnisolated: allow })).find((n) => n.name === name)?.isolated;
+    expect(await view(false)).toBe(false);
+    expect(await view(true)).toBe(true);
+
+    // Same agent start, only the isolation changed: the condition follows.
+    await isolation(true, 'instances run in their own namespaces');
+    expect((await isolatedIs('True', 'Sandboxed')).message).toBe('instances run in their own namespaces');
+    expect(await view(false)).toBe(true);
   });
 
   it('declares a node lost after three missed heartbeats and Ready again when its agent returns', async () => {

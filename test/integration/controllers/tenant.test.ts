@@ -224,8 +224,8 @@ describe('the Tenant controller', () => {
     await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node, labels: shard.labels }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '4Gi', disk: '10Gi' } } });
     await store.query({
       name: 'test.agent_beat',
-      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
-             values ($1, now() + interval '1 hour', now(), 2000, 4294967296, 10737418240, 'rss-polling')`,
+      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated)
+             values ($1, now() + interval '1 hour', now(), 2000, 4294967296, 10737418240, 'rss-polling', true)`,
     }, [node]);
     await eventually(async () => ((await store.query<{ state: string }>({ name: 'test.node_state', text: 'select state from platform.nodes where name = $1' }, [node]))[0]?.state === 'ready' ? true : undefined), { what: `${node} schedulable` });
     return node;

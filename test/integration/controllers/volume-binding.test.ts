@@ -25,7 +25,7 @@ beforeAll(async () => {
   await store.query({ name: 'test.node', text: `insert into platform.nodes (name, uid, generation, state, allocatable_memory, allocatable_cpu, disk) values ('n1', 'u', 1, 'ready', $1, 4000, $2)` }, [8 * GiB, 10 * GiB]);
   await store.query({
     name: 'test.agent',
-    text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement) values ('n1', now(), now(), 2000, $1, $2, 'rss-polling')`,
+    text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated) values ('n1', now(), now(), 2000, $1, $2, 'rss-polling', true)`,
   }, [8 * GiB, 10 * GiB]);
   for (let i = 0; i < 8; i++) {
     await store.query({ name: 'test.volume', text: `insert into platform.volumes (key, uid, tenant, size) values ($1, 'u', 't', $2)` }, [`default/v${i}`, 3 * GiB]);
@@ -45,7 +45,7 @@ const ctx = (i: number): ReconcileContext => ({ key: `default/a${i}` as Key, sig
 
 describe('volume binding', () => {
   it('binds 3 of 8 volumes of 3Gi to a node offering 10Gi when 8 Apps bind at once, and says why for the rest', async () => {
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => resolveAppVolumes(stores[i % stores.length]!, ctx(i), app(i), { memory: 64 * 2 ** 20, liveWithinMs: 60_000, maxInstancesPerNode: 250 })));
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => resolveAppVolumes(stores[i % stores.length]!, ctx(i), app(i), { memory: 64 * 2 ** 20, liveWithinMs: 60_000, maxInstancesPerNode: 250, allowUnisolatedNodes: false })));
     const bound = results.filter((r) => r.pinnedNode === 'n1');
     expect(bound).toHaveLength(3);
     for (const r of results.filter((x) => !x.pinnedNode)) expect(r.unplaced?.reason).toBe('Unschedulable');

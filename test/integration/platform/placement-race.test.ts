@@ -53,8 +53,8 @@ const beatAll = () =>
   store.query(
     {
       name: 'test.agents_beat',
-      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement)
-             select node, now(), '2026-01-01T00:00:00Z', 16000, $2, 100 * 2^30, 'rss-polling' from unnest($1::text[]) node
+      text: `insert into platform.node_agents (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement, isolated)
+             select node, now(), '2026-01-01T00:00:00Z', 16000, $2, 100 * 2^30, 'rss-polling', true from unnest($1::text[]) node
              on conflict (node) do update set heartbeat_at = now()`,
     },
     [nodeNames, NODE_MEMORY],

@@ -58,6 +58,25 @@ describe('planNode', () => {
     expect(lost.upsert?.lostSince).toBe(new Date(now.getTime() - 4_000).toISOString());
   });
 
+  it('reports Isolated=True with reason Sandboxed from an agent that sandboxes, and Ready does not depend on it', () => {
+    const sandboxed = { ...alive, agent: { ...alive.agent!, isolation: { isolated: true, message: 'instances run in their own namespaces' } } };
+    const plan = planNode(node({}), sandboxed, DEFAULT_CLUSTER_CONFIG, { now });
+    expect(findCondition(plan.status.conditions, 'Isolated')).toMatchObject({ status: 'True', reason: 'Sandboxed', message: 'instances run in their own namespaces' });
+    expect(findCondition(plan.status.conditions, 'Ready')?.status).toBe('True');
+  });
+
+  it('reports Isolated=False with reason SandboxUnavailable and what it means for placement, per the cluster setting', () => {
+    const open = { ...alive, agent: { ...alive.agent!, isolation: { isolated: false, message: 'the agent runs as uid 1000, not root' } } };
+    const refused = planNode(node({}), open, DEFAULT_CLUSTER_CONFIG, { now });
+    expect(findCondition(refused.status.conditions, 'Isolated')).toMatchObject({
+      status: 'False', reason: 'SandboxUnavailable', message: 'the agent runs as uid 1000, not root; no App is placed here (tend run --allow-unisolated-nodes would allow it)',
+    });
+    expect(findCondition(refused.status.conditions, 'Ready')?.status).toBe('True');
+    const allowed = planNode(node({}), open, { ...DEFAULT_CLUSTER_CONFIG, allowUnisolatedNodes: true }, { now });
+    expect(findCondition(allowed.status.conditions, 'Isolated')?.message).toBe('the agent runs as uid 1000, not root; the cluster allows unisolated nodes, so Apps are placed here anyway');
+    expect(findCondition(planNode(node({}), { ...alive, agent: undefined }, DEFAULT_CLUSTER_CONFIG, { now }).status.conditions, 'Isolated')).toMatchObject({ status: 'Unknown', reason: 'AgentNotReporting' });
+  });
+
   it('says how to start the agent when none has reported', () => {
     const plan = planNode(node({}), { ...alive, agent: undefined }, DEFAULT_CLUSTER_CONFIG, { now });
     expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'Unknown', reason: 'AgentNotReporting' });

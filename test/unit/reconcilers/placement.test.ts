@@ -409,3 +409,14 @@ describe('schedule: sizes that would fit without end', () => {
     expect(result.unplaced).toMatchObject([{ count: 99_500, reason: 'Unschedulable' }]);
   });
 });
+
+describe('schedule: isolation', () => {
+  it('places nothing on a node that is not isolated, and counts it in the message', () => {
+    const nodes = [node('open', 8 * Gi, { isolated: false }), node('boxed', 1 * Gi)];
+    const result = schedule([request({ count: 3 })], nodes, {});
+    expect(nodesOf(result)).toEqual(['boxed', 'boxed']);
+    expect(result.unplaced).toEqual([expect.objectContaining({ reason: 'Unschedulable', count: 1, message: expect.stringContaining('1 not isolated') })]);
+    expect(nodesOf(schedule([request()], [node('open', 8 * Gi, { isolated: true })], {}))).toEqual(['open']); // as liveNodes marks it when the cluster allows unisolated nodes
+  });
+});
+

@@ -105,6 +105,12 @@ describe('chooseVolumeNode', () => {
     expect(chooseVolumeNode([nodes[0]!], { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ message: '0/1 nodes can hold its volumes (5.0Gi): 1 at the instance limit' });
   });
 
+  it('binds only to a node whose agent sandboxes instances, unless the cluster let it count as isolated', () => {
+    const nodes = [node('a', { isolated: false }), node('b', { diskBound: 50 * Gi })];
+    expect(chooseVolumeNode(nodes, { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ node: 'b' });
+    expect(chooseVolumeNode([nodes[0]!], { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ message: '0/1 nodes can hold its volumes (5.0Gi): 1 not isolated (their agents cannot sandbox instances)' });
+  });
+
   it('explains when no node can hold the volumes', () => {
     const nodes = [node('a', { diskBound: 99 * Gi }), node('b', { state: 'not-ready' })];
     expect(chooseVolumeNode(nodes, { size: 5 * Gi, memory: Gi, nodeSelector: {} })).toEqual({ message: '0/2 nodes can hold its volumes (5.0Gi): 1 not enough free disk (most free 1.0Gi), 1 not ready' });

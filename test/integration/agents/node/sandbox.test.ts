@@ -78,6 +78,11 @@ function killQuietly(pid: number): void {
 
 interface Row { id: string; port: number | null; phase: string | null; ready: boolean; restarts: number; lastExit: { reason: string; message?: string } | null }
 
+async function isolationOf(node: string): Promise<{ isolated: boolean; message: string } | undefined> {
+  const [r] = await store.query<{ isolated: boolean; message: string }>({ name: 'test.sandbox_isolation', text: 'select isolated, isolation_message as message from platform.node_agents where node = $1' }, [node]);
+  return r;
+}
+
 async function row(id: string): Promise<Row | undefined> {
   const [r] = await store.query<Row>({ name: 'test.sandbox_instance', text: 'select id, port, phase, ready, restarts, last_exit as "lastExit" from platform.instances where id = $1' }, [id]);
   return r;
@@ -136,7 +141,11 @@ async function startNode(node: string, sandbox: 'auto' | 'off') {
   };
   let agent = start();
   for (const id of [ids.neighbour, ids.hostile]) {
-    await eventually(async () => expect(await row(id)).toMatchObject({ phase: 'running', ready: true }), { what: `${id} ready`, timeoutMs: 30_000 });
+    await eventually(async () => {
+      const r = await row(id);
+      if (r?.phase !== 'running' || !r.ready) throw new Error(`row ${JSON.stringify(r)}`);
+      return r;
+    }, { what: `${id} ready`, timeoutMs: 60_000 });
   }
   const restart = async () => {
     await agent.stop();
@@ -181,6 +190,8 @@ describe.runIf(isRoot)('the instance sandbox, tried by a hostile App', () => {
       note('without', probes);
       for (const name of ESCAPES) expect({ name, ...probes[name] }).toMatchObject({ name, ok: true });
       expect(readFileSync(hostFile, 'utf8')).toBe('hostile');
+      // And the agent says so: the Node's Isolated=False, and the scheduler keeps Apps off it.
+      expect(await isolationOf('plain')).toEqual({ isolated: false, message: expect.stringMatching(/^sandboxing is turned off/) });
     } finally {
       rmSync(hostFile, { force: true });
       rmSync('/tmp/hostile-tmp.txt', { force: true }); // its /tmp was the host's
@@ -193,6 +204,7 @@ describe.runIf(isRoot)('the instance sandbox, tried by a hostile App', () => {
     const scene = await startNode('sandboxed', 'auto');
     const { probes, neighbourPids } = await probe(scene, hostFile);
     note('with', probes);
+    expect(await isolationOf('sandboxed')).toEqual({ isolated: true, message: expect.stringMatching(/own mount, PID, IPC, UTS and cgroup namespaces/) });
 
     for (const name of ESCAPES) expect({ name, ...probes[name] }).toMatchObject({ name, ok: false });
     // Its parent is the sandbox's init (pid 1, root, an empty environment); the agent is outside its PID namespace.
