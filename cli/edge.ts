@@ -2,7 +2,7 @@
  * `tend edge --listen ADDR`: the HTTP edge proxy. Reads its routes from PostgreSQL only.
  * SIGTERM drains: no new connections, requests in flight finish (up to --drain-ms), exit 0.
  */
-import { formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { DEFAULT_CLIENT_LIMITS, TrustedProxies, formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
 import { holdOpen } from '../framework/time/hold-open.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
@@ -30,6 +30,16 @@ Options:
   --eject-ms N              keep a backend that refused a connection out of rotation this long (default: 5000)
   --connect-timeout-ms N    longest wait for a connection to a backend (default: 5000)
   --drain-ms N              on SIGTERM, how long requests in flight may take to finish (default: 10000)
+  --header-timeout-ms N     a client must send its request headers within this, else 408 (default: 10000)
+  --request-timeout-ms N    a client must send its whole request (body included) within this (default: 300000)
+  --keep-alive-timeout-ms N close a client connection idle this long between requests (default: 75000)
+  --upstream-timeout-ms N   a backend silent this long while a request is in flight: 504, or the
+                            response is cut if it began (default: 60000)
+  --websocket-idle-ms N     close a WebSocket with no traffic either way for this long (default: 300000)
+  --max-connections N       client connections open at once; more are closed on accept (default: 10000)
+  --trusted-proxies LIST    comma-separated addresses or CIDR blocks (10.0.0.0/8,::1) whose
+                            X-Forwarded-For, X-Forwarded-Proto, -Host and Forwarded headers are kept
+                            and extended; from anyone else they are replaced (default: none)
   --log-level LEVEL         trace|debug|info|warn|error; info logs one line per request (default: info)
   -h, --help                show this help`;
 
@@ -45,6 +55,13 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
     'eject-ms': { type: 'string' },
     'connect-timeout-ms': { type: 'string' },
     'drain-ms': { type: 'string' },
+    'header-timeout-ms': { type: 'string' },
+    'request-timeout-ms': { type: 'string' },
+    'keep-alive-timeout-ms': { type: 'string' },
+    'upstream-timeout-ms': { type: 'string' },
+    'websocket-idle-ms': { type: 'string' },
+    'max-connections': { type: 'string' },
+    'trusted-proxies': { type: 'string' },
     'log-level': { type: 'string' },
   });
   if (values.help) {
@@ -60,6 +77,18 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
     connectTimeoutMs: whole(values['connect-timeout-ms'], 'connect-timeout-ms', 1),
     drainMs: whole(values['drain-ms'], 'drain-ms', 0),
   };
+  const limits = {
+    headerTimeoutMs: whole(values['header-timeout-ms'], 'header-timeout-ms', 1),
+    requestTimeoutMs: whole(values['request-timeout-ms'], 'request-timeout-ms', 1),
+    keepAliveTimeoutMs: whole(values['keep-alive-timeout-ms'], 'keep-alive-timeout-ms', 1),
+    upstreamTimeoutMs: whole(values['upstream-timeout-ms'], 'upstream-timeout-ms', 1),
+    webSocketIdleTimeoutMs: whole(values['websocket-idle-ms'], 'websocket-idle-ms', 1),
+    maxConnections: whole(values['max-connections'], 'max-connections', 1),
+  };
+  const headers = limits.headerTimeoutMs ?? DEFAULT_CLIENT_LIMITS.headerTimeoutMs;
+  const request = limits.requestTimeoutMs ?? DEFAULT_CLIENT_LIMITS.requestTimeoutMs;
+  if (headers > request) throw new UsageError(`edge: --header-timeout-ms (${headers}) must not exceed --request-timeout-ms (${request})`);
+  const trustedProxies = trusted(values['trusted-proxies']);
   const logger = createLogger({ level: values['log-level'] ?? 'info', replica: 'edge' });
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: 'tend edge', poolSize: 2 });
   const stop = new AbortController();
@@ -74,6 +103,8 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
         listen,
         adminListen,
         ...numbers,
+        limits,
+        trustedProxies,
         onListening: (edge) => io.out(`tend edge: proxy ${formatListenAddress(edge.address)}, admin ${formatListenAddress(edge.adminAddress)}`),
       },
       stop.signal,
@@ -89,6 +120,15 @@ function address(text: string, flag: string): ListenAddress {
     return parseListenAddress(text);
   } catch (err) {
     throw new UsageError(`edge: --${flag}: ${(err as Error).message}`);
+  }
+}
+
+function trusted(text: string | undefined): TrustedProxies | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return TrustedProxies.parse(text.split(',').filter((e) => e.trim() !== ''));
+  } catch (err) {
+    throw new UsageError(`edge: --trusted-proxies: ${(err as Error).message}`);
   }
 }
 

@@ -17,6 +17,13 @@ import { deepEqual } from '../framework/status/merge-patch.js';
 import { hostOwner, type HostClaim, type HostRoute } from './host-claims.js';
 import { moreSpecificElsewhere } from './hostnames.js';
 
+/**
+ * `status.backends` lists at most this many (the schema's `maxItems`): a longer list would make
+ * the API server refuse the whole status, and the Route would stop reporting. The routing row
+ * keeps them all; Ready's message gives the full count.
+ */
+export const MAX_STATUS_BACKENDS = 1024;
+
 /** One healthy backend of the App. */
 export interface Backend {
   readonly address: string;
@@ -160,7 +167,7 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
   for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
   const status: RouteStatus = {
     ...(accepted ? { url: `http://${host}${pathPrefix}` } : {}),
-    backends: backends.map((b) => `${b.address}:${b.port}`),
+    backends: backends.slice(0, MAX_STATUS_BACKENDS).map((b) => `${b.address}:${b.port}`),
     conditions,
     observedGeneration: generation,
   };

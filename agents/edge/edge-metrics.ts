@@ -9,6 +9,10 @@ import { UPSTREAM_ERROR_KINDS, type UpstreamErrorKind } from './retry-policy.js'
 /** The `route` label of a request that matched no route (real ones always hold a `/`). */
 export const NO_ROUTE = 'none';
 
+/** Why the edge cut a client off before or while reading its request; the `kind` label. */
+export type ClientErrorKind = 'header_timeout' | 'request_timeout' | 'headers_too_large' | 'bad_request';
+const CLIENT_ERROR_KINDS: readonly ClientErrorKind[] = ['header_timeout', 'request_timeout', 'headers_too_large', 'bad_request'];
+
 /** Counters, histogram and gauge of one edge process. */
 export class EdgeMetrics {
   readonly registry = new Registry();
@@ -31,6 +35,17 @@ export class EdgeMetrics {
     labelNames: ['route', 'kind'] as const,
     registers: [this.registry],
   });
+  private readonly clientErrors = new Counter({
+    name: 'tend_edge_client_errors_total',
+    help: 'Client connections cut for a header or request timeout (408), too large headers (431) or a malformed request (400)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly droppedConnections = new Counter({
+    name: 'tend_edge_connections_dropped_total',
+    help: 'Client connections closed on accept because the edge held its maximum of concurrent connections',
+    registers: [this.registry],
+  });
   private readonly routingVersion = new Gauge({
     name: 'tend_edge_routing_version',
     help: 'platform.routing_version of the routing table being served (-1 before the first load)',
@@ -46,6 +61,17 @@ export class EdgeMetrics {
     // Process RSS, CPU and event-loop lag: what tells an operator the edge itself is the problem.
     collectDefaultMetrics({ register: this.registry });
     this.routingVersion.set(-1);
+    for (const kind of CLIENT_ERROR_KINDS) this.clientErrors.inc({ kind }, 0);
+  }
+
+  /** Counts one client cut off by the HTTP server (`EdgeProxy.handleClientError`). */
+  observeClientError(kind: ClientErrorKind): void {
+    this.clientErrors.inc({ kind });
+  }
+
+  /** Counts one connection refused at the connection cap. */
+  observeDroppedConnection(): void {
+    this.droppedConnections.inc();
   }
 
   /** Counts one answered request, and its duration when given. */

@@ -10,7 +10,9 @@ import type { Logger } from 'pino';
 import { startHealthServer } from '../../framework/health/index.js';
 import type { Queryable } from '../../framework/store/index.js';
 import { Balancer } from './balancer.js';
+import { compileClientLimits, timeoutCheckIntervalMs, type ClientLimits } from './client-limits.js';
 import { EdgeMetrics } from './edge-metrics.js';
+import type { TrustedProxies } from './forwarded-headers.js';
 import { formatListenAddress, type ListenAddress } from './listen-address.js';
 import { EdgeProxy } from './proxy.js';
 import { RoutingLoader } from './routing-loader.js';
@@ -33,6 +35,10 @@ export interface EdgeOptions {
   readonly connectTimeoutMs?: number;
   /** On shutdown, how long in-flight requests (and WebSockets) may take to finish. @default 10_000 */
   readonly drainMs?: number;
+  /** Timeouts and the connection cap (`client-limits.ts`); each absent one its default. */
+  readonly limits?: Partial<ClientLimits>;
+  /** Peers whose forwarding headers are believed (a load balancer in front). @default nobody */
+  readonly trustedProxies?: TrustedProxies;
 }
 
 /** A running edge. */
@@ -52,6 +58,7 @@ export interface Edge extends AsyncDisposable {
  */
 export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Promise<Edge> {
   const log = options.logger.child({ component: 'edge' });
+  const limits = compileClientLimits(options.limits);
   const metrics = new EdgeMetrics();
   const balancer = new Balancer({ ejectMs: options.ejectMs });
   const loader = new RoutingLoader({
@@ -73,16 +80,36 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     throw new Error('edge stopped before its routing table was loaded');
   }
 
-  const proxy = new EdgeProxy({ table: () => loader.current, balancer, metrics, logger: log, connectTimeoutMs: options.connectTimeoutMs });
+  const proxy = new EdgeProxy({
+    table: () => loader.current,
+    balancer,
+    metrics,
+    logger: log,
+    connectTimeoutMs: options.connectTimeoutMs,
+    upstreamTimeoutMs: limits.upstreamTimeoutMs,
+    webSocketIdleTimeoutMs: limits.webSocketIdleTimeoutMs,
+    trustedProxies: options.trustedProxies,
+  });
   let draining = false;
-  // No requestTimeout: an upload may stream for longer than Node's default 5 minutes. Slow
-  // clients are still bounded by headersTimeout (60 s to send the headers).
-  const server = createServer({ requestTimeout: 0 }, (req, res) => {
+  const server = createServer(
+    {
+      headersTimeout: limits.headerTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: timeoutCheckIntervalMs(limits),
+    },
+    (req, res) => {
     proxy.handleRequest(req, res);
     // During a drain a keep-alive connection whose response was already under way becomes idle
     // here; close it now rather than after keepAliveTimeout.
     res.once('finish', () => draining && setImmediate(() => server.closeIdleConnections()));
-  });
+    },
+  );
+  // Past the cap Node closes a new connection on accept, before reading a byte (Envoy's
+  // overload manager does the same): answering it would cost what the cap saves.
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', () => metrics.observeDroppedConnection());
+  server.on('clientError', proxy.handleClientError);
   server.on('upgrade', proxy.handleUpgrade);
   try {
     await listen(server, options.listen ?? { host: '127.0.0.1', port: 8080 });
@@ -110,7 +137,10 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     throw err;
   });
   const adminAddress = { host: options.adminListen?.host ?? '127.0.0.1', port: admin.port };
-  log.info({ proxy: formatListenAddress(address), admin: formatListenAddress(adminAddress), version: String(loader.current.version) }, 'edge listening');
+  log.info(
+    { proxy: formatListenAddress(address), admin: formatListenAddress(adminAddress), version: String(loader.current.version), limits, trustedProxies: options.trustedProxies?.entries ?? [] },
+    'edge listening',
+  );
 
   const drainMs = options.drainMs ?? 10_000;
   let stopped: Promise<void> | undefined;

@@ -16,8 +16,13 @@
  *   headers — is http-proxy-3's. What is tend's own is small: choosing the backend (round robin,
  *   passive ejection of a backend that refuses connections), and the retry decision (once, on
  *   another backend, only for an idempotent bodiless request whose response has not started).
- * - What a client sees from the edge itself is short plain text: 404 `no route for host x`,
- *   503 `no healthy backend for route ns/name`, 502 `upstream failed for route ns/name (refused)`.
+ * - What a client sees from the edge itself is short plain text naming no tenant's namespace or
+ *   Route: 404 `no route for host x`, 503 `no healthy backend`, 502 `upstream failed (refused)`,
+ *   504 `upstream timed out`, 400 `bad request: the path climbs above the root`.
+ * - Bad clients hold a bounded share (`client-limits.ts`): header, request and keep-alive
+ *   timeouts, a connection cap, an upstream silence timeout (504) and a WebSocket idle timeout.
+ *   Paths are normalised before matching and forwarded as matched (`request-path.ts`); the
+ *   forwarding headers are the edge's own unless the peer is a trusted proxy (`forwarded-headers.ts`).
  * - Metrics have bounded labels (Route, status class, error kind); everything per request goes
  *   to the access log, which leaves out query strings and headers (tokens, cookies).
  *
@@ -31,6 +36,9 @@
 export { runEdge, startEdge, type Edge, type EdgeOptions } from './edge.js';
 export { Balancer, backendKey, type BalancerOptions } from './balancer.js';
 export { EdgeMetrics } from './edge-metrics.js';
+export { ClientLimitsError, DEFAULT_CLIENT_LIMITS, compileClientLimits, type ClientLimits } from './client-limits.js';
+export { TrustedProxies, TrustedProxiesError, setForwardedHeaders } from './forwarded-headers.js';
+export { normaliseRequestTarget, type NormalisedTarget, type RefusedTarget } from './request-path.js';
 export { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
 export { RoutingLoader, ROUTING_CHANNEL, type RoutingLoaderOptions } from './routing-loader.js';
 export { RoutingTable, normaliseHost, pathOf, prefixMatches, type Backend, type RouteEntry, type RouteMatch, type RoutingRow } from './routing-table.js';

@@ -4,9 +4,14 @@
  * what a failed attempt means — eject the backend, retry once elsewhere, or answer 502. Writes one
  * access log line and the metrics for every request.
  *
- * The edge terminates plain HTTP, so it sets `X-Forwarded-Proto: http` and `X-Forwarded-Host`
- * (overwriting what a client sent: it is the first hop that knows them) and appends the client's
- * address to `X-Forwarded-For`.
+ * Before routing, the target is normalised (`request-path.ts`: dot segments, percent-encoding;
+ * 400 for what a backend could read differently) and exactly the normalised path is forwarded. The
+ * edge is the first hop, so it sets the forwarding headers itself (`forwarded-headers.ts`), keeping
+ * a client's only from a trusted proxy. A backend silent for the upstream timeout gets the client
+ * a 504, a WebSocket idle for its timeout is closed (`client-limits.ts`).
+ *
+ * Pages of the edge's own name no namespace or Route (a client must not learn how tenants are
+ * laid out); the access log line of the request has them.
  */
 import { Agent, type IncomingMessage, type ServerResponse, type ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
@@ -15,8 +20,11 @@ import { Readable, type Duplex } from 'node:stream';
 import { createProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import { backendKey, type Balancer } from './balancer.js';
-import { NO_ROUTE, type EdgeMetrics } from './edge-metrics.js';
-import { CONNECT_TIMEOUT_CODE, classifyUpstreamError, hasRequestBody, mayRetry, shouldEject, type UpstreamErrorKind } from './retry-policy.js';
+import { DEFAULT_CLIENT_LIMITS } from './client-limits.js';
+import { NO_ROUTE, type ClientErrorKind, type EdgeMetrics } from './edge-metrics.js';
+import { TrustedProxies, setForwardedHeaders } from './forwarded-headers.js';
+import { normaliseRequestTarget } from './request-path.js';
+import { CONNECT_TIMEOUT_CODE, UPSTREAM_TIMEOUT_CODE, classifyUpstreamError, hasRequestBody, mayRetry, shouldEject, type UpstreamErrorKind } from './retry-policy.js';
 import { pathOf, type Backend, type RouteEntry, type RoutingTable } from './routing-table.js';
 
 export interface EdgeProxyOptions {
@@ -28,14 +36,21 @@ export interface EdgeProxyOptions {
   readonly logger: Logger;
   /** Longest wait for a TCP connection to a backend before it counts as down. @default 5_000 */
   readonly connectTimeoutMs?: number;
+  /** Longest silence of a backend while a request is in flight; then 504. @default 60_000 */
+  readonly upstreamTimeoutMs?: number;
+  /** A WebSocket tunnel idle this long is closed. @default 300_000 */
+  readonly webSocketIdleTimeoutMs?: number;
+  /** Peers whose forwarding headers are kept and extended. @default nobody */
+  readonly trustedProxies?: TrustedProxies;
 }
 
 /** One request (or upgrade) on its way through the edge. */
 interface Exchange {
   readonly startedAt: number;
   readonly method: string;
-  readonly host: string;
-  readonly path: string;
+  host: string;
+  /** Normalised (once routed); as received before. */
+  path: string;
   readonly hasBody: boolean;
   route: string;
   entry?: RouteEntry;
@@ -46,10 +61,22 @@ interface Exchange {
   upstreamError?: UpstreamErrorKind;
   /** For upgrades: the status the backend answered (101 when the tunnel opened). */
   upgradeStatus?: number;
+  /** Why the edge refused the request itself, for the access log (the page says less). */
+  refusal?: string;
+  /** The status the edge wrote on the raw socket after a client error (408 for a timeout). */
+  clientErrorStatus?: number;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
-const STATUS_TEXT: Readonly<Record<number, string>> = { 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' };
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
 
 /** Handlers for the edge's HTTP server: `request` and `upgrade`. */
 export class EdgeProxy {
@@ -58,16 +85,27 @@ export class EdgeProxy {
   // default 5 s keepAliveTimeout closes it under a request (that race costs a reset).
   private readonly agent = new Agent({ keepAlive: true, timeout: 4_000 });
   private readonly exchanges = new WeakMap<IncomingMessage, Exchange>();
+  /** The request a client connection is on now, for a client error (timeout) in the middle of it. */
+  private readonly inFlight = new WeakMap<Duplex, { exchange: Exchange; res: ServerResponse }>();
   private readonly tunnels = new Set<Duplex>();
   private readonly targets = new WeakMap<Backend, URL>();
   private readonly connectTimeoutMs: number;
+  private readonly upstreamTimeoutMs: number;
+  private readonly webSocketIdleTimeoutMs: number;
+  private readonly trusted: TrustedProxies;
   private readonly log: Logger;
   private draining = false;
 
   constructor(private readonly options: EdgeProxyOptions) {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_CLIENT_LIMITS.upstreamTimeoutMs;
+    this.webSocketIdleTimeoutMs = options.webSocketIdleTimeoutMs ?? DEFAULT_CLIENT_LIMITS.webSocketIdleTimeoutMs;
+    this.trusted = options.trustedProxies ?? TrustedProxies.none();
     this.log = options.logger;
-    this.proxy.on('proxyReq', (proxyReq, _req, _res, _options, socket) => this.guardConnect(proxyReq, socket));
+    this.proxy.on('proxyReq', (proxyReq, req, _res, _options, socket) => {
+      this.guardConnect(proxyReq, socket);
+      this.guardSilence(proxyReq, req);
+    });
     this.proxy.on('proxyReqWs', (proxyReq, req) => {
       proxyReq.once('socket', (socket: Socket) => this.guardConnect(proxyReq, socket));
       const exchange = this.exchanges.get(req);
@@ -82,7 +120,8 @@ export class EdgeProxy {
       proxyRes.once('close', () => {
         if (proxyRes.complete) return;
         const exchange = this.exchanges.get(req);
-        if (exchange && !res.writableFinished && !res.destroyed) {
+        // An upstream timeout cut it: already counted as that.
+        if (exchange && !exchange.upstreamError && !res.writableFinished && !res.destroyed) {
           exchange.upstreamError = 'reset';
           this.options.metrics.observeUpstreamError(exchange.route, 'reset');
         }
@@ -100,11 +139,16 @@ export class EdgeProxy {
   /** The `request` listener. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const exchange = this.begin(req);
-    res.once('close', () => this.finishRequest(exchange, res));
+    this.inFlight.set(req.socket, { exchange, res });
+    res.once('close', () => {
+      if (this.inFlight.get(req.socket)?.exchange === exchange) this.inFlight.delete(req.socket);
+      this.finishRequest(exchange, res);
+    });
     if (this.draining) res.setHeader('connection', 'close');
     const refusal = this.route(exchange, req);
     if (refusal) return reply(res, refusal.status, refusal.text);
-    setForwardedHeaders(req);
+    // Node has answered `100 Continue` already (no checkContinue listener): the backend need not.
+    delete req.headers.expect;
     this.attempt(req, res, exchange, exchange.backend!);
   };
 
@@ -121,15 +165,48 @@ export class EdgeProxy {
       exchange.upgradeStatus = refusal.status;
       return replyOnSocket(socket, refusal.status, refusal.text);
     }
-    setForwardedHeaders(req);
     exchange.attempt = 1;
-    this.proxy.ws(req, socket, head, { target: this.targetOf(exchange.backend!) }, (err) => {
+    this.proxy.ws(req, socket, head, { target: this.targetOf(exchange.backend!), toProxy: true }, (err) => {
       const kind = this.countFailure(exchange, err);
       if (exchange.upgradeStatus === undefined && socket.writable) {
         exchange.upgradeStatus = 502;
-        replyOnSocket(socket, 502, `upstream failed for route ${exchange.route} (${kind})`);
+        replyOnSocket(socket, 502, `upstream failed (${kind})`);
       }
     });
+    // After ws(), which clears the socket's timeout. Reads and writes both count as activity, so
+    // one timer on the client's side covers both directions of the tunnel.
+    (socket as Socket).setTimeout(this.webSocketIdleTimeoutMs, () => {
+      this.log.debug({ route: exchange.route, idleMs: this.webSocketIdleTimeoutMs }, 'websocket idle: closed');
+      socket.destroy();
+    });
+  };
+
+  /**
+   * The server's `clientError` listener: a header or request timeout (408), a malformed request
+   * (400), headers too large (431). Answers on the raw socket when nothing was sent on it yet,
+   * then closes it; counted by kind, and logged in the access line of a request it cut.
+   */
+  readonly handleClientError = (err: Error & { code?: string }, socket: Duplex): void => {
+    const current = this.inFlight.get(socket);
+    const kind: ClientErrorKind | undefined =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? current ? 'request_timeout' : 'header_timeout'
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? 'headers_too_large'
+          : err.code?.startsWith('HPE_')
+            ? 'bad_request'
+            : undefined; // the client went away (ECONNRESET…): nothing to tell it
+    if (kind) {
+      this.options.metrics.observeClientError(kind);
+      this.log.debug({ kind, err: err.message, route: current?.exchange.route }, 'client error');
+    }
+    const status = kind === 'request_timeout' || kind === 'header_timeout' ? 408 : kind === 'headers_too_large' ? 431 : 400;
+    const started = current ? current.res.headersSent : (socket as Socket).bytesWritten > 0;
+    if (kind && socket.writable && !started) {
+      if (current) current.exchange.clientErrorStatus = status;
+      replyOnSocket(socket, status, kind === 'bad_request' ? 'bad request' : kind === 'headers_too_large' ? 'request headers too large' : 'request timeout');
+    }
+    socket.destroy();
   };
 
   /** From now on responses close their connections (so clients reconnect elsewhere); new upgrades get 503. */
@@ -163,16 +240,33 @@ export class EdgeProxy {
     return exchange;
   }
 
-  /** Fills in route and first backend, or says why the request is refused. */
+  /**
+   * Normalises the target and sets the forwarding headers, then fills in route and first backend;
+   * or says why the request is refused (the reason with names goes to the access log only).
+   */
   private route(exchange: Exchange, req: IncomingMessage): { status: number; text: string } | undefined {
-    const match = this.options.table().match(exchange.host, req.url ?? '/');
+    const target = normaliseRequestTarget(req.url ?? '/');
+    if (!target.ok) {
+      exchange.refusal = target.reason;
+      return { status: 400, text: `bad request: ${target.reason}` };
+    }
+    if (target.authority !== undefined) req.headers.host = target.authority;
+    // Forwarded as matched: http-proxy-3 sends req.url as it is with toProxy (attempt()).
+    req.url = target.path + target.query;
+    exchange.path = target.path;
+    exchange.host = (req.headers.host ?? '').slice(0, 255);
+    setForwardedHeaders(req.headers, req.socket.remoteAddress ?? '', req.headers.host ?? '', this.trusted);
+    const match = this.options.table().match(exchange.host, target.path);
     if (match.kind === 'no-host') return { status: 404, text: `no route for host ${match.host}` };
-    if (match.kind === 'no-path') return { status: 404, text: `no route for path ${match.path} on host ${match.host}` };
+    if (match.kind === 'no-path') return { status: 404, text: `no route for this path on host ${match.host}` };
     exchange.route = match.entry.route;
     exchange.entry = match.entry;
     if (match.entry.suspended) return { status: 503, text: 'service suspended' };
     const backend = this.options.balancer.pick(match.entry);
-    if (!backend) return { status: 503, text: `no healthy backend for route ${match.entry.route}` };
+    if (!backend) {
+      exchange.refusal = 'no healthy backend';
+      return { status: 503, text: 'no healthy backend' };
+    }
     exchange.backend = backend;
     return undefined;
   }
@@ -181,7 +275,9 @@ export class EdgeProxy {
     const attempt = ++exchange.attempt;
     exchange.backend = backend;
     exchange.tried.add(backendKey(backend));
-    const options: ServerOptions = { target: this.targetOf(backend), agent: this.agent };
+    // toProxy: forward req.url as route() normalised it (by default http-proxy-3 would re-parse it
+    // as a WHATWG URL, which reads a backslash as a slash).
+    const options: ServerOptions = { target: this.targetOf(backend), agent: this.agent, toProxy: true };
     // Only bodiless requests are retried (retry-policy.ts), and the first attempt already drained
     // the request stream to its end: the retry gets an empty one.
     if (attempt > 1) options.buffer = Readable.from([]);
@@ -201,7 +297,8 @@ export class EdgeProxy {
       return this.attempt(req, res, exchange, next);
     }
     if (res.headersSent) return void res.destroy();
-    reply(res, 502, `upstream failed for route ${exchange.route} (${kind})`);
+    if (kind === 'timeout') return reply(res, 504, 'upstream timed out');
+    reply(res, 502, `upstream failed (${kind})`);
   }
 
   /** Metric, ejection and log for one failed attempt. */
@@ -228,6 +325,20 @@ export class EdgeProxy {
     socket.once('close', clear);
   }
 
+  /**
+   * Fails an attempt whose backend is silent (no byte either way) for the upstream timeout. A
+   * socket timeout, so it holds from connect to the last byte of the response; Node drops the
+   * listener when the response ends and the socket returns to the pool.
+   */
+  private guardSilence(proxyReq: ClientRequest, req: IncomingMessage): void {
+    proxyReq.setTimeout(this.upstreamTimeoutMs, () => {
+      const exchange = this.exchanges.get(req);
+      if (exchange) exchange.upstreamError = 'timeout';
+      const err = Object.assign(new Error(`backend silent for ${this.upstreamTimeoutMs} ms`), { code: UPSTREAM_TIMEOUT_CODE });
+      proxyReq.destroy(err);
+    });
+  }
+
   private targetOf(backend: Backend): URL {
     let url = this.targets.get(backend);
     if (!url) {
@@ -239,7 +350,7 @@ export class EdgeProxy {
 
   private finishRequest(exchange: Exchange, res: ServerResponse): void {
     // A client that leaves before the status line gets nginx's 499 in the log, not a made-up 200.
-    const status = res.headersSent ? res.statusCode : 499;
+    const status = res.headersSent ? res.statusCode : (exchange.clientErrorStatus ?? 499);
     this.finish(exchange, status, res.headersSent && !res.writableFinished);
   }
 
@@ -259,6 +370,7 @@ export class EdgeProxy {
         durationMs: Math.round(ms * 10) / 10,
         ...(exchange.attempt > 1 ? { attempts: exchange.attempt } : {}),
         ...(exchange.upstreamError ? { upstreamError: exchange.upstreamError } : {}),
+        ...(exchange.refusal ? { refusal: exchange.refusal } : {}),
         ...(truncated ? { truncated } : {}),
       },
       'request',
@@ -266,16 +378,7 @@ export class EdgeProxy {
   }
 }
 
-/** Appends the client to X-Forwarded-For and sets X-Forwarded-Proto and -Host. */
-function setForwardedHeaders(req: IncomingMessage): void {
-  const client = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-  const prior = req.headers['x-forwarded-for'];
-  req.headers['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client;
-  req.headers['x-forwarded-proto'] = 'http';
-  req.headers['x-forwarded-host'] = req.headers.host ?? '';
-}
-
-/** A short plain-text answer of the edge's own (404, 502, 503). */
+/** A short plain-text answer of the edge's own (400, 404, 502, 503, 504). */
 function reply(res: ServerResponse, status: number, text: string): void {
   const body = `${text}\n`;
   res.writeHead(status, {

@@ -15,15 +15,19 @@ export type UpstreamErrorKind =
   | 'refused'
   /** No connection within the connect timeout. */
   | 'connect_timeout'
+  /** The backend said nothing for the upstream timeout while the request was in flight (504). */
+  | 'timeout'
   /** The connection broke (reset, hang-up) after it was made. */
   | 'reset'
   /** Anything else (a malformed response, a local error). */
   | 'other';
 
-export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['refused', 'connect_timeout', 'reset', 'other'];
+export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['refused', 'connect_timeout', 'timeout', 'reset', 'other'];
 
 /** The error code the edge gives its own connect timeout (Node has none for it). */
 export const CONNECT_TIMEOUT_CODE = 'TEND_EDGE_CONNECT_TIMEOUT';
+/** The error code of the edge's upstream (response) timeout. */
+export const UPSTREAM_TIMEOUT_CODE = 'TEND_EDGE_UPSTREAM_TIMEOUT';
 
 const REFUSED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN']);
 const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
@@ -34,6 +38,7 @@ export function classifyUpstreamError(err: unknown): UpstreamErrorKind {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return 'other';
   if (code === CONNECT_TIMEOUT_CODE) return 'connect_timeout';
+  if (code === UPSTREAM_TIMEOUT_CODE) return 'timeout';
   if (REFUSED.has(code)) return 'refused';
   // Node's "socket hang up" (the peer closed before a response) carries ECONNRESET too.
   if (RESET.has(code)) return 'reset';
@@ -65,7 +70,9 @@ export interface FailedAttempt {
 export function mayRetry(failed: FailedAttempt): boolean {
   return (
     failed.attempt === 1 &&
+    // A backend that timed out may still be working on the request: sending it again doubles the load.
     failed.kind !== 'other' &&
+    failed.kind !== 'timeout' &&
     !failed.responseStarted &&
     !failed.hasBody &&
     IDEMPOTENT.has(failed.method.toUpperCase())

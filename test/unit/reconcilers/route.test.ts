@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Route } from '../../../api/types/route.js';
 import type { Tenant } from '../../../api/types/tenant.js';
 import { findCondition } from '../../../framework/conditions/index.js';
-import { hostAllowed, planRoute, type RouteObserved } from '../../../reconcilers/route.js';
+import { MAX_STATUS_BACKENDS, hostAllowed, planRoute, type RouteObserved } from '../../../reconcilers/route.js';
 
 const now = new Date('2026-01-02T03:04:05Z');
 const tenant: Tenant = { apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['acme'], allowedHostnames: ['*.acme.example'] } };
@@ -166,5 +167,17 @@ describe('planRoute', () => {
       const moved = planRoute(home, { ...observed, tenant: victim, claims: movedClaims }, { now });
       expect(moved.steps).toContainEqual({ op: 'release-host', host: 'old.example', route: 'victim/home' });
     });
+  });
+
+  it('lists at most the schema\'s maxItems backends in status, while the routing row keeps them all', () => {
+    const schema = JSON.parse(readFileSync(new URL('../../../schemas/route.schema.json', import.meta.url), 'utf8')) as {
+      properties: { status: { properties: { backends: { maxItems: number } } } };
+    };
+    expect(MAX_STATUS_BACKENDS).toBe(schema.properties.status.properties.backends.maxItems);
+    const many = Array.from({ length: MAX_STATUS_BACKENDS + 5 }, (_, i) => ({ address: '10.0.0.1', port: 10_000 + i, instance: `acme.web-${String(i).padStart(5, '0')}` }));
+    const plan = planRoute(route('shop', 'shop.acme.example'), { ...seen, backends: many }, { now });
+    expect(plan.status.backends).toHaveLength(MAX_STATUS_BACKENDS);
+    expect(plan.steps).toMatchObject([{ op: 'upsert-routing', backends: many }]);
+    expect(findCondition(plan.status.conditions ?? [], 'Ready')?.message).toBe(`${MAX_STATUS_BACKENDS + 5} healthy backends`);
   });
 });

@@ -44,16 +44,19 @@ afterAll(async () => {
 });
 
 describe('the edge', () => {
-  it('sends a request by its host to the backend, with X-Forwarded-* headers', async () => {
+  it('sends a request by its host to the backend, with the forwarding headers of a first hop', async () => {
     const answer = await send(edge.address.port, 'Shop.Test:8080', '/cart?item=1', { headers: { 'x-forwarded-for': '203.0.113.9' } });
     expect(answer.status).toBe(200);
     const seen = echo(answer.body);
     expect(seen).toMatchObject({ backend: 'blue', method: 'GET', url: '/cart?item=1' });
     expect(seen.headers).toMatchObject({
       host: 'Shop.Test:8080',
-      'x-forwarded-for': '203.0.113.9, 127.0.0.1',
+      // The client's own X-Forwarded-For is dropped: 127.0.0.1 is no trusted proxy.
+      'x-forwarded-for': '127.0.0.1',
+      'x-real-ip': '127.0.0.1',
       'x-forwarded-proto': 'http',
       'x-forwarded-host': 'Shop.Test:8080',
+      forwarded: 'for=127.0.0.1;host="Shop.Test:8080";proto=http',
     });
   });
 
@@ -75,8 +78,8 @@ describe('the edge', () => {
     expect(answer.headers['content-type']).toBe('text/plain; charset=utf-8');
   });
 
-  it('answers 503 naming the route when it has no healthy backend', async () => {
-    expect(await send(edge.address.port, 'empty.test', '/')).toMatchObject({ status: 503, body: 'no healthy backend for route ns/empty\n' });
+  it('answers 503 when a route has no healthy backend, without naming the route', async () => {
+    expect(await send(edge.address.port, 'empty.test', '/')).toMatchObject({ status: 503, body: 'no healthy backend\n' });
   });
 
   it('serves a changed, added and deleted route after the notification', async () => {

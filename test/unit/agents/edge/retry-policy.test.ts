@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONNECT_TIMEOUT_CODE, classifyUpstreamError, hasRequestBody, mayRetry, shouldEject, type FailedAttempt } from '../../../../agents/edge/retry-policy.js';
+import { CONNECT_TIMEOUT_CODE, UPSTREAM_TIMEOUT_CODE, classifyUpstreamError, hasRequestBody, mayRetry, shouldEject, type FailedAttempt } from '../../../../agents/edge/retry-policy.js';
 
 const failed = (over: Partial<FailedAttempt> = {}): FailedAttempt => ({ method: 'GET', hasBody: false, responseStarted: false, attempt: 1, kind: 'refused', ...over });
 const err = (code: string) => Object.assign(new Error(code), { code });
@@ -9,6 +9,7 @@ describe('the retry policy', () => {
     expect(classifyUpstreamError(err('ECONNREFUSED'))).toBe('refused');
     expect(classifyUpstreamError(err('EHOSTUNREACH'))).toBe('refused');
     expect(classifyUpstreamError(err(CONNECT_TIMEOUT_CODE))).toBe('connect_timeout');
+    expect(classifyUpstreamError(err(UPSTREAM_TIMEOUT_CODE))).toBe('timeout');
     expect(classifyUpstreamError(err('ECONNRESET'))).toBe('reset');
     expect(classifyUpstreamError(new Error('no code'))).toBe('other');
     expect(classifyUpstreamError(undefined)).toBe('other');
@@ -18,6 +19,7 @@ describe('the retry policy', () => {
     expect(shouldEject('refused')).toBe(true);
     expect(shouldEject('connect_timeout')).toBe(true);
     expect(shouldEject('reset')).toBe(false);
+    expect(shouldEject('timeout')).toBe(false);
     expect(shouldEject('other')).toBe(false);
   });
 
@@ -38,6 +40,10 @@ describe('the retry policy', () => {
 
   it('never retries once the client has seen part of a response', () => {
     expect(mayRetry(failed({ responseStarted: true }))).toBe(false);
+  });
+
+  it('never retries after an upstream timeout: the slow backend may still be working on it', () => {
+    expect(mayRetry(failed({ kind: 'timeout' }))).toBe(false);
   });
 
   it('does not retry an error it cannot explain', () => {
