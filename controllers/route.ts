@@ -19,7 +19,7 @@ import { namespaceOwner, type NamespaceClaim } from '../reconcilers/namespace-cl
 import { planRoute, type Backend, type RoutePlan, type RoutingRow } from '../reconcilers/route.js';
 import { claimsOfNamespaces } from './namespace-claim-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { tenancyChanged, tenantsByNamespace, tenantsForHost } from './shared-indexes.js';
+import { CLAIMS, tenancyChanged, tenantsByNamespace, tenantsForHost } from './shared-indexes.js';
 import { hostClaims, insertHostClaim, lockHostClaims, releaseHostClaim } from './route-host-queries.js';
 import { backendsOfApp, deleteRouting, routingOfRoute, selectRouting, upsertRouting } from './route-queries.js';
 
@@ -39,6 +39,11 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
   });
   const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
   const tenants = tenantsByNamespace(deps);
+
+  const routesOfTenant = (t: Tenant) => (t.spec?.namespaces ?? []).flatMap((ns) => routes.cache.byIndex('namespace', ns));
+  // A Route coming or going moves the others of a tenant with a route quota up or down the count.
+  const quotaPeers = (r: Route) =>
+    tenants.cache.byIndex(CLAIMS, r.metadata.namespace ?? '').filter((t) => t.spec?.quota?.routes !== undefined).flatMap(routesOfTenant).map(keyOfObject);
 
   /** The Routes on `host`, each with the Tenant that owns its namespace (one query for all of them). */
   async function hostRoutes(host: string, ns: string): Promise<{ list: HostRoute[]; tenantOf: (ns: string) => Tenant | undefined }> {
@@ -80,6 +85,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     const hostTenants = tenantsForHost(tenants, host);
     return planRoute(route, {
       tenant,
+      ...(tenant?.spec?.quota?.routes !== undefined ? { tenantRoutes: routesOfTenant(tenant) } : {}),
       appExists: apps.cache.get(keyOf(ns, route.spec!.app)) !== undefined,
       hostRoutes: around.list,
       hostTenants,
@@ -124,6 +130,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
   return platformController(deps, 'route', routes, reconcile, [
     // A Route that comes or goes changes who owns its host and path.
     watches(routes, (r) => routes.cache.byIndex(HOST_KEYS, `n:${hostOf(r)}`).map(keyOfObject), specOrMetadataChanged),
+    watches(routes, quotaPeers, (c) => c.type !== 'updated'),
     watches(apps, (a) => routesOf([`${a.metadata.namespace}/${a.metadata.name}`]), specOrMetadataChanged as Predicate<App>),
     // A Tenant's namespaces or host names change who may serve the hosts its patterns match, for
     // other tenants' Routes too (a more specific entry added or dropped, a namespace handed on).

@@ -41,6 +41,8 @@ export interface RoutingRow {
 
 export interface RouteObserved {
   readonly tenant: Tenant | undefined;
+  /** Every Route in the tenant's namespaces (this one included or not): counted for spec.quota.routes. */
+  readonly tenantRoutes?: readonly Route[];
   readonly appExists: boolean;
   /** Every Route (any namespace, any path prefix) on the same host, with its namespace's tenant; this one included or not. */
   readonly hostRoutes: readonly HostRoute[];
@@ -111,6 +113,7 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
   const specific = observed.tenant ? moreSpecificElsewhere(host, observed.tenant, observed.hostTenants) : undefined;
   const hostTenant = hostOwner(host, withOwnClaim(route, observed, env.now), hostRoutes, observed.hostTenants);
   let accepted = false;
+  let overQuota: string | undefined;
   if (!observed.tenant) {
     updates.push({ type: 'Accepted', status: 'False', reason: 'NoTenant', message: `namespace ${route.metadata.namespace} belongs to no Tenant` });
   } else if (!hostAllowed(host, observed.tenant.spec?.allowedHostnames ?? [])) {
@@ -129,6 +132,8 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
       type: 'Accepted', status: 'False', reason: 'HostConflict',
       message: `host ${host} belongs to another tenant, which claimed it first; a host is served by one tenant with all its path prefixes`,
     });
+  } else if ((overQuota = routeQuotaVerdict(route, observed.tenantRoutes ?? [], observed.tenant))) {
+    updates.push({ type: 'Accepted', status: 'False', reason: 'QuotaExceeded', message: overQuota });
   } else if (nameOf(owner) !== me) {
     updates.push({ type: 'Accepted', status: 'False', reason: 'HostConflict', message: `${host}${pathPrefix} is served by route ${nameOf(owner)}, created first` });
   } else {
@@ -181,6 +186,20 @@ function withOwnClaim(route: Route, observed: RouteObserved, now: Date): readonl
   const tenant = observed.tenant?.metadata.name;
   if (!tenant || observed.claims.some((c) => c.host === host && c.route === me && c.tenant === tenant && c.routeUid === (route.metadata.uid ?? ''))) return observed.claims;
   return [...observed.claims, { host, route: me, routeUid: route.metadata.uid ?? '', tenant, claimedAt: now }];
+}
+
+/**
+ * The tenant's route quota: Routes count in creation order (ties by namespace/name), so the routes
+ * that existed first keep serving and the newest wait. Undefined when `route` is within it.
+ */
+export function routeQuotaVerdict(route: Route, tenantRoutes: readonly Route[], tenant: Tenant): string | undefined {
+  const limit = tenant.spec?.quota?.routes;
+  if (limit === undefined) return undefined;
+  const me = nameOf(route);
+  const others = tenantRoutes.filter((r) => nameOf(r) !== me);
+  const rank = others.filter((r) => routeOwner([r, route]) === r).length;
+  if (rank < limit) return undefined;
+  return `tenant ${tenant.metadata.name}'s route quota: ${limit} route${limit === 1 ? '' : 's'} allowed, this is route ${rank + 1} of ${others.length + 1}; it is not served`;
 }
 
 function nameOf(route: Route): string {

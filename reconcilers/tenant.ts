@@ -83,7 +83,7 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
     if (left > 0) {
       const verb = left === 1 ? 'remains; delete it' : 'remain; delete them';
       updates.push({ type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${remaining} ${verb} to delete the tenant` });
-      return { steps: [], status: statusWith(tenant, updates, usageOf(apps, volumes, observed.placed), env), release: false };
+      return { steps: [], status: statusWith(tenant, updates, usageOf(apps, routes, volumes, observed.placed), env), release: false };
     }
     return { steps: [...(observed.row ? [{ op: 'delete-row' } as const] : []), { op: 'release-claims' }], status: tenant.status ?? {}, release: true };
   }
@@ -105,12 +105,14 @@ export function planTenant(tenant: Tenant, observed: TenantObserved, env: { read
       : { type: 'Active', status: 'True', reason: 'Active', message: '' },
   );
   updates.push(hostnamesCondition(tenant, observed.overlapping));
-  const usage = usageOf(apps, volumes, observed.placed);
+  const usage = usageOf(apps, routes, volumes, observed.placed);
   const over = overQuota(tenant, usage);
+  // CPU is soft (instances are placed above it): its own reason, unless a hard limit is over too.
+  const hardOver = over.some((o) => !o.startsWith('cpu:'));
   updates.push(
     over.length === 0
       ? { type: 'WithinQuota', status: 'True', reason: 'WithinQuota', message: '' }
-      : { type: 'WithinQuota', status: 'False', reason: 'QuotaExceeded', message: over.join('; ') },
+      : { type: 'WithinQuota', status: 'False', reason: hardOver ? 'QuotaExceeded' : 'CPUQuotaExceeded', message: over.join('; ') },
   );
 
   const row = observed.row;
@@ -145,10 +147,10 @@ function statusWith(tenant: Tenant, updates: readonly ConditionUpdate[], usage: 
 }
 
 /**
- * Usage: what is placed (memory, CPU, instances, from PostgreSQL) and how many Apps and Volumes
- * there are. Arithmetic only: nothing here grows with a number in a spec.
+ * Usage: what is placed (memory, CPU, instances, from PostgreSQL) and how many Apps, Routes and
+ * Volumes there are. Arithmetic only: nothing here grows with a number in a spec.
  */
-function usageOf(apps: readonly App[], volumes: readonly Volume[], placed: PlacedUsage): TenantUsage {
+function usageOf(apps: readonly App[], routes: readonly Route[], volumes: readonly Volume[], placed: PlacedUsage): TenantUsage {
   let storage = Quantity.parse(0);
   for (const volume of volumes) storage = storage.add(Quantity.tryParse(volume.spec?.size ?? 0) ?? Quantity.parse(0));
   return {
@@ -158,6 +160,7 @@ function usageOf(apps: readonly App[], volumes: readonly Volume[], placed: Place
     apps: apps.length,
     volumes: volumes.length,
     storage: formatQuantity(storage, 'binary'),
+    routes: routes.length,
   };
 }
 
@@ -167,6 +170,7 @@ function overQuota(tenant: Tenant, usage: TenantUsage): string[] {
   if (quota.apps !== undefined && (usage.apps ?? 0) > quota.apps) over.push(`apps: ${usage.apps} of ${quota.apps}`);
   if (quota.instances !== undefined && (usage.instances ?? 0) > quota.instances) over.push(`instances: ${usage.instances} of ${quota.instances}`);
   if (quota.volumes !== undefined && (usage.volumes ?? 0) > quota.volumes) over.push(`volumes: ${usage.volumes} of ${quota.volumes}`);
+  if (quota.routes !== undefined && (usage.routes ?? 0) > quota.routes) over.push(`routes: ${usage.routes} of ${quota.routes}`);
   for (const field of ['memory', 'cpu', 'storage'] as const) {
     const limit = quota[field] === undefined ? undefined : Quantity.tryParse(quota[field]!);
     if (limit && Quantity.parse(usage[field] ?? 0).isGreaterThan(limit)) over.push(`${field}: ${usage[field]} of ${quota[field]}`);

@@ -11,6 +11,7 @@ export interface TenantQuota {
   instances?: number;
   volumes?: number;
   storage?: QuantityValue;
+  routes?: number;
 }
 
 export interface TenantSpec {
@@ -27,6 +28,7 @@ export interface TenantUsage {
   apps?: number;
   volumes?: number;
   storage?: string;
+  routes?: number;
 }
 
 export interface TenantStatus {

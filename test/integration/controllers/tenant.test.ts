@@ -88,7 +88,7 @@ describe('the Tenant controller', () => {
     await createTenant(name, { namespaces: [ns] });
     const { tenant } = await readyState(name, { status: 'True' });
     expect(tenant.metadata.finalizers).toContain(TENANT_FINALIZER);
-    expect(tenant.status?.usage).toEqual({ memory: '0', cpu: '0', instances: 0, apps: 0, volumes: 0, storage: '0' });
+    expect(tenant.status?.usage).toEqual({ memory: '0', cpu: '0', instances: 0, apps: 0, volumes: 0, storage: '0', routes: 0 });
     expect(await row(name)).toMatchObject({ generation: 1, namespaces: [ns], writes: 1 });
   });
 

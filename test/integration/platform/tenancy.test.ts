@@ -192,3 +192,29 @@ describe('a namespace that loses its Tenant', () => {
     expect(await runningInstances('shop/store')).toHaveLength(2);
   });
 });
+
+describe('a tenant with a route quota', () => {
+  it('serves its oldest Routes up to spec.quota.routes, says QuotaExceeded for the next, and serves it once an older one goes', async () => {
+    await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'routed' }, spec: { namespaces: ['routed'], allowedHostnames: ['*.routed.test'], quota: { routes: 1 } } });
+    await clients.app.create(hello('routed', 'web', 1));
+    const route = (name: string) => ({ apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: { name, namespace: 'routed' }, spec: { host: `${name}.routed.test`, app: 'web' } }) as const;
+    await clients.route.create(route('first'));
+    expect(await served('first.routed.test')).toMatch(/^hello from routed\.web-/);
+    // Creation times have one-second resolution (a tie goes to the name): make the second younger.
+    const first = (await clients.route.get('routed/first' as Key))!;
+    await eventually(() => (Date.now() - Date.parse(first.metadata.creationTimestamp!) > 1_000 ? true : undefined));
+    await clients.route.create(route('second'));
+    const refused = await condition(clients.route, 'routed/second', 'Accepted', 'False', 'QuotaExceeded');
+    expect(refused.message).toBe("tenant routed's route quota: 1 route allowed, this is route 2 of 2; it is not served");
+    expect((await viaEdge('second.routed.test')).status).toBe(404);
+    const usage = await eventually(async () => {
+      const t = await clients.tenant.get('routed' as Key);
+      return t?.status?.usage?.routes === 2 ? t : undefined;
+    }, { what: 'usage.routes 2' });
+    expect(findCondition(usage.status?.conditions, 'WithinQuota')).toMatchObject({ status: 'False', reason: 'QuotaExceeded', message: 'routes: 2 of 1' });
+
+    await clients.route.delete('routed/first' as Key);
+    expect(await served('second.routed.test')).toMatch(/^hello from routed\.web-/);
+    await condition(clients.route, 'routed/second', 'Accepted', 'True');
+  });
+});

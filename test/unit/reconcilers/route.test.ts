@@ -87,6 +87,23 @@ describe('planRoute', () => {
     ]);
   });
 
+  it('serves the oldest routes of a tenant up to spec.quota.routes and says QuotaExceeded for the newest', () => {
+    const limited = { ...tenant, spec: { ...tenant.spec!, quota: { routes: 1 } } };
+    const first = route('first', 'first.acme.example', '2026-01-01T00:00:00Z');
+    const second = route('second', 'second.acme.example', '2026-01-01T00:00:05Z');
+    const over = planRoute(second, { ...seen, tenant: limited, tenantRoutes: [first, second] }, { now });
+    expect(findCondition(over.status.conditions, 'Accepted')).toMatchObject({ status: 'False', reason: 'QuotaExceeded', message: "tenant acme's route quota: 1 route allowed, this is route 2 of 2; it is not served" });
+    expect(findCondition(over.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'QuotaExceeded' });
+    expect(over.steps).toEqual([]);
+    const within = planRoute(first, { ...seen, tenant: limited, tenantRoutes: [first, second] }, { now });
+    expect(findCondition(within.status.conditions, 'Accepted')?.status).toBe('True');
+    // Once the first goes, the second is within the quota and served.
+    expect(planRoute(second, { ...seen, tenant: limited, tenantRoutes: [second] }, { now }).steps).toHaveLength(1);
+    // A route over the quota that was served before stops being served.
+    const servedBefore = planRoute(second, { ...seen, tenant: limited, tenantRoutes: [first, second], row: { route: 'acme/second', backends: [backend], suspended: false } }, { now });
+    expect(servedBefore.steps).toEqual([{ op: 'delete-routing', host: 'second.acme.example', pathPrefix: '/', route: 'acme/second' }]);
+  });
+
   it('removes the row it left at an old host after a host change, and its own row on deletion', () => {
     const moved = planRoute(route('shop', 'shop.acme.example'), { ...seen, servedAt: [{ host: 'old.acme.example', pathPrefix: '/' }] }, { now });
     expect(moved.steps[0]).toEqual({ op: 'delete-routing', host: 'old.acme.example', pathPrefix: '/', route: 'acme/shop' });

@@ -33,7 +33,7 @@ describe('planTenant', () => {
     const plan = planTenant(t, nothing, { now });
     expect(plan.steps).toEqual([{ op: 'upsert-row', generation: 1, namespaces: ['acme-dev', 'acme-prod'] }]);
     expect(findCondition(plan.status.conditions, 'Ready')).toMatchObject({ status: 'True', observedGeneration: 1 });
-    expect(plan.status.usage).toEqual({ memory: '0', cpu: '0', instances: 0, apps: 0, volumes: 0, storage: '0' });
+    expect(plan.status.usage).toEqual({ memory: '0', cpu: '0', instances: 0, apps: 0, volumes: 0, storage: '0', routes: 0 });
     expect(plan.status.observedGeneration).toBe(1);
   });
 
@@ -108,6 +108,23 @@ describe('planTenant', () => {
     const t = tenant('acme', { namespaces: ['a'], quota: { instances: 3 } });
     const plan = planTenant(t, { ...nothing, placed: { memory: 5 * 64 * Mi, cpu: 500, instances: 5 } }, { now });
     expect(findCondition(plan.status.conditions, 'WithinQuota')).toMatchObject({ status: 'False', reason: 'QuotaExceeded', message: 'instances: 5 of 3' });
+  });
+
+  it('says CPUQuotaExceeded when only the soft CPU quota is over, and QuotaExceeded once a hard one is too', () => {
+    const t = tenant('acme', { namespaces: ['a'], quota: { cpu: '1', instances: 4 } });
+    const soft = planTenant(t, { ...nothing, placed: { memory: 4 * 64 * Mi, cpu: 1500, instances: 4 } }, { now });
+    expect(findCondition(soft.status.conditions, 'WithinQuota')).toMatchObject({ status: 'False', reason: 'CPUQuotaExceeded', message: 'cpu: 1500m of 1' });
+    expect(findCondition(soft.status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'CPUQuotaExceeded' });
+    const both = planTenant(t, { ...nothing, placed: { memory: 5 * 64 * Mi, cpu: 1500, instances: 5 } }, { now });
+    expect(findCondition(both.status.conditions, 'WithinQuota')).toMatchObject({ status: 'False', reason: 'QuotaExceeded', message: 'instances: 5 of 4; cpu: 1500m of 1' });
+  });
+
+  it('counts the routes of its namespaces and flags more than spec.quota.routes', () => {
+    const route = (namespace: string, name: string) => ({ apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: { name, namespace }, spec: { host: `${name}.example`, app: 'web' } }) as const;
+    const t = tenant('acme', { namespaces: ['a'], quota: { routes: 1 } });
+    const plan = planTenant(t, { ...nothing, routes: [route('a', 'one'), route('a', 'two'), route('elsewhere', 'three')] }, { now });
+    expect(plan.status.usage?.routes).toBe(2);
+    expect(findCondition(plan.status.conditions, 'WithinQuota')).toMatchObject({ status: 'False', reason: 'QuotaExceeded', message: 'routes: 2 of 1' });
   });
 
   it('costs the same for replicas: 2147483647 as for 1 (usage is never a loop over replicas)', () => {
