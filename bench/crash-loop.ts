@@ -100,8 +100,13 @@ try {
   const b = await sampleNow();
   const elapsed = (b.at - a.at) / 1000;
   const restarts = b.restarts - a.restarts;
-  const [placed] = await store.query<{ n: number }>({ name: 'bench.placed', text: 'select count(*)::int as n from platform.instances' });
-  console.log(`bench:crash-loop — ${instances} crash-looping instances (exit 50 ms after start, backoff 100 ms doubling), ${elapsed.toFixed(1)} s measured; ${placed!.n} instances placed`);
+  // Restarts are the runtime's: the App places `instances` once and never replaces a crashing one.
+  const [placed] = await store.query<{ n: number; inserted: number }>({
+    name: 'bench.placed',
+    text: `select (select count(*)::int from platform.instances) as n,
+                  (select n_tup_ins::int from pg_stat_user_tables where schemaname = 'platform' and relname = 'instances') as inserted`,
+  });
+  console.log(`bench:crash-loop — ${instances} crash-looping instances (exit 50 ms after start, backoff 100 ms doubling), ${elapsed.toFixed(1)} s measured; ${placed!.n} instances placed, ${placed!.inserted} ever inserted`);
   console.log('                                per s   per restart');
   const row = (name: string, n: number) => console.log(`${name.padEnd(30)} ${(n / elapsed).toFixed(1).padStart(7)} ${restarts ? (n / restarts).toFixed(2).padStart(13) : '            –'}`);
   row('instance restarts', restarts);

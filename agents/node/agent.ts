@@ -16,6 +16,7 @@ import type { Store } from '../../framework/store/index.js';
 import { sleep } from '../../framework/time/sleep.js';
 import { freePort } from './free-port.js';
 import { nodeSealingKey, openSealedEnv, publishSealingKey } from './sealed-env.js';
+import { startHeartbeatThread } from './heartbeat-thread.js';
 import { measureMachine } from './machine.js';
 import { planAgent, type Assignment, type InstanceTemplate, type Observed, type Refusal } from './plan.js';
 import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from './queries.js';
@@ -106,6 +107,13 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   };
 
   const sync = async () => {
+    // Once per agent start, once the heartbeat thread has made the node's row: the public half of its sealing key.
+    if (!sealingKeyPublished && heartbeat.beaten) {
+      await store.query(publishSealingKey, [node, sealingKey.publicKey]);
+      sealingKeyPublished = true;
+    } else if (!sealingKeyPublished) {
+      dirty = true; // try again next pass
+    }
     const volumes = await syncVolumes(volumeOptions, volumeState);
     // Secrets' values are opened here, just before planning; what does not open is refused below.
     const { rows, refused } = openSealedEnv(await store.query<Row>(instancesOfNode, [node]), sealingKey);
@@ -133,6 +141,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
       await store.query(assignPorts, [node, JSON.stringify(ports)]);
       dirty = true; // start them on the next pass, with the port now recorded
     }
+    if (plan.deferred > 0) dirty = true; // the next pass starts the next few
     // Each instance on its own: one that throws is reported failed, the others carry on.
     for (const action of plan.actions) {
       if (action.op === 'ensure') {
@@ -180,19 +189,17 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     logger: log,
   }).start(signal, notifications);
 
-  // Heartbeats on their own loop: a long pass must never make the node look lost.
-  const heartbeats = (async () => {
-    while (!signal.aborted) {
-      try {
-        await store.query(heartbeatAgent, [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement, isolation.sandboxed, isolation.reason]);
-        if (!sealingKeyPublished) sealingKeyPublished = Boolean(await store.query(publishSealingKey, [node, sealingKey.publicKey]));
-        await sleep(heartbeatMs, signal);
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'heartbeat failed; retrying');
-        await sleep(Math.min(heartbeatMs, 1_000), signal);
-      }
-    }
-  })();
+  // Heartbeats on a thread of their own: a pass that spawns many instances blocks this loop for
+  // seconds, and must never make the node look lost (heartbeat-thread.ts).
+  const heartbeat = startHeartbeatThread({
+    connectionString: options.listenUrl,
+    applicationName: `tend agent ${node} heartbeat`,
+    query: heartbeatAgent,
+    values: [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement, isolation.sandboxed, isolation.reason],
+    intervalMs: heartbeatMs,
+    logger: log,
+  });
+  const alive = setInterval(() => heartbeat.alive(), 1_000);
 
   let nextPoll = 0;
   let lastPass = -Infinity;
@@ -224,7 +231,8 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
       };
     });
   }
-  await heartbeats;
+  clearInterval(alive);
+  await heartbeat.stop();
   await Promise.all(removing.values());
   unsubscribe();
   if (volumeState.running.size > 0) log.info({ volumes: [...volumeState.running.keys()] }, 'waiting for volume restores and backups to finish');

@@ -31,6 +31,13 @@ export interface PlanAgentOptions {
   readonly volumes?: ReadonlyMap<string, string>;
   /** Instances the runtime failed to start on an earlier pass (the agent's record): not tried again, reported failed. */
   readonly failures?: ReadonlyMap<string, Refusal>;
+  /**
+   * New instances started per pass at most; the rest wait for the next pass (`deferred`). A spawn
+   * blocks the agent's event loop (fork and exec: about 100 ms each on a loaded 2-core host), so
+   * 200 at once froze it for 20 s: its heartbeats stopped, the node was declared lost, and its
+   * instances were replaced again and again. @default 10
+   */
+  readonly maxStarts?: number;
 }
 
 /** One row of platform.instances for this node, desired and last-reported columns. */
@@ -79,6 +86,8 @@ export interface AgentPlan {
   readonly actions: readonly AgentAction[];
   /** Observed state that differs from what the row says. */
   readonly reports: readonly { readonly id: string; readonly observed: Observed }[];
+  /** New instances left for the next pass (beyond `maxStarts`). */
+  readonly deferred: number;
 }
 
 /** Plans one pass of the agent. */
@@ -90,6 +99,8 @@ export function planAgent(assignments: readonly Assignment[], running: readonly 
   const waitingForVolumes: { id: string; volumes: string[] }[] = [];
   const actions: AgentAction[] = [];
   const reports: { id: string; observed: Observed }[] = [];
+  let starts = options.maxStarts ?? 10;
+  let deferred = 0;
 
   for (const a of assignments) {
     const status = byId.get(a.id);
@@ -111,8 +122,13 @@ export function planAgent(assignments: readonly Assignment[], running: readonly 
         // Not started (nor restarted with a new spec) without its data; one already running is
         // left alone: stopping it is the App controller's decision.
         waitingForVolumes.push({ id: a.id, volumes: [...new Set(missing)] });
-      } else {
+      } else if (status) {
         actions.push({ op: 'ensure', spec: instanceSpec(a, a.port, options.workingDir, readyVolumes) });
+      } else if (starts > 0) {
+        starts--;
+        actions.push({ op: 'ensure', spec: instanceSpec(a, a.port, options.workingDir, readyVolumes) });
+      } else {
+        deferred++;
       }
       const observed: Observed = status
         ? { phase: status.phase, ready: status.ready, restarts: status.restarts, lastExit: status.lastExit ?? null }
@@ -127,7 +143,7 @@ export function planAgent(assignments: readonly Assignment[], running: readonly 
   for (const status of running) {
     if (!assigned.has(status.id)) actions.push({ op: 'remove', id: status.id, why: 'no longer assigned' });
   }
-  return { needPorts, waitingForVolumes, actions, reports };
+  return { needPorts, waitingForVolumes, actions, reports, deferred };
 }
 
 /**

@@ -92,4 +92,30 @@ describe('a node agent given instances it cannot run', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect((await rows()).map((r) => [r.id, r.observed_at?.getTime()])).toEqual(before.map((r) => [r.id, r.observed_at?.getTime()]));
   }, 60_000);
+
+  it('keeps heartbeating and starting others while an instance takes its grace period to stop', async () => {
+    // Ignores SIGTERM, so stopping it takes the whole 10 s grace before SIGKILL. Before, the pass
+    // waited for it with the heartbeat in the same loop: 200 such stops made the node lost, and its
+    // instances were replaced (placed again and again: about 1,200 for an App of 200).
+    await place('acme.stubborn-0', { command: [process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], env: {} });
+    await eventually(async () => ((await row('acme.stubborn-0'))?.phase === 'running' ? true : undefined), { what: 'the stubborn instance running', timeoutMs: 30_000 });
+    await store.query({ name: 'test.stop_one', text: `update platform.instances set desired = 'stopped' where id = 'acme.stubborn-0'` });
+    await eventually(async () => ((await row('acme.stubborn-0'))?.phase === 'stopping' ? true : undefined), { what: 'the stubborn instance stopping', timeoutMs: 30_000 });
+    await place('acme.meanwhile-0', HELLO);
+    const beats = new Set<number>();
+    let stubbornWhenStarted: string | null | undefined;
+    await eventually(async () => {
+      const [beat] = await store.query<{ at: Date }>({ name: 'test.beat', text: `select heartbeat_at as at from platform.node_agents where node = $1` }, [NODE]);
+      beats.add(beat!.at.getTime());
+      const [meanwhile, stubborn] = [await row('acme.meanwhile-0'), await row('acme.stubborn-0')];
+      if (meanwhile?.phase === 'running' && stubbornWhenStarted === undefined) stubbornWhenStarted = stubborn?.phase;
+      return meanwhile?.ready ? true : undefined;
+    }, { what: 'an instance placed meanwhile ready', timeoutMs: 30_000 });
+    expect(stubbornWhenStarted).toBe('stopping'); // started while the other was still in its grace period
+    // --heartbeat-ms 500: a heartbeat at least every ~2 s throughout, though a stop is in progress.
+    const times = [...beats].sort((a, b) => a - b);
+    expect(times.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...times.slice(1).map((t, i) => t - times[i]!))).toBeLessThan(2_000);
+    await eventually(async () => ((await row('acme.stubborn-0'))?.phase === 'stopped' ? true : undefined), { what: 'the stubborn instance stopped after its grace', timeoutMs: 30_000 });
+  }, 90_000);
 });

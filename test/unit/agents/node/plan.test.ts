@@ -195,3 +195,20 @@ describe('planAgent reports', () => {
     expect(planAgent([a], [{ ...status, lastExit: { ...exit, code: 2 } }]).reports).toHaveLength(1);
   });
 });
+
+describe('planAgent pacing', () => {
+  it('starts at most maxStarts new instances a pass and keeps ensuring those already started', () => {
+    const many = Array.from({ length: 25 }, (_, i) => assignment({ env: {} }, { id: `acme.web-${i}` }));
+    const first = planAgent(many, [], { maxStarts: 10 });
+    expect(ensured(first).map((s) => s.id)).toEqual(many.slice(0, 10).map((a) => a.id));
+    expect(first.deferred).toBe(15);
+    // Every one is still reported (starting), started or not.
+    expect(first.reports).toHaveLength(25);
+
+    const started: InstanceStatus[] = many.slice(0, 10).map((a) => ({ id: a.id, phase: 'running', ready: true, restarts: 0, specHash: 'h' }));
+    const second = planAgent(many, started, { maxStarts: 10 });
+    expect(ensured(second)).toHaveLength(20); // the 10 running (idempotent) and the next 10
+    expect(second.deferred).toBe(5);
+    expect(planAgent(many.slice(0, 3), []).deferred).toBe(0); // default 10
+  });
+});
