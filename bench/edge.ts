@@ -1,5 +1,5 @@
 /**
- * `npm run bench:edge [-- --seconds 10 --connections 50 --changes 100 --edge-log-level info]`:
+ * `npm run bench:edge [-- --seconds 10 --connections 50 --changes 100 --slow-clients 500 --edge-log-level info]`:
  * what the edge costs and how fast it follows the table.
  *
  * On a private PostgreSQL (embedded, or DATABASE_URL's server), with two backends and `tend edge`
@@ -10,12 +10,16 @@
  * 2. Table changes: `--changes` times, switch a route's backend in platform.routing and time from
  *    the UPDATE being sent to the first request the edge serves from the new backend; prints
  *    p50/p99/max (target p99 < 1 s).
+ * 3. Slow clients: `--slow-clients` slowloris connections (request headers trickled, one line a
+ *    second) held open while the same load runs through the edge; prints that load, and when the
+ *    edge cut them (its header timeout is 10 s by default).
  * On the 2-core machines here the load generator, the edge and the backend share the cores, so
  * the absolute figures are low; the ratio edge/direct is the figure to watch.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,12 +39,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     changes: { type: 'string', default: '100' },
+    'slow-clients': { type: 'string', default: '500' },
     'edge-log-level': { type: 'string', default: 'info' },
   },
 });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const CHANGES = Number(values.changes);
+const SLOW_CLIENTS = Number(values['slow-clients']);
 const run = promisify(execFile);
 const logger = createLogger({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'tend-bench-edge-'));
@@ -108,6 +114,24 @@ function whoAnswers(agent: Agent, port: number, host: string): Promise<string> {
   });
 }
 
+/** One slowloris client: a header line a second until the edge closes; resolves with how long it held on and whether it got a 408. */
+function slowloris(port: number): Promise<{ heldMs: number; got408: boolean }> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: load.bench\r\n'));
+    let text = '';
+    const timer = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 1_000);
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      clearInterval(timer);
+      resolve({ heldMs: performance.now() - t0, got408: text.startsWith('HTTP/1.1 408') });
+    });
+    // Never more than a minute, whatever the edge does.
+    setTimeout(() => socket.destroy(), 60_000).unref();
+  });
+}
+
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 
 async function main(): Promise<void> {
@@ -134,7 +158,22 @@ async function main(): Promise<void> {
       `  ${what.padEnd(14)} ${l.rps.toFixed(0).padStart(8)} req/s   p50 ${String(l.p50).padStart(4)} ms   p99 ${String(l.p99).padStart(4)} ms   errors ${l.errors}`;
     console.log(row2('direct', direct));
     console.log(row2('through edge', proxied));
-    console.log(`  edge/direct    ${((proxied.rps / direct.rps) * 100).toFixed(0)} % of the requests/s; edge CPU ${(edgeCpu / SECONDS).toFixed(2)} cores, peak RSS ${rssMb(edge.process.pid!).toFixed(0)} MiB`);
+    console.log(
+      `  edge/direct    ${((proxied.rps / direct.rps) * 100).toFixed(0)} % of the requests/s; edge CPU ${(edgeCpu / SECONDS).toFixed(2)} cores ` +
+        `(${((edgeCpu / (proxied.rps * SECONDS)) * 1e6).toFixed(0)} µs a request), peak RSS ${rssMb(edge.process.pid!).toFixed(0)} MiB`,
+    );
+
+    if (SLOW_CLIENTS > 0) {
+      const slow = Array.from({ length: SLOW_CLIENTS }, () => slowloris(edge.port));
+      const underAttack = await load(edge.port, 'load.bench');
+      const held = await Promise.all(slow);
+      const heldMs = held.map((h) => h.heldMs).sort((a, b) => a - b);
+      console.log(row2(`+${SLOW_CLIENTS} slowloris`, underAttack));
+      console.log(
+        `  slowloris      ${held.filter((h) => h.got408).length} of ${SLOW_CLIENTS} cut with 408 after p50 ${(quantile(heldMs, 0.5) / 1000).toFixed(1)} s, ` +
+          `max ${(heldMs.at(-1)! / 1000).toFixed(1)} s (the edge's header timeout: 10 s by default; a client is let go at 60 s)`,
+      );
+    }
 
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const delays: number[] = [];

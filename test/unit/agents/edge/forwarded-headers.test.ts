@@ -76,6 +76,13 @@ describe('TrustedProxies', () => {
     expect(TrustedProxies.none().has('127.0.0.1')).toBe(false);
   });
 
+  it('stays right past the number of addresses whose answer it remembers', () => {
+    const trusted = TrustedProxies.parse(['10.0.0.0/16']);
+    for (let i = 0; i < 10_000; i++) expect(trusted.has(`10.${i % 2}.${(i >> 8) & 255}.${i & 255}`)).toBe(i % 2 === 0);
+    expect(trusted.has('10.0.0.1')).toBe(true);
+    expect(trusted.has('10.1.0.1')).toBe(false);
+  });
+
   it('refuses an entry that is no address or block, quoting it', () => {
     for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/8/1', '::1/129', '10.0.0.0/x', '']) {
       expect(() => TrustedProxies.parse([bad])).toThrow(`trusted proxy "${bad}" is not an IPv4 or IPv6 address or CIDR block`);
