@@ -36,6 +36,7 @@ Options:
   --allow-unisolated-nodes  also place Apps on nodes whose agent cannot sandbox instances (Node
                           Isolated=False: not root, no util-linux); same on every replica (default: off)
   --max-instances-per-node N  most instances placed on one node, whatever their sizes (default: 250)
+  --deleted-backup-retention D  the backups of a deleted Volume are kept this long, restorable by its tenant, e.g. 720h (default: 168h)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
   --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
@@ -74,6 +75,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
       ...(values['lost-grace-ms'] ? { lostGraceMs: number(values['lost-grace-ms'], 'lost-grace-ms') } : {}),
       ...(values['no-tenant-grace'] ? { noTenantGraceMs: parseDuration('run', 'no-tenant-grace', values['no-tenant-grace']) } : {}),
       ...(values['allow-unisolated-nodes'] ? { allowUnisolatedNodes: true } : {}),
+      ...(values['deleted-backup-retention'] ? { deletedBackupRetentionMs: parseDuration('run', 'deleted-backup-retention', values['deleted-backup-retention']) } : {}),
       ...(values['max-instances-per-node'] ? { maxInstancesPerNode: number(values['max-instances-per-node'], 'max-instances-per-node') } : {}),
     },
   };
@@ -117,6 +119,7 @@ function parse(args: readonly string[]) {
       'lost-grace-ms': { type: 'string' },
       'no-tenant-grace': { type: 'string' },
       'allow-unisolated-nodes': { type: 'boolean' },
+      'deleted-backup-retention': { type: 'string' },
       'log-level': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'member-ttl-ms': { type: 'string' },

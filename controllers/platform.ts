@@ -86,7 +86,7 @@ export function buildPlatform(options: PlatformOptions): Manager {
   manager.add(nodeController({ ...deps, cluster, listenUrl }));
   manager.add(appController({ ...deps, cluster, listenUrl }));
   manager.add(routeController({ ...deps, listenUrl }));
-  manager.add(volumeController({ ...deps, listenUrl }));
+  manager.add(volumeController({ ...deps, cluster, listenUrl }));
   manager.add(orphanInstanceCollector(deps, options.orphanSweepMs ? { everyMs: options.orphanSweepMs } : {}));
   // Resources in PostgreSQL: their watch log needs compaction, as etcd's does.
   if (!options.kubeConfig) manager.add(resourceEventPruner({ store, logger }));

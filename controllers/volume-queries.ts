@@ -9,29 +9,54 @@ export const selectVolume: NamedQuery = {
   text: `select v.uid, v.tenant, v.size::float8 as size, v.node, v.bound_at as "boundAt", v.desired, v.restore_from as "restoreFrom",
                 v.backup_schedule as "backupSchedule", v.backup_retain as "backupRetain", v.backup_request as "backupRequest",
                 v.phase, v.message, v.usage::float8 as usage, v.backups, v.last_backup_at as "lastBackupAt",
-                n.state as "nodeState", n.lost_since as "nodeLostSince"
+                v.backup_key as "backupKey", n.state as "nodeState", n.lost_since as "nodeLostSince"
          from platform.volumes v left join platform.nodes n on n.name = v.node
          where v.key = $1`,
 };
 
 /**
- * $1 key … $8 backup request, $9 fence, $10 spec.node. A pinned volume is bound at once when its
- * node is known; a bound volume keeps its node. Writes only when something differs.
+ * $1 key … $8 backup request, $9 fence, $10 spec.node, $11 backup key. A pinned volume is bound at
+ * once when its node is known; a bound volume keeps its node. Writes only when something differs.
  */
 export const upsertVolume: NamedQuery = {
   name: 'platform.volume_upsert',
-  text: `insert into platform.volumes as v (key, uid, tenant, size, restore_from, backup_schedule, backup_retain, backup_request, node, bound_at)
-         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, n.name, case when n.name is not null then now() end
+  text: `insert into platform.volumes as v (key, uid, tenant, size, restore_from, backup_schedule, backup_retain, backup_request, node, bound_at, backup_key)
+         select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, n.name, case when n.name is not null then now() end, $11
          from (select 1) one left join platform.nodes n on n.name = $10
          where ${FENCE}
          on conflict (key) do update
            set uid = excluded.uid, tenant = excluded.tenant, size = excluded.size, restore_from = excluded.restore_from,
                backup_schedule = excluded.backup_schedule, backup_retain = excluded.backup_retain,
-               backup_request = excluded.backup_request,
+               backup_request = excluded.backup_request, backup_key = excluded.backup_key,
                node = coalesce(v.node, excluded.node), bound_at = coalesce(v.bound_at, excluded.bound_at)
-           where (v.uid, v.tenant, v.size, v.restore_from, v.backup_schedule, v.backup_retain, v.backup_request, v.node)
+           where (v.uid, v.tenant, v.size, v.restore_from, v.backup_schedule, v.backup_retain, v.backup_request, v.node, v.backup_key)
                  is distinct from (excluded.uid, excluded.tenant, excluded.size, excluded.restore_from, excluded.backup_schedule,
-                                   excluded.backup_retain, excluded.backup_request, coalesce(v.node, excluded.node))`,
+                                   excluded.backup_retain, excluded.backup_request, coalesce(v.node, excluded.node), excluded.backup_key)`,
+};
+
+/** The tenant and backup key of live volume $1: a restoreFrom source. */
+export const selectRestoreSource: NamedQuery = {
+  name: 'platform.volume_restore_source',
+  text: `select tenant, backup_key as "storeKey" from platform.volumes where key = $1 and backup_key is not null`,
+};
+
+/** The kept backups of deleted volumes named $1 (namespace/name), newest first. */
+export const releasedBackupsOf: NamedQuery = {
+  name: 'platform.backup_sets_of_volume',
+  text: `select store_key as "storeKey", tenant from platform.backup_sets
+         where volume_key = $1 and prune_after > now() order by released_at desc`,
+};
+
+/**
+ * Records backups under store key $1 (tenant $2, volume uid $3, namespace/name $4, taken on node
+ * $5) as released: kept for $7 ms, then pruned by that node's agent. Once only; fenced ($6).
+ */
+export const releaseBackupSet: NamedQuery = {
+  name: 'platform.backup_set_release',
+  text: `insert into platform.backup_sets (store_key, tenant, volume_uid, volume_key, node, released_at, prune_after)
+         select $1, $2, $3, $4, $5, now(), now() + make_interval(secs => $7::float8 / 1000)
+         where ($6::bigint = 0 or exists (select 1 from tend.members m where m.id = $6 and m.expires_at > now()))
+         on conflict (store_key) do nothing`,
 };
 
 /** Asks the node's agent to remove the data ($1 key, $2 fence). */

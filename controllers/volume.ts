@@ -14,17 +14,19 @@ import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
 import { postgresSource } from '../framework/source/postgres.js';
 import { writeStatus } from '../framework/status/write-status.js';
-import { planVolume, type VolumeObserved, type VolumePlan, type VolumeRow } from '../reconcilers/volume.js';
+import { planVolume, restoreToResolve, type VolumeObserved, type VolumePlan, type VolumeRow } from '../reconcilers/volume.js';
+import { resolveRestore, type RestoreCandidate, type RestoreSource } from '../reconcilers/volume-restore.js';
+import type { ClusterConfig } from '../reconcilers/node.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 import { MOUNTS, mountedVolumes, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
-import { deleteVolumeRow, markVolumeDeleted, selectVolume, upsertVolume } from './volume-queries.js';
+import { deleteVolumeRow, markVolumeDeleted, releaseBackupSet, releasedBackupsOf, selectRestoreSource, selectVolume, upsertVolume } from './volume-queries.js';
 
 /** Keeps a Volume until no App mounts it and its data is removed from its node. */
 export const VOLUME_FINALIZER = 'tend.dev/volume';
 
 /** Builds the Volume controller. */
-export function volumeController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Volume> {
-  const { manager, clients, store } = deps;
+export function volumeController(deps: PlatformDeps & { readonly listenUrl: string; readonly cluster: Pick<ClusterConfig, 'deletedBackupRetentionMs'> }): Controller<Volume> {
+  const { manager, clients, store, cluster } = deps;
   const volumes = manager.informer(clients.volume, { indexers: { namespace: byNamespace } });
   const tenants = tenantsByNamespace(deps);
   const apps = manager.informer(clients.app, {
@@ -42,20 +44,38 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
     const [row] = await store.query<VolumeRow & { nodeState: string | null; nodeLostSince: Date | null }>(selectVolume, [key]);
     const tenant = await owningTenant(store, tenants, volume.metadata.namespace!);
     const mountedBy = apps.cache.byIndex(MOUNTS, key).map((a) => a.metadata.name).sort();
-    if (!row) return { row: undefined, tenant: tenant?.metadata.name, mountedBy };
+    const restore = tenant && restoreToResolve(volume, row) ? { restoreSource: await restoreSource(volume, tenant.metadata.name) } : {};
+    if (!row) return { row: undefined, tenant: tenant?.metadata.name, mountedBy, ...restore };
     const { nodeState, nodeLostSince, ...volumeRow } = row;
     return {
       row: volumeRow,
       tenant: tenant?.metadata.name,
       mountedBy,
+      ...restore,
       ...(nodeState !== null ? { node: { state: nodeState, lostSince: nodeLostSince } } : {}),
     };
   }
 
+  /** Where spec.restoreFrom's backups are: the live source volume, else its kept backups, of this tenant only. */
+  async function restoreSource(volume: Volume, tenant: string): Promise<RestoreSource> {
+    const source = `${volume.metadata.namespace}/${volume.spec!.restoreFrom!.volume}`;
+    // A Volume made again under the name it restores from: the source is the one deleted before.
+    const [live] = source === keyOfObject(volume) ? [] : await store.query<RestoreCandidate>(selectRestoreSource, [source]);
+    return resolveRestore(source, tenant, live, await store.query<RestoreCandidate>(releasedBackupsOf, [source]));
+  }
+
+  async function release(ctx: ReconcileContext, key: string, plan: VolumePlan): Promise<void> {
+    const r = plan.releaseBackups;
+    if (!r) return;
+    await store.query(releaseBackupSet, [r.storeKey, r.tenant, r.uid, key, r.node, String(ctx.fence), cluster.deletedBackupRetentionMs]);
+    ctx.log.info({ storeKey: r.storeKey, retentionMs: cluster.deletedBackupRetentionMs }, 'backups released: kept for the retention, then pruned');
+  }
+
   async function upsert(ctx: ReconcileContext, key: string, plan: VolumePlan): Promise<void> {
+    await release(ctx, key, plan);
     const r = plan.upsert;
     if (!r) return;
-    await store.query(upsertVolume, [key, r.uid, r.tenant, r.size, r.restoreFrom ? JSON.stringify(r.restoreFrom) : null, r.backupSchedule, r.backupRetain, r.backupRequest, String(ctx.fence), r.pinnedNode]);
+    await store.query(upsertVolume, [key, r.uid, r.tenant, r.size, r.restoreFrom ? JSON.stringify(r.restoreFrom) : null, r.backupSchedule, r.backupRetain, r.backupRequest, String(ctx.fence), r.pinnedNode, r.backupKey]);
     ctx.log.info({ size: r.size, pinnedNode: r.pinnedNode, backupRequest: r.backupRequest }, 'volume row written');
   }
 
@@ -81,7 +101,10 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
         const plan = planVolume(current, await observe(current), { now: ctx.now() });
         const fence = String(ctx.fence);
         if (plan.deletion === 'mark-deleted') await store.query(markVolumeDeleted, [key, fence]);
-        if (plan.deletion === 'remove-row') await store.query(deleteVolumeRow, [key, fence]);
+        if (plan.deletion === 'remove-row') {
+          await release(ctx, key, plan);
+          await store.query(deleteVolumeRow, [key, fence]);
+        }
         if (plan.deletion === 'done' || plan.deletion === 'remove-row') {
           overdue.remove({ namespace: current.metadata.namespace!, volume: current.metadata.name });
           return 'removed';

@@ -35,6 +35,8 @@ export interface ClusterConfig {
    * user's own machine, turns it on. @default false
    */
   readonly allowUnisolatedNodes: boolean;
+  /** The backups of a deleted Volume are kept this long (restorable by its tenant), then pruned. @default 7 days */
+  readonly deletedBackupRetentionMs: number;
 }
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
@@ -46,6 +48,7 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   noTenantGraceMs: 300_000,
   maxInstancesPerNode: 250,
   allowUnisolatedNodes: false,
+  deletedBackupRetentionMs: 7 * 24 * 3_600_000,
 };
 
 /** What the agent wrote (platform.node_agents). */

@@ -13,6 +13,7 @@ import type { Volume, VolumeStatus } from '../api/types/volume.js';
 import { BACKUP_REQUEST_ANNOTATION } from '../api/types/volume.js';
 import { readySummary, removeCondition, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
 import { backupStale, nextBackupAt } from '../agents/node/volumes/backup-schedule.js';
+import { backupKeyOf, type RestoreSource } from './volume-restore.js';
 
 /** The controller-owned columns of platform.volumes. */
 export interface VolumeDesiredRow {
@@ -21,14 +22,18 @@ export interface VolumeDesiredRow {
   readonly size: number;
   /** spec.node; a bound volume keeps its node whatever this says (the CRD makes it immutable). */
   readonly pinnedNode: string | null;
-  readonly restoreFrom: { readonly volume: string; readonly backup: string | null } | null;
+  /** `source`: the backup key to restore from, resolved by the controller (reconcilers/volume-restore.ts); absent in rows written before. */
+  readonly restoreFrom: { readonly volume: string; readonly backup: string | null; readonly source?: string | null } | null;
   readonly backupSchedule: string | null;
   readonly backupRetain: number;
   readonly backupRequest: string | null;
+  /** Where the backup store keeps this volume's backups: `tenant/uid` (older rows: namespace/name). */
+  readonly backupKey: string;
 }
 
 /** One row of platform.volumes as the controller reads it. */
-export interface VolumeRow extends Omit<VolumeDesiredRow, 'pinnedNode'> {
+export interface VolumeRow extends Omit<VolumeDesiredRow, 'pinnedNode' | 'backupKey'> {
+  readonly backupKey: string | null;
   readonly node: string | null;
   readonly boundAt: Date | null;
   readonly desired: 'present' | 'deleted';
@@ -47,6 +52,16 @@ export interface VolumeObserved {
   readonly node?: { readonly state: string; readonly lostSince: Date | null } | undefined;
   /** Apps in the volume's namespace whose spec mounts it. */
   readonly mountedBy: readonly string[];
+  /** Where spec.restoreFrom's backups are, when `restoreToResolve` says the controller must look. */
+  readonly restoreSource?: RestoreSource;
+}
+
+/** Backups that stop being this volume's (deleted, or another tenant's now): kept until the retention, then pruned. */
+export interface ReleasedBackups {
+  readonly storeKey: string;
+  readonly tenant: string;
+  readonly uid: string;
+  readonly node: string;
 }
 
 export interface VolumePlan {
@@ -57,6 +72,15 @@ export interface VolumePlan {
   readonly deletion?: 'blocked' | 'mark-deleted' | 'wait' | 'remove-row' | 'done';
   /** Look again then (a backup becoming overdue), even if nothing changes. */
   readonly requeueAfterMs: number | undefined;
+  /** Record these backups as released (platform.backup_sets) first. */
+  readonly releaseBackups?: ReleasedBackups;
+}
+
+/** Whether the controller must resolve spec.restoreFrom: the row does not carry it yet (restoreFrom applies at creation only). */
+export function restoreToResolve(volume: Volume, row: VolumeRow | undefined): boolean {
+  const from = volume.spec?.restoreFrom;
+  if (!from) return false;
+  return !(row?.restoreFrom && row.restoreFrom.volume === `${volume.metadata.namespace}/${from.volume}` && row.restoreFrom.backup === (from.backup ?? null));
 }
 
 /** The conditions Ready summarises: is the data usable. BackedUp is reported beside them, not in them. */
@@ -69,13 +93,23 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
   const key = `${volume.metadata.namespace}/${volume.metadata.name}`;
   const row = observed.row;
   const size = bytes(spec.size);
-  const desired: VolumeDesiredRow | undefined = observed.tenant
+  const uid = volume.metadata.uid ?? '';
+  const refused = observed.restoreSource && 'refused' in observed.restoreSource ? observed.restoreSource.refused : undefined;
+  const restoreFrom = !spec.restoreFrom
+    ? null
+    : restoreToResolve(volume, row)
+      ? { volume: `${volume.metadata.namespace}/${spec.restoreFrom.volume}`, backup: spec.restoreFrom.backup ?? null, source: observed.restoreSource && 'storeKey' in observed.restoreSource ? observed.restoreSource.storeKey : null }
+      : row!.restoreFrom;
+  // Backups follow the tenant and the uid: a new owner or a new incarnation starts a new key.
+  const backupKey = row?.backupKey && row.uid === uid && row.tenant === observed.tenant ? row.backupKey : backupKeyOf(observed.tenant ?? '', uid);
+  const desired: VolumeDesiredRow | undefined = observed.tenant && !refused
     ? {
-        uid: volume.metadata.uid ?? '',
+        uid,
         tenant: observed.tenant,
         size,
         pinnedNode: spec.node ?? null,
-        restoreFrom: spec.restoreFrom ? { volume: `${volume.metadata.namespace}/${spec.restoreFrom.volume}`, backup: spec.restoreFrom.backup ?? null } : null,
+        restoreFrom,
+        backupKey,
         backupSchedule: spec.backup?.schedule ?? null,
         backupRetain: spec.backup?.retain ?? 7,
         backupRequest: volume.metadata.annotations?.[BACKUP_REQUEST_ANNOTATION] ?? null,
@@ -88,6 +122,8 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
   const node = row?.node ?? null;
   if (!observed.tenant) {
     updates.push({ type: 'Bound', status: 'False', reason: 'NoTenant', message: `namespace ${volume.metadata.namespace} belongs to no Tenant: add it to a Tenant's spec.namespaces` });
+  } else if (refused && !row) {
+    updates.push({ type: 'Bound', status: 'False', reason: 'RestoreNotAllowed', message: `spec.restoreFrom: ${refused}; the volume is not created` });
   } else if (!node) {
     updates.push(
       spec.node
@@ -134,7 +170,11 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
     conditions,
     observedGeneration: generation,
   };
-  return { upsert, status, ...(deletion ? { deletion } : {}), requeueAfterMs: backedUp?.recheckInMs };
+  const handedOn = !deleting && desired && row?.backupKey && row.backupKey !== desired.backupKey;
+  const releaseBackups = row?.node && row.backupKey && (handedOn || deletion === 'remove-row')
+    ? { storeKey: row.backupKey, tenant: row.tenant, uid: row.uid, node: row.node }
+    : undefined;
+  return { upsert, status, ...(deletion ? { deletion } : {}), requeueAfterMs: backedUp?.recheckInMs, ...(releaseBackups ? { releaseBackups } : {}) };
 }
 
 function provisioned(key: string, row: VolumeRow | undefined, observed: VolumeObserved): ConditionUpdate {
@@ -194,7 +234,8 @@ function differs(row: VolumeRow, desired: VolumeDesiredRow): boolean {
     JSON.stringify(row.restoreFrom) !== JSON.stringify(desired.restoreFrom) ||
     row.backupSchedule !== desired.backupSchedule ||
     row.backupRetain !== desired.backupRetain ||
-    row.backupRequest !== desired.backupRequest
+    row.backupRequest !== desired.backupRequest ||
+    row.backupKey !== desired.backupKey
   );
 }
 

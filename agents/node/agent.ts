@@ -91,7 +91,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const volumeState = new VolumeSyncState();
   const volumeOptions = {
     node, store, backupStore: options.backupStore, stateDir: options.stateDir, logger: log,
-    usageIntervalMs: pollMs, onChange: trigger,
+    usageIntervalMs: pollMs, pruneIntervalMs: pollMs, onChange: trigger,
   };
   let waitingLogged = '';
   /** Instances the runtime threw on: reported failed, tried again after RETRY_FAILED_MS. */

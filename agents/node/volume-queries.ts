@@ -20,8 +20,10 @@ export interface VolumeRow {
   readonly key: string;
   readonly desired: 'present' | 'deleted';
   readonly boundAt: Date | null;
-  /** {"volume": "namespace/name", "backup": id | null}. */
-  readonly restoreFrom: { readonly volume: string; readonly backup?: string | null } | null;
+  /** {"volume": "namespace/name", "backup": id | null, "source": the backup key to read (null: none; absent in older rows)}. */
+  readonly restoreFrom: { readonly volume: string; readonly backup?: string | null; readonly source?: string | null } | null;
+  /** Where this volume's backups go in the store: `tenant/uid` (null in rows older than migration 000019: use the key). */
+  readonly backupKey: string | null;
   readonly backupSchedule: string | null;
   readonly backupRetain: number;
   readonly backupRequest: string | null;
@@ -51,7 +53,7 @@ export const volumesOfNode: NamedQuery = {
   text: `select key, desired, bound_at as "boundAt", restore_from as "restoreFrom",
                 backup_schedule as "backupSchedule", backup_retain as "backupRetain",
                 backup_request as "backupRequest", phase, message, usage::float8 as usage, backups,
-                last_backup_at as "lastBackupAt", backup_request_done as "backupRequestDone"
+                last_backup_at as "lastBackupAt", backup_request_done as "backupRequestDone", backup_key as "backupKey"
          from platform.volumes where node = $1`,
 };
 
@@ -91,4 +93,16 @@ export const recordVolumeBackups: NamedQuery = {
            and (backups is distinct from $3::jsonb or last_backup_at is distinct from $4::timestamptz
                 or backup_request_done is distinct from coalesce($5, backup_request_done)
                 or ($6::boolean and message is not null))`,
+};
+
+/** Released backups this node ($1) took whose retention is over (platform.backup_sets). */
+export const prunableBackupSets: NamedQuery = {
+  name: 'agent.prunable_backup_sets',
+  text: `select store_key as "storeKey" from platform.backup_sets where node = $1 and prune_after < now() order by prune_after limit 100`,
+};
+
+/** Forgets released set $1 of node $2 once its backups are gone from the store. */
+export const forgetBackupSet: NamedQuery = {
+  name: 'agent.forget_backup_set',
+  text: `delete from platform.backup_sets where store_key = $1 and node = $2`,
 };

@@ -17,7 +17,10 @@
  *   that vanished while the volume was 'ready' is not retried, because `restoreFrom` cannot change
  *   and silently starting empty would hide lost data; the message says what happened. Deleting
  *   the Volume (desired 'deleted') always works. Failed backups are retried after `backupRetryMs`.
- * - Deleting removes the directory; the backups stay in the store (restoreFrom can still use them).
+ * - Backups go to the store under the row's backup key (`tenant/uid`, chosen by the controller):
+ *   never under the name, which a later Volume or another tenant may reuse. Deleting removes the
+ *   directory; the backups stay until the controller's retention ends (platform.backup_sets),
+ *   then the prune pass (at most every `pruneIntervalMs`) removes them.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
@@ -28,6 +31,8 @@ import { backupVolume, restoreVolume, volumeUsageBytes } from './volumes/archive
 import { backupDue, backupsToPrune } from './volumes/backup-schedule.js';
 import type { BackupInfo, BackupStore } from './volumes/backup-store.js';
 import {
+  forgetBackupSet,
+  prunableBackupSets,
   recordVolumeBackups,
   reportVolumeUsage,
   setVolumeMessage,
@@ -55,6 +60,8 @@ export interface VolumeSyncOptions {
   readonly onChange?: () => void;
   /** The 4 hex digits that end a backup id. @default random */
   readonly randomHex?: () => string;
+  /** Look for released backups past their retention at most this often. @default 60_000 */
+  readonly pruneIntervalMs?: number;
 }
 
 export interface VolumeSyncResult {
@@ -77,8 +84,10 @@ export class VolumeSyncState {
   readonly usageMeasuredAt = new Map<string, number>();
   /** @internal key → ms of the last failed backup */
   readonly backupFailedAt = new Map<string, number>();
-  /** @internal volumes whose `backups` column was checked against the store since the agent started */
+  /** @internal backup keys whose volume's `backups` column was checked against the store since the agent started */
   readonly listed = new Set<string>();
+  /** @internal ms of the last prune pass */
+  prunedAt: number | undefined;
 
   /** Resolves once no restore or backup is running (including ones started meanwhile). */
   async idle(): Promise<void> {
@@ -122,7 +131,26 @@ export async function syncVolumes(options: VolumeSyncOptions, state: VolumeSyncS
       log.warn({ volume: row.key, err: (err as Error).message }, 'volume sync failed; retrying on the next pass');
     }
   }
+  await pruneReleased(options, state).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'pruning released backups failed; retrying later'));
   return { ready, background: Promise.all(started).then(() => undefined) };
+}
+
+/** Where `row`'s backups live in the store. */
+function storeKeyOf(row: VolumeRow): string {
+  return row.backupKey ?? row.key;
+}
+
+/** Removes the backups of deleted volumes whose retention is over, then their record; at most every `pruneIntervalMs`. */
+async function pruneReleased(options: VolumeSyncOptions, state: VolumeSyncState): Promise<void> {
+  const now = (options.now?.() ?? new Date()).getTime();
+  if (state.prunedAt !== undefined && now - state.prunedAt < (options.pruneIntervalMs ?? 60_000)) return;
+  state.prunedAt = now;
+  for (const { storeKey } of await options.store.query<{ storeKey: string }>(prunableBackupSets, [options.node])) {
+    const backups = await options.backupStore.list(storeKey);
+    for (const b of backups) await options.backupStore.remove(storeKey, b.id);
+    await options.store.query(forgetBackupSet, [storeKey, options.node]);
+    options.logger.info({ storeKey, pruned: backups.length }, 'released backups pruned after their retention');
+  }
 }
 
 /** Syncs one volume; returns its directory when it is ready. */
@@ -142,7 +170,7 @@ async function syncVolume(options: VolumeSyncOptions, state: VolumeSyncState, ro
     if (row.phase !== 'deleted') log.info({ dir }, 'volume deleted; its backups are kept');
     await setPhase('deleted', null);
     for (const memo of [state.usageMeasuredAt, state.backupFailedAt]) memo.delete(row.key);
-    state.listed.delete(row.key);
+    state.listed.delete(storeKeyOf(row));
     return undefined;
   }
   if (running?.kind === 'restore') return undefined;
@@ -174,8 +202,8 @@ async function syncVolume(options: VolumeSyncOptions, state: VolumeSyncState, ro
   }
 
   if (!running) {
-    if (!state.listed.has(row.key)) await reconcileBackupList(options, row);
-    state.listed.add(row.key);
+    if (!state.listed.has(storeKeyOf(row))) await reconcileBackupList(options, row);
+    state.listed.add(storeKeyOf(row));
     const why = backupWanted(options, state, row, now);
     if (why.error !== undefined && row.message !== why.error) await store.query(setVolumeMessage, [row.key, node, why.error]);
     if (why.reason !== undefined) {
@@ -230,6 +258,8 @@ async function restore(options: VolumeSyncOptions, row: VolumeRow, dir: string, 
   const from = row.restoreFrom!;
   // The spec names a Volume of the same namespace; accept the bare name as well as namespace/name.
   const source = from.volume.includes('/') ? from.volume : `${row.key.split('/')[0]}/${from.volume}`;
+  // The backup key the controller resolved (of this tenant only); rows from before it: the name.
+  const storeKey = from.source === undefined ? source : from.source;
   let id = from.backup ?? null;
   let phase: VolumePhase = 'ready';
   let message: string | null = null;
@@ -237,11 +267,12 @@ async function restore(options: VolumeSyncOptions, row: VolumeRow, dir: string, 
     // Backups hold a tenant's data: never hand one to a volume of another namespace.
     if (source.split('/')[0] !== row.key.split('/')[0]) throw new Error(`volume ${source} is not in the namespace of ${row.key}`);
     await removeStaging(dir); // what a crashed restore of this volume left behind
+    if (storeKey === null) throw new Error(`volume ${source} has no backup`);
     if (id === null) {
-      id = (await options.backupStore.list(source)).at(-1)?.id ?? null;
+      id = (await options.backupStore.list(storeKey)).at(-1)?.id ?? null;
       if (id === null) throw new Error(`volume ${source} has no backup`);
     }
-    const info = await restoreVolume(options.backupStore, source, id, dir, { onWarning: (code, text) => log.warn({ code }, text) });
+    const info = await restoreVolume(options.backupStore, storeKey, id, dir, { onWarning: (code, text) => log.warn({ code }, text) });
     log.info({ source, backup: id, sizeBytes: info.sizeBytes }, 'volume restored');
   } catch (err) {
     phase = 'failed';
@@ -258,10 +289,10 @@ async function backup(options: VolumeSyncOptions, state: VolumeSyncState, row: V
   const served = row.backupRequest !== null && row.backupRequest !== row.backupRequestDone ? row.backupRequest : null;
   const id = newBackupId(now, options.randomHex?.());
   try {
-    const info = await backupVolume(dir, backupStore, row.key, id, { onWarning: (code, text) => log.warn({ code }, text) });
-    const list = await backupStore.list(row.key);
+    const info = await backupVolume(dir, backupStore, storeKeyOf(row), id, { onWarning: (code, text) => log.warn({ code }, text) });
+    const list = await backupStore.list(storeKeyOf(row));
     const prune = backupsToPrune(list, row.backupRetain);
-    for (const old of prune) await backupStore.remove(row.key, old.id);
+    for (const old of prune) await backupStore.remove(storeKeyOf(row), old.id);
     const pruned = new Set(prune.map((b) => b.id));
     const kept = list.filter((b) => !pruned.has(b.id)).map(backupRecord);
     await store.query(recordVolumeBackups, [row.key, node, JSON.stringify(kept), info.time.toISOString(), served, true]);
@@ -271,7 +302,7 @@ async function backup(options: VolumeSyncOptions, state: VolumeSyncState, row: V
     const message = `backup ${id} failed: ${(err as Error).message}`;
     log.warn({ backup: id, err: (err as Error).message }, 'volume backup failed; retrying later');
     state.backupFailedAt.set(row.key, now.getTime());
-    state.listed.delete(row.key); // the store may hold more than the row says: look again
+    state.listed.delete(storeKeyOf(row)); // the store may hold more than the row says: look again
     await store.query(setVolumeMessage, [row.key, node, message]);
   }
 }
@@ -281,7 +312,7 @@ async function backup(options: VolumeSyncOptions, state: VolumeSyncState, row: V
  * crash between a committed backup and its row write, and backups removed by hand.
  */
 async function reconcileBackupList(options: VolumeSyncOptions, row: VolumeRow): Promise<void> {
-  const kept = (await options.backupStore.list(row.key)).map(backupRecord);
+  const kept = (await options.backupStore.list(storeKeyOf(row))).map(backupRecord);
   if (sameRecords(kept, row.backups)) return;
   const last = kept.at(-1)?.time ?? row.lastBackupAt?.toISOString() ?? null;
   await options.store.query(recordVolumeBackups, [row.key, options.node, JSON.stringify(kept), last, null, false]);

@@ -20,7 +20,7 @@ function volume(spec: Partial<Volume['spec']> = {}, metadata: Partial<Volume['me
 
 function row(extra: Partial<VolumeRow> = {}): VolumeRow {
   return {
-    uid: 'u1', tenant: 't', size: Gi, restoreFrom: null, backupSchedule: null, backupRetain: 7, backupRequest: null,
+    uid: 'u1', tenant: 't', size: Gi, restoreFrom: null, backupSchedule: null, backupRetain: 7, backupRequest: null, backupKey: 't/u1',
     node: 'n1', boundAt: now, desired: 'present', phase: 'ready', message: null, usage: 1024, backups: [], lastBackupAt: null,
     ...extra,
   };

@@ -265,6 +265,45 @@ describe('syncVolumes', () => {
     expect(existsSync(volumeDir(options.stateDir, 'acme/vanishing'))).toBe(false);
   });
 
+  it('keeps backups under the backup key, not the name, restores only from the key the controller resolved, and prunes released ones past their retention', async () => {
+    const setKey = (key: string, backupKey: string) => store.query({ name: 'test.set_backup_key', text: 'update platform.volumes set backup_key = $2 where key = $1' }, [key, backupKey]);
+    await createVolume('acme/keyed');
+    await setKey('acme/keyed', 'acme-tenant/uid-keyed');
+    await syncAndWait();
+    writeFileSync(join(volumeDir(options.stateDir, 'acme/keyed'), 'secret'), 'tenant data');
+    await update('acme/keyed', 'backup_request', 'k1');
+    await syncAndWait();
+    expect(await backupStore.list('acme-tenant/uid-keyed')).toHaveLength(1);
+    expect(await backupStore.list('acme/keyed')).toEqual([]);
+    expect((await row('acme/keyed')).backups).toHaveLength(1);
+
+    await createVolume('acme/keyed-copy', { restoreFrom: { volume: 'acme/keyed', backup: null, source: 'acme-tenant/uid-keyed' } });
+    await syncAndWait();
+    expect((await row('acme/keyed-copy')).phase).toBe('ready');
+    expect(readFileSync(join(volumeDir(options.stateDir, 'acme/keyed-copy'), 'secret'), 'utf8')).toBe('tenant data');
+    // The name alone reaches nothing: acme/source has backups by name, but the key resolved has none.
+    await createVolume('acme/by-name', { restoreFrom: { volume: 'acme/source', backup: null, source: null } });
+    await syncAndWait();
+    expect(await row('acme/by-name')).toMatchObject({ phase: 'failed', message: expect.stringContaining('volume acme/source has no backup') });
+
+    const release = (storeKey: string, node: string, pruneIn: string) => store.query({
+      name: 'test.release_set',
+      text: `insert into platform.backup_sets (store_key, tenant, volume_uid, volume_key, node, released_at, prune_after)
+             values ($1, 'acme-tenant', 'u', 'acme/x', $2, now(), now() + $3::interval)`,
+    }, [storeKey, node, pruneIn]);
+    await release('acme-tenant/uid-keyed', NODE, '-1 second');
+    await release('acme/source', NODE, '1 hour');
+    await release('acme/nightly', AGENT_NODE, '-1 second');
+    const kept = await backupStore.list('acme/source');
+    const prune = { ...options, pruneIntervalMs: 0 };
+    await (await syncVolumes(prune, state)).background;
+    expect(await backupStore.list('acme-tenant/uid-keyed')).toEqual([]);
+    expect(await backupStore.list('acme/source')).toEqual(kept);
+    expect(await backupStore.list('acme/nightly')).toHaveLength(1); // another node's to prune
+    const sets = await store.query<{ storeKey: string }>({ name: 'test.sets', text: 'select store_key as "storeKey" from platform.backup_sets order by 1' });
+    expect(sets.map((r) => r.storeKey)).toEqual(['acme/nightly', 'acme/source']);
+  });
+
   it('refuses keys that could leave the volumes folder', () => {
     for (const key of ['acme/../x', '../acme/x', 'acme/x/y', '/acme', 'acme/', 'acme/.hidden', 'Acme/x', 'acme']) {
       expect(() => volumeDir('/s', key), key).toThrow(RangeError);
