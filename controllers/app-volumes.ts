@@ -7,7 +7,8 @@ import { binaryQuantity } from '../api/quantity-units.js';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store } from '../framework/store/index.js';
 import { sizeProblem } from '../reconcilers/placement.js';
-import { chooseVolumeNode } from '../reconcilers/volume-binding.js';
+import { chooseVolumeNode, volumeQuotaVerdict, type VolumeQuota } from '../reconcilers/volume-binding.js';
+import { lockTenantVolumes, tenantBoundVolumes } from './volume-queries.js';
 import { volumeNodeLostMessage } from '../reconcilers/volume.js';
 import { bindVolume, lockNodes, nodeFreeDisk, tenantVolumeOverSize, volumesOfApp } from './app-queries.js';
 import { liveNodes } from './place-instances.js';
@@ -32,6 +33,8 @@ interface BindOptions {
   readonly maxInstancesPerNode: number;
   /** The cluster's allowUnisolatedNodes. */
   readonly allowUnisolatedNodes: boolean;
+  /** The owning tenant's volume limits, checked under its lock as volumes are bound. */
+  readonly quota?: { readonly tenant: string; readonly limits: VolumeQuota };
 }
 
 interface VolumeRow {
@@ -65,6 +68,7 @@ export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app
     const [over] = await store.query<{ key: string; usage: number; size: number }>(tenantVolumeOverSize, [unbound[0]!.key]);
     if (over) return { unplaced: { reason: 'SizeExceeded', message: `${sizeExceeded(over)}: no new volume of this tenant is bound until it is back within its size` } };
     const bound = await bind(store, ctx, app, rows, unbound, options);
+    if ('quota' in bound) return { unplaced: { reason: 'QuotaExceeded', message: bound.quota } };
     if ('message' in bound) return { unplaced: { reason: 'Unschedulable', message: bound.message } };
     rows = await store.query<VolumeRow>(volumesOfApp, [keys]);
   }
@@ -96,9 +100,10 @@ const BIND_ATTEMPTS = 3;
 /**
  * Binds the unbound volumes to one node: where the others already are, else the node binding
  * chooses. The commit locks the node row and re-checks its free disk in a fresh statement, so two
- * replicas binding at once never promise the same disk twice (as instance placement does).
+ * replicas binding at once never promise the same disk twice (as instance placement does); before
+ * that it takes the tenant's volume lock and re-checks its volume and storage quota the same way.
  */
-async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonly VolumeRow[], unbound: readonly VolumeRow[], options: BindOptions): Promise<{ node: string } | { message: string }> {
+async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonly VolumeRow[], unbound: readonly VolumeRow[], options: BindOptions): Promise<{ node: string } | { message: string } | { quota: string }> {
   const size = unbound.reduce((sum, r) => sum + r.size, 0);
   const already = rows.find((r) => r.node !== null)?.node ?? undefined;
   for (let attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
@@ -110,13 +115,21 @@ async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonl
       node = choice.node;
     }
     const chosen = node;
-    const committed = await store.tx(async (tx) => {
+    const committed = await store.tx(async (tx): Promise<boolean | { quota: string }> => {
+      const quota = options.quota;
+      if (quota && (quota.limits.volumes !== undefined || quota.limits.storage !== undefined)) {
+        await tx.query(lockTenantVolumes, [quota.tenant]);
+        const [held] = await tx.query<{ volumes: number; storage: number }>(tenantBoundVolumes, [quota.tenant]);
+        const over = volumeQuotaVerdict(quota.tenant, quota.limits, held ?? { volumes: 0, storage: 0 }, { volumes: unbound.length, storage: size });
+        if (over) return { quota: over };
+      }
       await tx.query(lockNodes, [[chosen]]);
       const [free] = await tx.query<{ free: number }>(nodeFreeDisk, [chosen]);
       if (!free || free.free < size) return false;
       for (const r of unbound) await tx.query(bindVolume, [r.key, chosen, String(ctx.fence)]);
       return true;
     });
+    if (typeof committed === 'object') return committed;
     if (committed) {
       ctx.log.info({ volumes: unbound.map((r) => r.key), node: chosen }, 'volumes bound');
       return { node: chosen };

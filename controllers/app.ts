@@ -14,6 +14,7 @@ import { keyOfObject } from '../framework/client/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
 import { resolveAppVolumes } from './app-volumes.js';
+import { volumeQuotaOf } from '../reconcilers/volume-binding.js';
 import { sizeProblem } from '../reconcilers/placement.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
 import { clearNoTenant, forgetInstance, instancesOfApp, markNoTenant, stopInstance } from './app-queries.js';
@@ -76,7 +77,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const cpu = millicores(app.spec!.resources.cpu ?? '100m');
     const invalid = sizeProblem(memory, cpu);
     const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
-    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes }) : {};
+    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes, quota: { tenant: tenant.metadata.name, limits: volumeQuotaOf(tenant) } }) : {};
     // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
     // nothing (what runs keeps running) and say why.
     const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);

@@ -72,3 +72,19 @@ export const deleteVolumeRow: NamedQuery = {
   text: `delete from platform.volumes where key = $1
            and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
 };
+
+/**
+ * Serialises the volume bindings of one tenant ($1) across replicas, so two cannot both admit a
+ * volume past its quota. Transaction-scoped; taken before any node row lock (the one order).
+ */
+export const lockTenantVolumes: NamedQuery = {
+  name: 'platform.lock_tenant_volumes',
+  text: `select pg_advisory_xact_lock(hashtextextended('tend.volume-quota ' || $1, 0))`,
+};
+
+/** What tenant $1's bound volumes hold (after lockTenantVolumes, in a new statement: a fresh snapshot). */
+export const tenantBoundVolumes: NamedQuery = {
+  name: 'platform.tenant_bound_volumes',
+  text: `select count(*)::int as volumes, coalesce(sum(size), 0)::float8 as storage
+         from platform.volumes where tenant = $1 and node is not null`,
+};

@@ -18,11 +18,23 @@ import { planVolume, restoreToResolve, type VolumeObserved, type VolumePlan, typ
 import { resolveRestore, type RestoreCandidate, type RestoreSource } from '../reconcilers/volume-restore.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { MOUNTS, mountedVolumes, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
-import { deleteVolumeRow, markVolumeDeleted, releaseBackupSet, releasedBackupsOf, selectRestoreSource, selectVolume, upsertVolume } from './volume-queries.js';
+import { CLAIMS, MOUNTS, mountedVolumes, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
+import { deleteVolumeRow, lockTenantVolumes, markVolumeDeleted, releaseBackupSet, releasedBackupsOf, selectRestoreSource, selectVolume, tenantBoundVolumes, upsertVolume } from './volume-queries.js';
+import { volumeQuotaOf, volumeQuotaVerdict } from '../reconcilers/volume-binding.js';
+import { bytes } from '../api/quantity-units.js';
+import type { Tenant } from '../api/types/tenant.js';
+import type { Queryable } from '../framework/store/index.js';
 
 /** Keeps a Volume until no App mounts it and its data is removed from its node. */
 export const VOLUME_FINALIZER = 'tend.dev/volume';
+
+/** Why binding `volume` now would exceed its tenant's volume or storage quota, if it would. */
+async function quotaVerdict(db: Queryable, tenant: Tenant, volume: Volume): Promise<string | undefined> {
+  const limits = volumeQuotaOf(tenant);
+  if (limits.volumes === undefined && limits.storage === undefined) return undefined;
+  const [held] = await db.query<{ volumes: number; storage: number }>(tenantBoundVolumes, [tenant.metadata.name]);
+  return volumeQuotaVerdict(tenant.metadata.name, limits, held ?? { volumes: 0, storage: 0 }, { volumes: 1, storage: bytes(volume.spec!.size) });
+}
 
 /** Builds the Volume controller. */
 export function volumeController(deps: PlatformDeps & { readonly listenUrl: string; readonly cluster: Pick<ClusterConfig, 'deletedBackupRetentionMs'> }): Controller<Volume> {
@@ -45,13 +57,16 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
     const tenant = await owningTenant(store, tenants, volume.metadata.namespace!);
     const mountedBy = apps.cache.byIndex(MOUNTS, key).map((a) => a.metadata.name).sort();
     const restore = tenant && restoreToResolve(volume, row) ? { restoreSource: await restoreSource(volume, tenant.metadata.name) } : {};
-    if (!row) return { row: undefined, tenant: tenant?.metadata.name, mountedBy, ...restore };
+    const quotaExceeded = tenant && !row?.node ? await quotaVerdict(store, tenant, volume) : undefined;
+    const quota = quotaExceeded ? { quotaExceeded } : {};
+    if (!row) return { row: undefined, tenant: tenant?.metadata.name, mountedBy, ...restore, ...quota };
     const { nodeState, nodeLostSince, ...volumeRow } = row;
     return {
       row: volumeRow,
       tenant: tenant?.metadata.name,
       mountedBy,
       ...restore,
+      ...quota,
       ...(nodeState !== null ? { node: { state: nodeState, lostSince: nodeLostSince } } : {}),
     };
   }
@@ -71,11 +86,32 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
     ctx.log.info({ storeKey: r.storeKey, retentionMs: cluster.deletedBackupRetentionMs }, 'backups released: kept for the retention, then pruned');
   }
 
-  async function upsert(ctx: ReconcileContext, key: string, plan: VolumePlan): Promise<void> {
+  /**
+   * Writes the row. Binding a pinned volume takes the tenant's volume lock and re-checks its quota
+   * first, like binding through an App: false when the quota no longer lets it in (plan again).
+   */
+  async function upsert(ctx: ReconcileContext, key: string, plan: VolumePlan, volume: Volume, wasBound: boolean): Promise<boolean> {
     await release(ctx, key, plan);
     const r = plan.upsert;
-    if (!r) return;
-    await store.query(upsertVolume, [key, r.uid, r.tenant, r.size, r.restoreFrom ? JSON.stringify(r.restoreFrom) : null, r.backupSchedule, r.backupRetain, r.backupRequest, String(ctx.fence), r.pinnedNode, r.backupKey]);
+    if (!r) return true;
+    const tenant = tenants.cache.get(keyOf(undefined, r.tenant));
+    const limits = tenant ? volumeQuotaOf(tenant) : {};
+    if (r.pinnedNode && !wasBound && (limits.volumes !== undefined || limits.storage !== undefined)) {
+      const admitted = await store.tx(async (tx) => {
+        await tx.query(lockTenantVolumes, [r.tenant]);
+        if (await quotaVerdict(tx, tenant!, volume)) return false;
+        await write(tx, ctx, key, r);
+        return true;
+      });
+      if (!admitted) ctx.log.info({ tenant: r.tenant }, 'pinned volume not bound: the tenant\'s volume quota filled meanwhile');
+      return admitted;
+    }
+    await write(store, ctx, key, r);
+    return true;
+  }
+
+  async function write(db: Queryable, ctx: ReconcileContext, key: string, r: NonNullable<VolumePlan['upsert']>): Promise<void> {
+    await db.query(upsertVolume, [key, r.uid, r.tenant, r.size, r.restoreFrom ? JSON.stringify(r.restoreFrom) : null, r.backupSchedule, r.backupRetain, r.backupRequest, String(ctx.fence), r.pinnedNode, r.backupKey]);
     ctx.log.info({ size: r.size, pinnedNode: r.pinnedNode, backupRequest: r.backupRequest }, 'volume row written');
   }
 
@@ -90,8 +126,9 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
     const key = keyOfObject(volume);
     return withFinalizer(clients.volume, volume, VOLUME_FINALIZER, {
       apply: async (current) => {
-        const plan = planVolume(current, await observe(current), { now: ctx.now() });
-        await upsert(ctx, key, plan);
+        const observed = await observe(current);
+        const plan = planVolume(current, observed, { now: ctx.now() });
+        if (!(await upsert(ctx, key, plan, current, Boolean(observed.row?.node)))) return requeueAfter(100);
         await writeStatus(clients.volume, current, plan.status);
         report(current, plan);
         // A row written just now is read back on the notification it raises.
@@ -118,6 +155,12 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
 
   return platformController(deps, 'volume', volumes, reconcile, [
     watches(tenants, (t) => (t.spec?.namespaces ?? []).flatMap((ns) => volumes.cache.byIndex('namespace', ns)).map(keyOfObject), tenancyChanged),
+    // A Volume gone (its row went first) frees quota for the tenant's volumes left unbound by it.
+    watches(volumes, (v) => tenants.cache.byIndex(CLAIMS, v.metadata.namespace ?? '')
+      .filter((t) => t.spec?.quota?.volumes !== undefined || t.spec?.quota?.storage !== undefined)
+      .flatMap((t) => (t.spec?.namespaces ?? []).flatMap((ns) => volumes.cache.byIndex('namespace', ns)))
+      .filter((w) => findCondition(w.status?.conditions, 'Bound')?.reason === 'QuotaExceeded')
+      .map(keyOfObject), (c) => c.type === 'deleted'),
     // An App starting or stopping to mount a volume (deletion may be waiting for it).
     watches(apps, mountedVolumes, specOrMetadataChanged),
     postgresSource({

@@ -6,6 +6,8 @@
  * unbound volume of the App (capacity − the sizes of volumes already bound there) and the memory
  * and an instance slot for one instance. Among those, the most free disk wins (data spreads out), then the name.
  */
+import { bytes } from '../api/quantity-units.js';
+import type { Tenant } from '../api/types/tenant.js';
 import type { NodeView } from './placement.js';
 
 /** A node as binding sees it: the scheduler's view plus disk. */
@@ -56,4 +58,37 @@ export function chooseVolumeNode(nodes: readonly BindingNode[], request: Binding
 
 function gib(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)}Gi` : `${Math.round(bytes / 2 ** 20)}Mi`;
+}
+
+/** A tenant's volume limits (spec.quota.volumes, spec.quota.storage in bytes); absent: unlimited. */
+export interface VolumeQuota {
+  readonly volumes?: number;
+  readonly storage?: number;
+}
+
+/** The volume limits of a Tenant's spec.quota. */
+export function volumeQuotaOf(tenant: Tenant): VolumeQuota {
+  const quota = tenant.spec?.quota ?? {};
+  return { ...(quota.volumes !== undefined ? { volumes: quota.volumes } : {}), ...(quota.storage !== undefined ? { storage: bytes(quota.storage) } : {}) };
+}
+
+/**
+ * Whether binding `adding` more volumes keeps the tenant within its quota, counting the volumes
+ * already bound (a bound volume is provisioned: it holds disk on its node). Backups do not count:
+ * they live in the backup store, not on a node, bounded per volume by spec.backup.retain.
+ * Undefined when it fits; otherwise the sentence for Scheduled=False / Bound=False QuotaExceeded.
+ */
+export function volumeQuotaVerdict(
+  tenant: string,
+  quota: VolumeQuota,
+  bound: { readonly volumes: number; readonly storage: number },
+  adding: { readonly volumes: number; readonly storage: number },
+): string | undefined {
+  if (quota.volumes !== undefined && bound.volumes + adding.volumes > quota.volumes) {
+    return `tenant ${tenant}'s volume quota: ${quota.volumes} volume${quota.volumes === 1 ? '' : 's'} allowed, ${bound.volumes} bound; not provisioned until one is deleted or the quota raised`;
+  }
+  if (quota.storage !== undefined && bound.storage + adding.storage > quota.storage) {
+    return `tenant ${tenant}'s storage quota: ${gib(quota.storage)} allowed, ${gib(bound.storage)} bound, ${gib(adding.storage)} more would exceed it; not provisioned until space is freed or the quota raised`;
+  }
+  return undefined;
 }

@@ -54,6 +54,8 @@ export interface VolumeObserved {
   readonly mountedBy: readonly string[];
   /** Where spec.restoreFrom's backups are, when `restoreToResolve` says the controller must look. */
   readonly restoreSource?: RestoreSource;
+  /** Unbound, and binding it now would exceed the tenant's volume or storage quota: why (volume-binding.ts). */
+  readonly quotaExceeded?: string;
 }
 
 /** Backups that stop being this volume's (deleted, or another tenant's now): kept until the retention, then pruned. */
@@ -107,7 +109,8 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
         uid,
         tenant: observed.tenant,
         size,
-        pinnedNode: spec.node ?? null,
+        // Over the quota, a pinned volume is not bound (so not provisioned) until it fits.
+        pinnedNode: observed.quotaExceeded && !row?.node ? null : (spec.node ?? null),
         restoreFrom,
         backupKey,
         backupSchedule: spec.backup?.schedule ?? null,
@@ -124,6 +127,8 @@ export function planVolume(volume: Volume, observed: VolumeObserved, env: { read
     updates.push({ type: 'Bound', status: 'False', reason: 'NoTenant', message: `namespace ${volume.metadata.namespace} belongs to no Tenant: add it to a Tenant's spec.namespaces` });
   } else if (refused && !row) {
     updates.push({ type: 'Bound', status: 'False', reason: 'RestoreNotAllowed', message: `spec.restoreFrom: ${refused}; the volume is not created` });
+  } else if (!node && observed.quotaExceeded) {
+    updates.push({ type: 'Bound', status: 'False', reason: 'QuotaExceeded', message: observed.quotaExceeded });
   } else if (!node) {
     updates.push(
       spec.node

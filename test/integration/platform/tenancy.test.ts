@@ -218,3 +218,36 @@ describe('a tenant with a route quota', () => {
     await condition(clients.route, 'routed/second', 'Accepted', 'True');
   });
 });
+
+describe('a tenant with volume and storage quotas', () => {
+  const volume = (name: string, size: string, node?: string) =>
+    ({ apiVersion: 'tend.dev/v1alpha1', kind: 'Volume', metadata: { name, namespace: 'stored' }, spec: { size, ...(node ? { node } : {}) } }) as const;
+
+  it('binds a pinned Volume within quota.volumes, leaves the next unbound with QuotaExceeded, and binds it when the first goes', async () => {
+    await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'stored' }, spec: { namespaces: ['stored'], quota: { volumes: 1, storage: '3Gi' } } });
+    await clients.volume.create(volume('first', '1Gi', 'n1'));
+    await condition(clients.volume, 'stored/first', 'Bound', 'True');
+    await clients.volume.create(volume('second', '1Gi', 'n1'));
+    const refused = await condition(clients.volume, 'stored/second', 'Bound', 'False', 'QuotaExceeded');
+    expect(refused.message).toBe("tenant stored's volume quota: 1 volume allowed, 1 bound; not provisioned until one is deleted or the quota raised");
+    const [row] = await store.query<{ node: string | null }>({ name: 'test.volume_node', text: `select node from platform.volumes where key = 'stored/second'` });
+    expect(row?.node).toBeNull();
+
+    await clients.volume.delete('stored/first' as Key);
+    await condition(clients.volume, 'stored/second', 'Bound', 'True');
+  });
+
+  it('does not start an App whose unbound volume would pass quota.storage: Scheduled=False QuotaExceeded', async () => {
+    await updateTenant('stored', (spec) => ({ ...spec, quota: { storage: '3Gi' } }));
+    await clients.volume.create(volume('big', '4Gi'));
+    await clients.app.create({ ...hello('stored', 'db', 1), spec: { ...hello('stored', 'db', 1).spec!, volumes: [{ volume: 'big', mountPath: '/data' }] } });
+    const held = await condition(clients.app, 'stored/db', 'Scheduled', 'False', 'QuotaExceeded');
+    expect(held.message).toBe("tenant stored's storage quota: 3.0Gi allowed, 1.0Gi bound, 4.0Gi more would exceed it; not provisioned until space is freed or the quota raised");
+    await condition(clients.volume, 'stored/big', 'Bound', 'False', 'QuotaExceeded');
+    expect(await runningInstances('stored/db')).toEqual([]);
+
+    await updateTenant('stored', (spec) => ({ ...spec, quota: { storage: '5Gi' } }));
+    await condition(clients.app, 'stored/db', 'Ready', 'True');
+    await condition(clients.volume, 'stored/big', 'Bound', 'True');
+  });
+});
