@@ -55,11 +55,13 @@ export interface AgentRow {
   heartbeat_at: Date;
   started_at: Date;
   memory_enforcement: string;
+  /** The public key the agent published for Secrets (null: none yet, an older agent). */
+  sealing_key: string | null;
 }
 
 export const agentOfNode: NamedQuery = {
   name: 'tend.why_agent_of_node',
-  text: `select heartbeat_at, started_at, memory_enforcement from platform.node_agents where node = $1`,
+  text: `select heartbeat_at, started_at, memory_enforcement, sealing_key from platform.node_agents where node = $1`,
 };
 
 /** A volume's row and its node's state ($1 namespace/name). */

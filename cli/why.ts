@@ -14,6 +14,7 @@ import type { Store } from '../framework/store/index.js';
 import type { Condition } from '../framework/conditions/index.js';
 import { connect, kindAndName, kindNamed, CONNECTION_USAGE, type Connection } from './connection.js';
 import { parse } from './describe.js';
+import { sealingKeyId } from '../secrets/seal.js';
 import { envSection } from './format/app-env.js';
 import { columns, indented } from './format/sections.js';
 import { formatAge } from './format/table.js';
@@ -85,6 +86,7 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
   } else if (info.kind === 'Node') {
     const [agent] = await store.query<q.AgentRow>(q.agentOfNode, [obj.metadata.name]);
     lines.push('', agent ? `Agent: last heartbeat ${formatAge(agent.heartbeat_at, now)} ago, running since ${agent.started_at.toISOString()}, memory enforced by ${agent.memory_enforcement}` : 'Agent: none has ever reported for this node (start `tend agent --node NAME` on it)');
+    if (agent) lines.push(agent.sealing_key ? `Sealing key: ${sealingKeyId(agent.sealing_key)} (Secrets are sealed to it for this node's instances)` : 'Sealing key: none published: Apps with Secrets are not placed here (the agent publishes one at its start)');
     lines.push(identityLine((await store.query<q.IdentityRow>(q.identityOfNode, [obj.metadata.name]))[0], obj.metadata.name, now));
     lines.push('', ...instanceSection('Running here', await store.query<q.InstanceRow>(q.instancesOnNode, [obj.metadata.name]), now));
   }

@@ -15,7 +15,7 @@ import { postgresSource } from '../../framework/source/postgres.js';
 import type { Store } from '../../framework/store/index.js';
 import { sleep } from '../../framework/time/sleep.js';
 import { freePort } from './free-port.js';
-import { nodeSealingKey, openSealedEnv, publishSealingKey } from './sealed-env.js';
+import { nodeSealingKey, openSealedEnv } from './sealed-env.js';
 import { startHeartbeatThread } from './heartbeat-thread.js';
 import { measureMachine } from './machine.js';
 import { planAgent, type Assignment, type InstanceTemplate, type Observed, type Refusal } from './plan.js';
@@ -77,7 +77,6 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const startedAt = new Date().toISOString();
   const machine = measureMachine(options.stateDir);
   const sealingKey = nodeSealingKey(options.stateDir);
-  let sealingKeyPublished = false;
   let wake: () => void = () => {};
   let dirty = true;
   const trigger = () => {
@@ -107,13 +106,6 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   };
 
   const sync = async () => {
-    // Once per agent start, once the heartbeat thread has made the node's row: the public half of its sealing key.
-    if (!sealingKeyPublished && heartbeat.beaten) {
-      await store.query(publishSealingKey, [node, sealingKey.publicKey]);
-      sealingKeyPublished = true;
-    } else if (!sealingKeyPublished) {
-      dirty = true; // try again next pass
-    }
     const volumes = await syncVolumes(volumeOptions, volumeState);
     // Secrets' values are opened here, just before planning; what does not open is refused below.
     const { rows, refused } = openSealedEnv(await store.query<Row>(instancesOfNode, [node]), sealingKey);
@@ -195,7 +187,8 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     connectionString: options.listenUrl,
     applicationName: `tend agent ${node} heartbeat`,
     query: heartbeatAgent,
-    values: [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement, isolation.sandboxed, isolation.reason],
+    // Every beat also carries the public half of the node's sealing key: a re-created row has it at once.
+    values: [node, startedAt, machine.cpu, machine.memory, machine.disk, options.memoryEnforcement, isolation.sandboxed, isolation.reason, sealingKey.publicKey],
     intervalMs: heartbeatMs,
     logger: log,
   });

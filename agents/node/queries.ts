@@ -1,16 +1,16 @@
 import type { NamedQuery } from '../../framework/store/index.js';
 
-/** Registers or renews the agent: one row per node, the heartbeat and the measured machine. */
+/** Registers or renews the agent: one row per node, the heartbeat, the measured machine and its sealing key's public half. */
 export const heartbeatAgent: NamedQuery = {
   name: 'agent.heartbeat',
   text: `insert into platform.node_agents as a (node, heartbeat_at, started_at, capacity_cpu, capacity_memory, capacity_disk, memory_enforcement,
-                                              isolated, isolation_message)
-         values ($1, now(), $2, $3, $4, $5, $6, $7, $8)
+                                              isolated, isolation_message, sealing_key)
+         values ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9)
          on conflict (node) do update
            set heartbeat_at = now(), started_at = excluded.started_at, capacity_cpu = excluded.capacity_cpu,
                capacity_memory = excluded.capacity_memory, capacity_disk = excluded.capacity_disk,
                memory_enforcement = excluded.memory_enforcement, isolated = excluded.isolated,
-               isolation_message = excluded.isolation_message`,
+               isolation_message = excluded.isolation_message, sealing_key = excluded.sealing_key`,
 };
 
 /** Everything placed on this node: what to run and what was last reported. */

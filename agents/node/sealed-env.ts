@@ -1,13 +1,12 @@
 /**
  * The agent's part of secrets delivery: its node's sealing key (made at the first start, 0600 in
  * the agent's state folder, which instances never see; the private key never leaves the host),
- * published on the node's row for the controllers to seal to, and the step that opens an
+ * published on the node's row with every heartbeat for the controllers to seal to, and the step that opens an
  * instance's sealed environment just before it starts. An instance whose environment does not
  * open — or lacks a variable its template names — is refused (phase failed, SecretUnavailable):
  * it never runs with part of its environment.
  */
 import { join } from 'node:path';
-import type { NamedQuery } from '../../framework/store/index.js';
 import { instanceEnvContext } from '../../secrets/instance-env.js';
 import { loadOrCreateSealingKey } from '../../secrets/key-file.js';
 import { SealError } from '../../secrets/seal-error.js';
@@ -18,12 +17,6 @@ import type { InstanceTemplate, Refusal } from './plan.js';
 export function nodeSealingKey(stateDir: string): SealingKey {
   return loadOrCreateSealingKey(join(stateDir, 'sealing.key'));
 }
-
-/** Publishes the node's public key (only its own row: row-level security); no write when unchanged. */
-export const publishSealingKey: NamedQuery = {
-  name: 'agent.publish_sealing_key',
-  text: `update platform.node_agents set sealing_key = $2 where node = $1 and sealing_key is distinct from $2`,
-};
 
 /** The columns of a row this step reads. */
 export interface SealedRow {

@@ -78,7 +78,7 @@ describe('tend node enroll', () => {
     expect(`${result.out}${result.err}`).not.toContain(decodeURIComponent(login.password));
 
     const agent = await connect(credentials.databaseUrl);
-    const beat = (node: string) => agent.query(heartbeatAgent.text, [node, new Date(), 1000, 1, 1, 'cgroup', true, 'sandboxed']);
+    const beat = (node: string) => agent.query(heartbeatAgent.text, [node, new Date(), 1000, 1, 1, 'cgroup', true, 'sandboxed', null]);
     await beat('n1');
     await expect(beat('n2')).rejects.toThrow(/row-level security/);
   });

@@ -75,7 +75,7 @@ afterAll(async () => {
 describe('a node agent connection', () => {
   it('heartbeats its own node and no other', async () => {
     const a = await connectAs('node/node-a');
-    const beat = (node: string) => run(a, heartbeatAgent, [node, new Date(), 2000, 1 << 30, 1 << 30, 'cgroup', true, 'sandboxed']);
+    const beat = (node: string) => run(a, heartbeatAgent, [node, new Date(), 2000, 1 << 30, 1 << 30, 'cgroup', true, 'sandboxed', null]);
     await beat('node-a');
     await beat('node-a'); // the upsert's update path
     await expect(beat('node-b')).rejects.toThrow(/row-level security/);
@@ -261,8 +261,8 @@ describe('migrating as a role that is not a superuser', () => {
       node.on('error', () => {}); // ended by the server on revocation
       await node.connect();
       clients.push(node);
-      await node.query(heartbeatAgent.text, ['n', new Date(), 1, 1, 1, 'cgroup', true, 'sandboxed']);
-      await expect(node.query(heartbeatAgent.text, ['m', new Date(), 1, 1, 1, 'cgroup', true, 'sandboxed'])).rejects.toThrow(/row-level security/);
+      await node.query(heartbeatAgent.text, ['n', new Date(), 1, 1, 1, 'cgroup', true, 'sandboxed', null]);
+      await expect(node.query(heartbeatAgent.text, ['m', new Date(), 1, 1, 1, 'cgroup', true, 'sandboxed', null])).rejects.toThrow(/row-level security/);
       const [revoked] = await owner.query<{ revoked: boolean }>(sql(`select platform.revoke_identity('node', 'n') as revoked`));
       expect(revoked!.revoked).toBe(true);
       await expect(node.query('select 1')).rejects.toThrow();

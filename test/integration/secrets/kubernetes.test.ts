@@ -5,7 +5,7 @@
  * Secret or key is Ready=False SecretNotFound (what runs keeps running), a change rolls out.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -50,6 +50,12 @@ let manager: Manager;
 let running: Promise<void>;
 let agent: ServerProcess;
 let ns: string;
+let credentials: string;
+
+/** The node's agent (again: the same state folder, so it adopts what runs). */
+function startAgent(run: number): ServerProcess {
+  return startTend(`agent ${node} #${run}`, ['agent', '--node', node, '--credentials-file', credentials, '--state-dir', join(dir, 'agent'), '--heartbeat-ms', '1000', '--poll-ms', '1000'], join(dir, `agent-${run}.log`));
+}
 
 beforeAll(async () => {
   const url = await databases.create();
@@ -61,8 +67,8 @@ beforeAll(async () => {
   await new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig()).create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: ns, labels: shard.labels }, spec: { namespaces: [ns] } });
   const nodes = new KubeClient<Node>(resourceType('Node'), kubeConfig());
   await nodes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node, labels: shard.labels }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
-  const credentials = await enrolledCredentials(url, 'node', node, dir);
-  agent = startTend(`agent ${node}`, ['agent', '--node', node, '--credentials-file', credentials, '--state-dir', join(dir, 'agent'), '--heartbeat-ms', '1000', '--poll-ms', '1000'], join(dir, 'agent.log'));
+  credentials = await enrolledCredentials(url, 'node', node, dir);
+  agent = startAgent(1);
   await eventually(async () => (findCondition((await nodes.get(node as Key))?.status?.conditions, 'Ready')?.status === 'True' ? true : undefined), { what: `node ${node} Ready`, timeoutMs: 60_000 });
 }, 120_000);
 
@@ -119,6 +125,20 @@ describe('secrets on the cluster backend', () => {
     }, { what: 'the changed value rolled out', timeoutMs: 60_000 });
     console.log(`secrets (cluster): a changed Secret served by revision ${second.revision} after ${Date.now() - changed} ms`);
 
+    // The node gets a new key (its key file lost, the agent restarted): what was sealed to the old
+    // one cannot open there; the instance is replaced by one sealed to the new key.
+    const sealedTo = () => store.query<{ id: string; sealedTo: string; key: string }>({ name: 'test.sealed_to', text: `select i.id, i.sealed_to as "sealedTo", a.sealing_key as key from platform.instances i join platform.node_agents a on a.node = i.node where i.app = $1 and i.desired = 'running'` }, [`${ns}/vault`]);
+    const [before] = await sealedTo();
+    expect(before!.sealedTo).toBe(before!.key);
+    await agent.stop();
+    rmSync(join(dir, 'agent', 'sealing.key'));
+    agent = startAgent(2);
+    await eventually(async () => {
+      const now = await sealedTo();
+      const values = await served();
+      return now.length === 1 && now[0]!.id !== before!.id && now[0]!.key !== before!.key && now[0]!.sealedTo === now[0]!.key && values[0] === SECOND && (await ready()).status === 'True' ? true : undefined;
+    }, { what: 'the instance replaced, sealed to the new key', timeoutMs: 90_000 });
+
     // The key gone: no new revision starts, the running instance keeps serving.
     await core.replaceNamespacedSecret({ namespace: ns, name: 'db', body: secret({ user: 'app' }) });
     const lost = await eventually(async () => ((await ready()).reason === 'SecretNotFound' ? ready() : undefined), { what: 'SecretNotFound for the key', timeoutMs: 30_000 });
@@ -135,7 +155,8 @@ describe('secrets on the cluster backend', () => {
     let dump = '';
     for (const { name } of tables) dump += (await store.query<{ t: string }>({ name: `test.dump_${name}`, text: `select coalesce(string_agg(t::text, E'\\n'), '') as t from ${name} t` }))[0]!.t;
     expect(dump).toContain('tend-seal-v1.');
-    const logs = readFileSync(controllerLog, 'utf8') + readFileSync(join(dir, 'agent.log'), 'utf8');
+    const logs = readFileSync(controllerLog, 'utf8') + readFileSync(join(dir, 'agent-1.log'), 'utf8') + readFileSync(join(dir, 'agent-2.log'), 'utf8');
+    expect(logs).toContain('SecretUnavailable');
     expect(logs).toContain('instances placed');
     for (const value of [FIRST, SECOND]) {
       for (const form of [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('hex')]) {

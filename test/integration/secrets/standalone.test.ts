@@ -145,6 +145,8 @@ spec:
     expect(described.out).toMatch(/SECRET_VALUE\s+secret default\/db key password/);
     const why = await tend(runWhy, 'app/vault');
     expect(why.out).toMatch(/SECRET_VALUE\s+secret default\/db key password/);
+    const whyNode = await tend(runWhy, 'node/local');
+    expect(whyNode.out).toMatch(/^Sealing key: [0-9a-f]{16} \(Secrets are sealed to it/m);
     const listed = await tend(runSecret, 'list');
     expect(listed.out).toMatch(/^db\s+Opaque\s+password,user\s/m);
 

@@ -38,7 +38,7 @@ const options = (node: string, extra: Partial<HeartbeatThreadOptions> = {}): Hea
   connectionString: url,
   applicationName: 'test heartbeat',
   query: heartbeatAgent,
-  values: [node, '2026-01-01T00:00:00Z', 2000, 2 ** 32, 2 ** 34, 'rss-polling', false, 'not sandboxed in this test'],
+  values: [node, '2026-01-01T00:00:00Z', 2000, 2 ** 32, 2 ** 34, 'rss-polling', false, 'not sandboxed in this test', null],
   intervalMs: 100,
   logger,
   ...extra,
