@@ -262,19 +262,13 @@ class ChaosCluster {
 
   /** Whether the edge on `port` answers for every stable host. */
   private async serves(port: number): Promise<boolean> {
-    for (const tenant of TENANTS) {
-      const res = await Promise.race([send(port, `${tenant}.chaos.test`, '/'), pause(2_000).then(() => undefined)]).catch(() => undefined);
-      if (res?.status !== 200) return false;
-    }
+    for (const tenant of TENANTS) if ((await answer(port, `${tenant}.chaos.test`)) !== 200) return false;
     return true;
   }
 
   /** Status of one request to `host` through the first edge that answers; 0 when none did. */
   private async request(host: string): Promise<number> {
-    for (const port of this.edgePorts) {
-      const res = await Promise.race([send(port, host, '/'), pause(2_000).then(() => undefined)]).catch(() => undefined);
-      if (res && res.status === 200) return 200;
-    }
+    for (const port of this.edgePorts) if ((await answer(port, host)) === 200) return 200;
     return 0;
   }
 
@@ -382,6 +376,10 @@ function churnApp(key: string, replicas: number, revision: number): App {
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The status of one request to `host` through the edge on `port`; 0 when it did not answer within 2 s. */
+const answer = async (port: number, host: string): Promise<number> =>
+  (await Promise.race([send(port, host, '/'), pause(2_000).then(() => undefined)]).catch(() => undefined))?.status ?? 0;
 
 /** The summary as the table `npm run chaos` prints and docs/reliability.md keeps. */
 export function chaosTable(s: ChaosSummary): string {
