@@ -80,6 +80,7 @@ export async function startPostgres(dir: string, externalUrl?: string): Promise<
 }
 
 async function useExternal(url: string, database: string): Promise<Postgres> {
+  await refuseTrustedLogins(url);
   await createDatabase(url, database);
   return {
     databaseUrl: withDatabase(url, database),
@@ -97,6 +98,29 @@ async function useExternal(url: string, database: string): Promise<Postgres> {
       }
     },
   };
+}
+
+/**
+ * Node and edge logins are proven by their passwords (issue 12 §2): on a server that trusts every
+ * loopback login those tests would pass a wrong password, so say why instead.
+ */
+async function refuseTrustedLogins(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ line_number: number }>(
+      `select line_number from pg_hba_file_rules
+        where type like 'host%' and auth_method = 'trust' and 'all' = any(user_name)`,
+    );
+    if (rows.length > 0) {
+      throw new Error(
+        `DATABASE_URL's server trusts every loopback login (pg_hba.conf line ${rows[0]!.line_number}): ` +
+          'the tests need scram-sha-256 for roles other than postgres, as .ci/run configures',
+      );
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 async function createDatabase(url: string, database: string): Promise<void> {
