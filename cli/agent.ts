@@ -31,8 +31,11 @@ Options:
   --backup-dir DIR        where volume backups are kept (default: STATE-DIR/../backups)
   --heartbeat-ms N        heartbeat period (default: 5000)
   --poll-ms N             full read of this node's instances and volumes at least this often (default: 5000)
-  --crash-backoff-ms N    first restart delay of a crashing instance, doubling to 5 min (default: 10000)
+  --crash-backoff-ms N    first restart delay of a crashing instance, doubling to 5 min (default: 10000,
+                          at most 300000)
   --instance-uids A-B     uids (and gids) sandboxed instances run as, one each (default: 900000-999999)
+  --instance-max-processes N
+                          processes and threads a sandboxed instance may have at once (default: 1024)
   --sandbox MODE          auto: sandbox instances when this host can (root, util-linux), else run them
                           plainly and report Isolated=False; required: refuse to start without;
                           off: never (default: auto)
@@ -51,6 +54,7 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
     'poll-ms': { type: 'string' },
     'crash-backoff-ms': { type: 'string' },
     'instance-uids': { type: 'string' },
+    'instance-max-processes': { type: 'string' },
     sandbox: { type: 'string' },
     'log-level': { type: 'string' },
   });
@@ -74,11 +78,15 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
   const backupDir = resolve(values['backup-dir'] ?? resolve(stateDir, '..', 'backups'));
   const backupStore = new FolderBackupStore(backupDir);
   const logger = createLogger({ level: values['log-level'] ?? 'info', replica: `agent-${node}` });
-  const crashBase = values['crash-backoff-ms'] ? whole(values['crash-backoff-ms'], 'crash-backoff-ms') : undefined;
+  const crashBase = values['crash-backoff-ms'] ? whole(values['crash-backoff-ms'], 'crash-backoff-ms', 1) : undefined;
+  // The delay doubles up to 5 min (kubelet's cap): a first delay past it would be refused later, at the first crash.
+  if (crashBase !== undefined && crashBase > 300_000) throw new UsageError(`agent: --crash-backoff-ms must be at most 300000 (5 min), got "${values['crash-backoff-ms']}"`);
+  const maxProcesses = values['instance-max-processes'] ? whole(values['instance-max-processes'], 'instance-max-processes', 1) : undefined;
   const runtime = new ProcessRuntime({
     // The node's login is 0600 root's already; hidden too, so not even its name shows.
     stateDir, logger, sandbox, hiddenPaths: [backupDir, ...(credentialsFile ? [resolve(credentialsFile)] : [])],
     ...(instanceUids ? { instanceUids } : {}),
+    ...(maxProcesses !== undefined ? { instanceMaxProcesses: maxProcesses } : {}),
     ...(crashBase !== undefined ? { crashBackoff: { baseMs: crashBase } } : {}),
   });
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend agent ${node}`, poolSize: 2 });
@@ -114,6 +122,6 @@ function uidRange(text: string): ReturnType<typeof parseUidRange> {
   }
 }
 
-function whole(text: string, flag: string): number {
-  return wholeNumber('agent', flag, text);
+function whole(text: string, flag: string, min?: number): number {
+  return wholeNumber('agent', flag, text, min);
 }

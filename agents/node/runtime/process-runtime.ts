@@ -50,6 +50,8 @@ export interface ProcessRuntimeOptions {
   readonly sandbox?: 'auto' | 'required' | 'off';
   /** uids (and gids) of sandboxed instances, one each. @default 900000-999999 */
   readonly instanceUids?: UidRange;
+  /** Processes and threads a sandboxed instance may have at once (RLIMIT_NPROC of its uid). @default 1024 */
+  readonly instanceMaxProcesses?: number;
   /** Paths sandboxed instances must not see, besides `stateDir` (the agent's data folder, backups…). @default [] */
   readonly hiddenPaths?: readonly string[];
   /** Instance logs are rotated (copytruncate, one older file kept) past this size. @default 10 MiB */
@@ -111,7 +113,7 @@ export class ProcessRuntime implements Runtime {
       const detected = detectSandbox();
       if (detected.available) {
         sandbox = {
-          sandbox: new Sandbox({ uids: options.instanceUids ?? DEFAULT_INSTANCE_UIDS, hiddenPaths: [stateDir.path, ...(options.hiddenPaths ?? [])], rootDir: join(stateDir.path, 'sandbox-root') }),
+          sandbox: new Sandbox({ uids: options.instanceUids ?? DEFAULT_INSTANCE_UIDS, hiddenPaths: [stateDir.path, ...(options.hiddenPaths ?? [])], rootDir: join(stateDir.path, 'sandbox-root'), ...(options.instanceMaxProcesses !== undefined ? { maxProcesses: options.instanceMaxProcesses } : {}) }),
           uids: new UidAllocator(options.instanceUids ?? DEFAULT_INSTANCE_UIDS),
         };
         this.isolation = { sandboxed: true, reason: detected.reason };

@@ -26,8 +26,12 @@
  *   TEND_INSTANCE, which the runtime adds).
  * - Volumes are chowned to the instance's uid before it starts (`chown -R -P`, which never follows
  *   a symlink the instance planted), only when the folder is not its uid's already.
- * - Not isolated (yet): the network (instances share the host's; see the overlay issue), the pid
- *   count (no pids limit), disk use outside volumes (the working folder is the host's).
+ * - The number of processes (threads count) an instance's uid may have is capped with
+ *   RLIMIT_NPROC (`prlimit --nproc`, set as root just before the uid drop): each instance has a uid
+ *   of its own, so the cap is per instance, and a fork bomb gets EAGAIN instead of the node's pid
+ *   table. cgroup `pids.max` would do the same but needs a delegated cgroup v2 tree.
+ * - Not isolated (yet): the network (instances share the host's; see the overlay issue), disk use
+ *   outside volumes (the working folder is the host's).
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
@@ -49,6 +53,8 @@ export interface SandboxOptions {
   readonly rootDir: string;
   /** Size of each instance's private /tmp and /dev/shm. @default 64 MiB */
   readonly tmpBytes?: number;
+  /** Processes and threads each instance (its uid) may have at once. @default 1024 */
+  readonly maxProcesses?: number;
 }
 
 /** Whether this agent can sandbox instances, and why (not): the Node's Isolated condition says it. */
@@ -61,7 +67,7 @@ export type SandboxDetection = { readonly available: true; readonly reason: stri
 export function detectSandbox(): SandboxDetection {
   if (process.platform !== 'linux') return { available: false, reason: `namespaces need Linux, this is ${process.platform}` };
   if (process.getuid?.() !== 0) return { available: false, reason: `the agent runs as uid ${process.getuid?.()}, not root: it cannot make namespaces or switch uids` };
-  for (const tool of ['unshare', 'setpriv', 'chown', 'mount', 'pivot_root']) {
+  for (const tool of ['unshare', 'setpriv', 'prlimit', 'chown', 'mount', 'pivot_root']) {
     if (findProgram(tool, SANDBOX_PATH, '/') === undefined) return { available: false, reason: `${tool} (util-linux/coreutils) is not installed` };
   }
   const probe = spawnSync(
@@ -145,12 +151,15 @@ export interface SandboxLaunch {
 /** Builds sandboxed launches; stateless apart from its options. */
 export class Sandbox {
   readonly tmpBytes: number;
+  readonly maxProcesses: number;
 
   /** hiddenPaths without those inside another one (covering the outer one hides them already). */
   private readonly hidden: readonly string[];
 
   constructor(readonly options: SandboxOptions) {
     this.tmpBytes = options.tmpBytes ?? 64 * 2 ** 20;
+    this.maxProcesses = options.maxProcesses ?? 1024;
+    if (!Number.isInteger(this.maxProcesses) || this.maxProcesses < 1) throw new RangeError(`Sandbox: maxProcesses must be a whole number ≥ 1, got ${this.maxProcesses}`);
     const paths = [...new Set(options.hiddenPaths.map((p) => resolve(p)))];
     this.hidden = paths.filter((p) => !paths.some((outer) => outer !== p && (outer === '/' || p.startsWith(`${outer}/`))));
     mkdirSync(options.rootDir, { recursive: true, mode: 0o700 });
@@ -177,7 +186,7 @@ export class Sandbox {
       'unset PWD OLDPWD', // the shell's own; an instance's PWD from its spec comes back below
       ...exports,
       'exec 3<&-',
-      `exec setpriv --reuid=${input.uid} --regid=${input.uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- ${[program, ...args].map(shellQuote).join(' ')} </dev/null`,
+      `exec prlimit --nproc=${this.maxProcesses} -- setpriv --reuid=${input.uid} --regid=${input.uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- ${[program, ...args].map(shellQuote).join(' ')} </dev/null`,
       '',
     ].join('\n');
     const lists = [...this.hidden.flatMap((p) => ['-h', p]), ...volumes.flatMap((v) => ['-v', v.dir, v.at])];

@@ -116,7 +116,7 @@ async function startNode(node: string, sandbox: 'auto' | 'off') {
     healthCheck: { path: '/healthz', periodSeconds: 1 },
     volumes: [{ volume: neighbourVolume, mountPath: '/data' }],
   });
-  await instance(ids.hostile, 'evil', 256 * MiB, {
+  await instance(ids.hostile, 'evil', 512 * MiB, { // room for the fork bomb's 200 sleeps without a sandbox (RSS polling counts them)
     command: ['node', join(fixtures, 'hostile-instance.mjs')],
     healthCheck: { path: '/healthz', periodSeconds: 1 },
     volumes: [{ volume: ownVolume, mountPath: '/own' }],
@@ -130,7 +130,7 @@ async function startNode(node: string, sandbox: 'auto' | 'off') {
       args: [
         '--import', pathToFileURL(join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(REPO_ROOT, 'cli/main.ts'),
         'agent', '--node', node, '--database-url', databaseUrl, '--state-dir', stateDir, '--sandbox', sandbox,
-        '--heartbeat-ms', '1000', '--poll-ms', '500', '--crash-backoff-ms', '500',
+        '--heartbeat-ms', '1000', '--poll-ms', '500', '--crash-backoff-ms', '500', '--instance-max-processes', '128',
       ],
       env: { ...process.env, DATABASE_URL: databaseUrl },
       cwd: REPO_ROOT,
@@ -168,7 +168,7 @@ async function probe(scene: Awaited<ReturnType<typeof startNode>>, hostFile: str
   return { probes: (await res.json()) as Probes, neighbourPids };
 }
 
-const ESCAPES = ['agentEnviron', 'agentCmdline', 'otherProcesses', 'agentState', 'neighbourVolume', 'neighbourVolumeWrite', 'neighbourLog', 'ownMemoryLimit', 'hostWrite', 'killNeighbour', 'postgres'] as const;
+const ESCAPES = ['agentEnviron', 'agentCmdline', 'otherProcesses', 'agentState', 'neighbourVolume', 'neighbourVolumeWrite', 'neighbourLog', 'ownMemoryLimit', 'hostWrite', 'killNeighbour', 'postgres', 'forkBomb'] as const;
 const table: Record<string, { without?: string; with?: string }> = {};
 
 function note(column: 'without' | 'with', probes: Probes): void {

@@ -17,7 +17,7 @@ describe('Sandbox.launch', () => {
     expect(launch.argv.slice(0, 2)).toEqual(['unshare', '--mount']);
     expect(launch.argv.slice(-5)).toEqual(['-h', '/var/lib/tend', '-v', '/var/lib/tend/volumes/acme/data', '/mnt/volumes/acme/data']);
     expect(launch.script).toContain(`export TRICKY='it'\\''s "$HOME" \`id\` $(id)\nnext line'\n`);
-    expect(launch.script).toContain("exec setpriv --reuid=900001 --regid=900001 --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- 'sh' '-c' 'echo $TRICKY' </dev/null");
+    expect(launch.script).toContain("exec prlimit --nproc=1024 -- setpriv --reuid=900001 --regid=900001 --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all -- 'sh' '-c' 'echo $TRICKY' </dev/null");
   });
 
   it('points env values at a volume\'s host folder (or under it) to where the sandbox mounts it', () => {
