@@ -84,7 +84,7 @@ async function startBackend(name: string): Promise<{ process: ServerProcess; por
 
 async function startEdge(databaseUrl: string): Promise<{ process: ServerProcess; port: number }> {
   const logFile = join(dir, 'edge.log');
-  const edge = startTend('tend edge', ['edge', '--listen', '127.0.0.1:0', '--database-url', databaseUrl, '--log-level', values['edge-log-level']!], logFile);
+  const edge = startTend('tend edge', ['edge', '--listen', '127.0.0.1:0', '--database-url', databaseUrl, '--state-dir', join(dir, 'edge'), '--log-level', values['edge-log-level']!], logFile);
   const port = await waitForServer(edge, 'its listening line', async () => {
     const line = /^tend edge: proxy http:\/\/127\.0\.0\.1:(\d+),/m.exec(readFileSync(logFile, 'utf8'));
     return line ? Number(line[1]) : undefined;

@@ -2,7 +2,9 @@
  * `tend edge --listen ADDR`: the HTTP edge proxy. Reads its routes from PostgreSQL only.
  * SIGTERM drains: no new connections, requests in flight finish (up to --drain-ms), exit 0.
  */
-import { DEFAULT_CLIENT_LIMITS, TrustedProxies, formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DEFAULT_CLIENT_LIMITS, SNAPSHOT_FILE, TrustedProxies, formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
 import { holdOpen } from '../framework/time/hold-open.js';
 import { createLogger } from '../framework/log/logger.js';
 import { Store } from '../framework/store/index.js';
@@ -23,6 +25,8 @@ platform.routing, reloading on every change. Prints where it listens.
 Options:
   --listen HOST:PORT        where the proxy listens (default: 127.0.0.1:8080; :8080 for all interfaces)
   --admin-listen HOST:PORT  /healthz, /readyz and /metrics (default: 127.0.0.1:0, a free port)
+  --state-dir DIR           where the last routing table read is kept (DIR/routing.json, mode 0600) and
+                            served from when PostgreSQL cannot be reached at start (default: .tend/edge)
   --credentials-file FILE   this edge's login, from tend edge enroll NAME (default: $TEND_CREDENTIALS_FILE)
   --database-url URL        PostgreSQL without a credentials file, a direct connection for LISTEN
                             (default: $DATABASE_URL); a password here is visible to every local user
@@ -50,6 +54,7 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
     listen: { type: 'string' },
     'credentials-file': { type: 'string' },
     'admin-listen': { type: 'string' },
+    'state-dir': { type: 'string' },
     'database-url': { type: 'string' },
     'check-ms': { type: 'string' },
     'eject-ms': { type: 'string' },
@@ -89,6 +94,8 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
   const request = limits.requestTimeoutMs ?? DEFAULT_CLIENT_LIMITS.requestTimeoutMs;
   if (headers > request) throw new UsageError(`edge: --header-timeout-ms (${headers}) must not exceed --request-timeout-ms (${request})`);
   const trustedProxies = trusted(values['trusted-proxies']);
+  const stateDir = resolve(values['state-dir'] ?? '.tend/edge');
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const logger = createLogger({ level: values['log-level'] ?? 'info', replica: 'edge' });
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: 'tend edge', poolSize: 2 });
   const stop = new AbortController();
@@ -105,6 +112,7 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
         ...numbers,
         limits,
         trustedProxies,
+        snapshotFile: join(stateDir, SNAPSHOT_FILE),
         onListening: (edge) => io.out(`tend edge: proxy ${formatListenAddress(edge.address)}, admin ${formatListenAddress(edge.adminAddress)}`),
       },
       stop.signal,

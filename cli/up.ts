@@ -20,7 +20,8 @@ examples/ (a Tenant, this machine's Node, the hello App and its Route), so that
 answers within seconds. Ctrl-C stops everything; the next start continues with the same data.
 
 Options:
-  --data-dir DIR          PostgreSQL data, agent state, tend.log, tend.json (default: $TEND_DATA_DIR or ./.tend)
+  --data-dir DIR          PostgreSQL data, agent state, the edge's routing snapshot, tend.log, tend.json
+                          (default: $TEND_DATA_DIR or ./.tend)
   --listen HOST:PORT      where the edge listens (default: 127.0.0.1:8080)
   --metrics-port N        controllers' /metrics, /healthz, /readyz on 127.0.0.1 (default: 9464; 0 picks a free one)
   --node NAME             this machine's Node name (default: local, as in examples/node.yaml)

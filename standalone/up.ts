@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { formatListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { SNAPSHOT_FILE, formatListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
 import { runNodeAgent } from '../agents/node/agent.js';
 import { ProcessRuntime } from '../agents/node/runtime/index.js';
 import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
@@ -147,6 +147,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
             logger: logger.child({ component: 'edge' }),
             listen: options.listen,
             adminListen: { host: '127.0.0.1', port: 0 },
+            snapshotFile: join(dataDir, 'edge', SNAPSHOT_FILE),
             onListening: (edge) => {
               edgeLine = formatListenAddress(edge.address);
               resolve();

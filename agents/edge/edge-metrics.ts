@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { UPSTREAM_ERROR_KINDS, type UpstreamErrorKind } from './retry-policy.js';
+import type { TableSource } from './routing-loader.js';
 
 /** The `route` label of a request that matched no route (real ones always hold a `/`). */
 export const NO_ROUTE = 'none';
@@ -56,11 +57,22 @@ export class EdgeMetrics {
     help: 'Rows of the routing table being served',
     registers: [this.registry],
   });
+  private readonly fromSnapshot = new Gauge({
+    name: 'tend_edge_routing_from_snapshot',
+    help: '1 while the table served is the snapshot on disk, read because PostgreSQL could not be at start; 0 once PostgreSQL was read',
+    registers: [this.registry],
+  });
+  private readonly readFailures = new Counter({
+    name: 'tend_edge_routing_read_failures_total',
+    help: 'Failed reads of the routing table or its version from PostgreSQL (the table in force keeps being served)',
+    registers: [this.registry],
+  });
 
   constructor() {
     // Process RSS, CPU and event-loop lag: what tells an operator the edge itself is the problem.
     collectDefaultMetrics({ register: this.registry });
     this.routingVersion.set(-1);
+    this.fromSnapshot.set(0);
     for (const kind of CLIENT_ERROR_KINDS) this.clientErrors.inc({ kind }, 0);
   }
 
@@ -85,9 +97,15 @@ export class EdgeMetrics {
     this.upstreamErrors.inc({ route, kind });
   }
 
-  /** Records the table now served. */
-  setTable(version: bigint, routes: readonly string[]): void {
+  /** Counts one failed read of PostgreSQL by the routing loader. */
+  observeRoutingReadFailure(): void {
+    this.readFailures.inc();
+  }
+
+  /** Records the table now served and where it came from. */
+  setTable(version: bigint, routes: readonly string[], source: TableSource): void {
     this.routingVersion.set(Number(version));
+    this.fromSnapshot.set(source === 'snapshot' ? 1 : 0);
     this.routes.set(routes.length);
     // Pre-initialised to 0 so that a rate() over a Route's errors exists before its first error.
     for (const route of new Set(routes)) {

@@ -2,7 +2,9 @@
  * One edge process: the routing loader, the proxy on `listen`, and `/healthz`, `/readyz` and
  * `/metrics` on a separate admin address. It starts serving only once the first table is loaded
  * (a 404 for every host during start-up would look like an outage), and stops gracefully: no new
- * connections, in-flight requests finish (up to `drainMs`), then everything closes.
+ * connections, in-flight requests finish (up to `drainMs`), then everything closes. With a
+ * `snapshotFile` it keeps the last table read on disk and, when PostgreSQL cannot be read at
+ * start, serves that one until it can (`routing-snapshot.ts`).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +17,8 @@ import { EdgeMetrics } from './edge-metrics.js';
 import type { TrustedProxies } from './forwarded-headers.js';
 import { formatListenAddress, type ListenAddress } from './listen-address.js';
 import { EdgeProxy } from './proxy.js';
-import { RoutingLoader } from './routing-loader.js';
+import { RoutingLoader, type TableSource } from './routing-loader.js';
+import { RoutingSnapshot } from './routing-snapshot.js';
 
 export interface EdgeOptions {
   /** Where the routing table is read. */
@@ -39,6 +42,11 @@ export interface EdgeOptions {
   readonly limits?: Partial<ClientLimits>;
   /** Peers whose forwarding headers are believed (a load balancer in front). @default nobody */
   readonly trustedProxies?: TrustedProxies;
+  /**
+   * Where the last routing table read is kept (0600, replaced atomically), served at start while
+   * PostgreSQL cannot be read. @default none: such an edge waits for PostgreSQL
+   */
+  readonly snapshotFile?: string;
 }
 
 /** A running edge. */
@@ -48,6 +56,8 @@ export interface Edge extends AsyncDisposable {
   readonly adminAddress: ListenAddress;
   /** The `platform.routing_version` of the table being served. */
   routingVersion(): bigint;
+  /** Where that table came from: PostgreSQL, or the snapshot file while PostgreSQL could not be read. */
+  routingSource(): TableSource;
   /** Drains and stops; idempotent. */
   stop(): Promise<void>;
 }
@@ -66,7 +76,9 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     listenUrl: options.listenUrl,
     logger: options.logger,
     checkMs: options.checkMs,
-    onTable: (table) => metrics.setTable(table.version, table.entries.map((e) => e.route)),
+    ...(options.snapshotFile ? { snapshot: new RoutingSnapshot(options.snapshotFile) } : {}),
+    onTable: (table, _previous, source) => metrics.setTable(table.version, table.entries.map((e) => e.route), source),
+    onReadFailure: () => metrics.observeRoutingReadFailure(),
   });
   const loaderStop = new AbortController();
   const loading = loader.run(loaderStop.signal);
@@ -138,7 +150,7 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
   });
   const adminAddress = { host: options.adminListen?.host ?? '127.0.0.1', port: admin.port };
   log.info(
-    { proxy: formatListenAddress(address), admin: formatListenAddress(adminAddress), version: String(loader.current.version), limits, trustedProxies: options.trustedProxies?.entries ?? [] },
+    { proxy: formatListenAddress(address), admin: formatListenAddress(adminAddress), version: String(loader.current.version), source: loader.source, limits, trustedProxies: options.trustedProxies?.entries ?? [] },
     'edge listening',
   );
 
@@ -163,7 +175,7 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
       await admin.close();
       log.info('edge stopped');
     })());
-  return { address, adminAddress, routingVersion: () => loader.current.version, stop, [Symbol.asyncDispose]: stop };
+  return { address, adminAddress, routingVersion: () => loader.current.version, routingSource: () => loader.source, stop, [Symbol.asyncDispose]: stop };
 }
 
 /** Runs an edge until `signal` aborts, then drains and resolves. `onListening` hears where it serves. */

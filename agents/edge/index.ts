@@ -23,6 +23,9 @@
  *   timeouts, a connection cap, an upstream silence timeout (504) and a WebSocket idle timeout.
  *   Paths are normalised before matching and forwarded as matched (`request-path.ts`); the
  *   forwarding headers are the edge's own unless the peer is a trusted proxy (`forwarded-headers.ts`).
+ * - PostgreSQL down does not stop traffic: a failed read keeps the table in force, and every
+ *   table read is saved to a snapshot file (`routing-snapshot.ts`, atomic, 0600) that an edge
+ *   started while PostgreSQL cannot be read serves until it can.
  * - Metrics have bounded labels (Route, status class, error kind); everything per request goes
  *   to the access log, which leaves out query strings and headers (tokens, cookies).
  *
@@ -40,6 +43,7 @@ export { ClientLimitsError, DEFAULT_CLIENT_LIMITS, compileClientLimits, type Cli
 export { TrustedProxies, TrustedProxiesError, setForwardedHeaders } from './forwarded-headers.js';
 export { normaliseRequestTarget, type NormalisedTarget, type RefusedTarget } from './request-path.js';
 export { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
-export { RoutingLoader, ROUTING_CHANNEL, type RoutingLoaderOptions } from './routing-loader.js';
+export { RoutingLoader, ROUTING_CHANNEL, type RoutingLoaderOptions, type TableSource } from './routing-loader.js';
+export { RoutingSnapshot, SNAPSHOT_FILE, parseSnapshot, type SavedTable, type SnapshotRead } from './routing-snapshot.js';
 export { RoutingTable, normaliseHost, pathOf, prefixMatches, type Backend, type RouteEntry, type RouteMatch, type RoutingRow } from './routing-table.js';
 export { classifyUpstreamError, mayRetry, shouldEject, type UpstreamErrorKind } from './retry-policy.js';

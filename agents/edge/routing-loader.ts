@@ -8,6 +8,11 @@
  * one assignment: a request sees the old table or the new one. Loads never overlap; a burst of
  * notifications coalesces into one load (the payload is the new version, and one already served
  * is ignored).
+ *
+ * A failed read keeps the table in force: an edge that is serving goes on serving through a
+ * PostgreSQL outage. With a snapshot (`routing-snapshot.ts`), every table read whose version the
+ * snapshot does not hold yet is saved, and an edge that cannot read PostgreSQL when it starts serves
+ * the saved table until a read succeeds.
  */
 import type { Logger } from 'pino';
 import type { Enqueuer } from '../../framework/queue/index.js';
@@ -16,6 +21,7 @@ import { postgresSource } from '../../framework/source/postgres.js';
 import type { Queryable } from '../../framework/store/index.js';
 import { sleep } from '../../framework/time/sleep.js';
 import { loadRouting, routingVersion } from './queries.js';
+import type { RoutingSnapshot } from './routing-snapshot.js';
 import { RoutingTable, type RoutingRow } from './routing-table.js';
 
 /** The channel the routing trigger notifies (migrations/000005_platform_routing.sql). */
@@ -29,15 +35,25 @@ export interface RoutingLoaderOptions {
   readonly logger: Logger;
   /** How often `platform.routing_version` is compared with the table served. @default 5_000 */
   readonly checkMs?: number;
-  /** Called after each new table is in force (metrics, logs). */
-  readonly onTable?: (table: RoutingTable, previous: RoutingTable) => void;
+  /** Where the last table read is saved, and read from when PostgreSQL cannot be reached at start. @default none */
+  readonly snapshot?: RoutingSnapshot;
+  /** Called after each new table is in force (metrics, logs), with where it came from. */
+  readonly onTable?: (table: RoutingTable, previous: RoutingTable, source: TableSource) => void;
+  /** Called after each failed read of PostgreSQL (metrics). */
+  readonly onReadFailure?: () => void;
 }
+
+/** Where the table in force came from: nowhere yet, PostgreSQL, or the snapshot file. */
+export type TableSource = 'none' | 'database' | 'snapshot';
 
 const RELOAD: Key = keyOf(undefined, 'routing');
 
 /** The routing table being served, kept current while `run` runs. */
 export class RoutingLoader {
   private table: RoutingTable = RoutingTable.empty();
+  private tableSource: TableSource = 'none';
+  /** The version the snapshot file holds, as far as this loader knows. */
+  private savedVersion: bigint | undefined;
   private readonly checkMs: number;
   private readonly log: Logger;
   private resolveLoaded!: () => void;
@@ -54,6 +70,11 @@ export class RoutingLoader {
   /** The table in force now. Read it once per request and use that one object throughout. */
   get current(): RoutingTable {
     return this.table;
+  }
+
+  /** Where the table in force came from. */
+  get source(): TableSource {
+    return this.tableSource;
   }
 
   /** Resolves once the first table is in force (never, if `run` stops first: race it with your signal). */
@@ -90,6 +111,7 @@ export class RoutingLoader {
       logger: this.log,
     }).start(signal, notifications);
 
+    let snapshotTried = false;
     for (let failures = 0; !signal.aborted; ) {
       try {
         if (wanted) {
@@ -110,8 +132,17 @@ export class RoutingLoader {
         if (signal.aborted) break;
         failures++;
         wanted = true;
+        this.options.onReadFailure?.();
         const delayMs = Math.min(this.checkMs, 100 * 2 ** Math.min(failures - 1, 10));
-        this.log.warn({ err: (err as Error).message, delayMs }, 'reading the routing table failed; serving the previous one and retrying');
+        if (this.tableSource === 'none') {
+          this.log.warn({ err: (err as Error).message, delayMs }, 'reading the routing table failed before any was loaded; retrying');
+          if (!snapshotTried && this.options.snapshot) {
+            snapshotTried = true;
+            await this.adoptSnapshot(this.options.snapshot);
+          }
+        } else {
+          this.log.warn({ err: (err as Error).message, delayMs, version: String(this.table.version), source: this.tableSource }, 'reading the routing table failed; serving the one in force and retrying');
+        }
         await sleep(delayMs, signal);
         continue;
       }
@@ -140,16 +171,56 @@ export class RoutingLoader {
   private async reload(): Promise<void> {
     const [row] = await this.options.store.query<{ version: string; routes: RoutingRow[] }>(loadRouting);
     if (!row) throw new Error('platform.routing_version has no row; is migration 000005 applied?');
-    const previous = this.table;
-    const table = RoutingTable.build(BigInt(row.version), row.routes);
-    this.table = table;
-    if (table.problems.join('\n') !== previous.problems.join('\n')) {
-      for (const problem of table.problems) this.log.warn({ version: row.version }, problem);
-    }
+    const previousSource = this.tableSource;
+    const { table, previous } = this.swapIn(BigInt(row.version), row.routes, 'database');
     // A reload can find the version it already serves (a notification raced a load): say so quietly.
-    const level = table.version === previous.version ? 'debug' : 'info';
-    this.log[level]({ version: row.version, previous: String(previous.version), routes: table.entries.length }, 'routing table loaded');
+    const level = table.version === previous.version && previousSource === 'database' ? 'debug' : 'info';
+    this.log[level]({ version: row.version, previous: String(previous.version), routes: table.entries.length, ...(previousSource === 'snapshot' ? { replaced: 'snapshot' } : {}) }, 'routing table loaded');
+    const snapshot = this.options.snapshot;
+    if (snapshot && this.savedVersion !== table.version) {
+      try {
+        await snapshot.write(table.version, row.routes);
+        this.savedVersion = table.version;
+      } catch (err) {
+        // Serving does not depend on the disk; the next table read tries again.
+        this.log.warn({ err: (err as Error).message, file: snapshot.path, version: row.version }, 'writing the routing snapshot failed; an edge restarted while PostgreSQL is down would serve an older one');
+      }
+    }
+  }
+
+  /** Builds a table from `rows` and puts it in force in one assignment. */
+  private swapIn(version: bigint, rows: readonly RoutingRow[], source: TableSource): { table: RoutingTable; previous: RoutingTable } {
+    const previous = this.table;
+    const table = RoutingTable.build(version, rows);
+    this.table = table;
+    this.tableSource = source;
+    if (table.problems.join('\n') !== previous.problems.join('\n')) {
+      for (const problem of table.problems) this.log.warn({ version: String(version) }, problem);
+    }
     this.resolveLoaded();
-    this.options.onTable?.(table, previous);
+    this.options.onTable?.(table, previous, source);
+    return { table, previous };
+  }
+
+  /** PostgreSQL cannot be read and nothing is served yet: serve the snapshot, if there is one. */
+  private async adoptSnapshot(snapshot: RoutingSnapshot): Promise<void> {
+    const found = await snapshot.read();
+    if (found.kind === 'none') {
+      this.log.warn({ file: snapshot.path }, 'no routing snapshot to serve from; waiting for PostgreSQL');
+      return;
+    }
+    if (found.kind === 'unusable') {
+      this.log.warn({ file: snapshot.path, reason: found.reason }, 'the routing snapshot cannot be used; waiting for PostgreSQL');
+      return;
+    }
+    // A read that succeeded meanwhile wins: it is newer than any file.
+    if (this.tableSource !== 'none') return;
+    const { version, routes, savedAt } = found.table;
+    this.savedVersion = version;
+    const { table } = this.swapIn(version, routes, 'snapshot');
+    this.log.warn(
+      { file: snapshot.path, version: String(version), savedAt: savedAt.toISOString(), ageSeconds: Math.round((Date.now() - savedAt.getTime()) / 1000), routes: table.entries.length },
+      'PostgreSQL cannot be read: serving the routing snapshot until it can',
+    );
   }
 }

@@ -130,7 +130,7 @@ class ChaosCluster {
     }
     this.edgePorts = [await freePort(), await freePort()];
     this.edgePorts.forEach((port, i) =>
-      this.define(`edge-${i + 1}`, () => startTend(`edge-${i + 1}`, ['edge', '--listen', `127.0.0.1:${port}`, '--database-url', env.postgres.databaseUrl, '--check-ms', '1000', '--log-level', 'warn'], join(env.dir, `edge-${i + 1}.log`))),
+      this.define(`edge-${i + 1}`, () => startTend(`edge-${i + 1}`, ['edge', '--listen', `127.0.0.1:${port}`, '--database-url', env.postgres.databaseUrl, '--state-dir', join(env.dir, `edge-${i + 1}`), '--check-ms', '1000', '--log-level', 'warn'], join(env.dir, `edge-${i + 1}.log`))),
     );
     for (const [name, start] of this.starters) this.processes.set(name, start());
 

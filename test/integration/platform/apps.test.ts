@@ -253,7 +253,7 @@ describe('Routes to those Apps', () => {
   // The edge connects as its own login, which may only read the routing table.
   let edgeCredentials: string;
   const startEdge = () => {
-    edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--credentials-file', edgeCredentials, '--check-ms', '1000', '--log-level', 'warn'], join(env.dir, 'edge.log'));
+    edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--credentials-file', edgeCredentials, '--state-dir', join(env.dir, 'edge'), '--check-ms', '1000', '--log-level', 'warn'], join(env.dir, 'edge.log'));
   };
   /** One request through the edge: status and body (status 0 when the edge itself did not answer). */
   const viaEdge = async (host: string, path = '/') => send(edgePort, host, path).catch(() => ({ status: 0, body: '' }));

@@ -48,7 +48,7 @@ beforeAll(async () => {
   await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });
   agent = startTend('agent-n1', ['agent', '--node', 'n1', '--database-url', url, '--state-dir', join(dir, 'agent-n1'), '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '500', '--crash-backoff-ms', '200'], join(dir, 'agent-n1.log'));
   edgePort = await freePort();
-  edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--database-url', url, '--check-ms', '1000', '--log-level', 'warn'], join(dir, 'edge.log'));
+  edge = startTend('edge', ['edge', '--listen', `127.0.0.1:${edgePort}`, '--database-url', url, '--state-dir', join(dir, 'edge'), '--check-ms', '1000', '--log-level', 'warn'], join(dir, 'edge.log'));
   await condition(clients.node, 'n1', 'Ready', 'True');
 }, 120_000);
 

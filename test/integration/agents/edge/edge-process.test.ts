@@ -39,7 +39,7 @@ let starts = 0;
 /** `tend edge` as its own process, on free ports it prints. */
 async function startEdgeProcess(): Promise<RunningEdge> {
   const logFile = join(dir, `edge-${++starts}.log`);
-  const process = startTend('tend edge', ['edge', '--listen', '127.0.0.1:0', '--database-url', url, '--log-level', 'warn', '--drain-ms', '20000'], logFile);
+  const process = startTend('tend edge', ['edge', '--listen', '127.0.0.1:0', '--database-url', url, '--state-dir', join(dir, `edge-${starts}`), '--log-level', 'warn', '--drain-ms', '20000'], logFile);
   const port = await waitForServer(process, 'its listening line', async () => {
     const line = /^tend edge: proxy http:\/\/127\.0\.0\.1:(\d+), admin http:\/\/127\.0\.0\.1:\d+$/m.exec(readFileSync(logFile, 'utf8'));
     return line ? Number(line[1]) : undefined;
