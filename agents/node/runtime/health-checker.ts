@@ -12,6 +12,8 @@ export interface HealthCheckerOptions {
   readonly onReadyChange: (ready: boolean, detail: string) => void;
   /** @default '127.0.0.1' */
   readonly host?: string;
+  /** Start ready (an adopted instance that was): only failureThreshold failures flip it. @default false */
+  readonly initiallyReady?: boolean;
 }
 
 /** The result of one probe: 2xx and 3xx pass, anything else (refused, timeout, 5xx) fails. */
@@ -39,6 +41,7 @@ export class HealthChecker {
 
   constructor(private readonly options: HealthCheckerOptions) {
     this.url = `http://${options.host ?? '127.0.0.1'}:${options.port}${options.check.path}`;
+    this.ready = this.everReady = options.initiallyReady ?? false;
   }
 
   /** Probes now and then every period, until `stop`. */

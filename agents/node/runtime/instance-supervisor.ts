@@ -78,7 +78,7 @@ export class InstanceSupervisor {
     this.restarts = record.restarts;
     this.uid = record.uid;
     const process = adoptInstance({ pid: record.pid, startTime: record.startTime, clock: this.ctx.clock, pollIntervalMs: this.ctx.pollIntervalMs });
-    this.attach(process, Date.parse(record.startedAt), false);
+    this.attach(process, Date.parse(record.startedAt), false, record.ready === true);
   }
 
   /** Reports a recorded instance whose process died while no runtime watched it, so the agent can start it again. */
@@ -209,7 +209,7 @@ export class InstanceSupervisor {
     this.attach(process, this.ctx.clock.now(), true);
   }
 
-  private attach(process: InstanceProcess, startedAtMs: number, started: boolean): void {
+  private attach(process: InstanceProcess, startedAtMs: number, started: boolean, wasReady = false): void {
     if (started) this.record(process, startedAtMs); // first, so even a runtime closed meanwhile leaves it adoptable
     if (this.detached) {
       process.detach();
@@ -226,14 +226,16 @@ export class InstanceSupervisor {
     }
     const check = this.spec.healthCheck;
     if (check) {
-      this.ready = false;
+      this.ready = wasReady;
       this.health = new HealthChecker({
         port: this.spec.port,
         check,
         clock: this.ctx.clock,
+        initiallyReady: wasReady,
         onReadyChange: (ready, detail) => {
           if (this.process !== process || this.phase !== 'running') return;
           this.ready = ready;
+          this.record(process, startedAtMs); // the readiness a new runtime adopts
           if (ready) {
             this.log.info({ detail }, 'instance is ready');
             this.publish();
@@ -263,6 +265,7 @@ export class InstanceSupervisor {
         version: 1, id: spec.id, pid: process.pid, startTime: process.startTime, specHash: this.hash,
         port: spec.port, restarts: this.restarts, startedAt: this.iso(startedAtMs), spec,
         ...(this.uid !== undefined ? { uid: this.uid } : {}),
+        ...(this.ready ? { ready: true } : {}),
       });
     } catch (err) {
       this.log.error({ err }, 'could not record the instance; a restarted agent will not adopt it');

@@ -25,6 +25,12 @@ export interface InstanceRecord {
   readonly spec: InstanceSpec;
   /** The uid (and gid) a sandboxed instance runs as, kept across restarts and by a new runtime; absent: not sandboxed. */
   readonly uid?: number;
+  /**
+   * Its health check had passed when this was written (rewritten at every flip): a new runtime that
+   * adopts it keeps it ready, so an agent restart does not take a healthy instance out of its routes;
+   * it turns not ready only after failureThreshold failed probes, as a kubelet restart keeps readiness.
+   */
+  readonly ready?: boolean;
 }
 
 const SUFFIX = '.instance.json';

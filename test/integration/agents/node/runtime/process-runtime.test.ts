@@ -290,6 +290,25 @@ describe('ProcessRuntime', () => {
     expect(processesOf(s.id)).toEqual([restarted.pid]);
   });
 
+  it('an adopted instance that was ready stays ready across the agent restart, and turns not ready only when its checks fail', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'tend-runtime-'));
+    const first = newRuntime({ stateDir });
+    const s = await spec({ FAIL_HEALTH_AFTER: '40' }); // about 2 s of passing checks at 50 ms
+    first.ensure(s);
+    const { pid } = await whenStatus(first, s.id, { phase: 'running', ready: true });
+    await first.close();
+
+    const second = newRuntime({ stateDir });
+    const seen = record(second);
+    // Before any probe of its own: no not-ready report that would take it out of its routes.
+    expect(statusOf(second, s.id)).toMatchObject({ phase: 'running', ready: true, pid });
+    second.ensure(s);
+    const restarted = await whenSeen(seen, { phase: 'running', restarts: 1 });
+    expect(restarted.lastExit?.message).toMatch(/^restarted after failing its health check: 2 probes failed in a row/);
+    const firstNotReady = seen.findIndex((x) => !x.ready);
+    expect(seen[firstNotReady]).toMatchObject({ pid }); // the adopted process, once its checks failed
+  });
+
   it('a new runtime notices when an adopted instance exits and restarts it', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'tend-runtime-'));
     const first = newRuntime({ stateDir });
