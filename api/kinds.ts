@@ -131,6 +131,8 @@ export const KINDS: readonly KindInfo[] = [
       { name: 'Revision', type: 'string', jsonPath: '.status.revision', description: 'Current revision: a hash of what an instance runs.' },
       reasonColumn,
       ageColumn,
+      // kubectl get -o wide: the sentence behind the reason (restarts and last exit of a crash loop, …).
+      { name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', description: 'What the Ready condition says.', priority: 1 },
     ],
     scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
   },

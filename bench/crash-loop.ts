@@ -1,13 +1,16 @@
 /**
- * `npm run bench:crash-loop [-- --instances 40 --seconds 20]`: what crash-looping instances cost
- * the control plane. An embedded PostgreSQL, the controllers in this process (PostgreSQL backend),
- * one `tend agent` process (crash backoff 100 ms, doubling), and an App of `--instances` replicas
- * whose process exits 50 ms after it starts.
+ * `npm run bench:crash-loop [-- --instances 40 --seconds 20 --health-check]`: what crash-looping
+ * instances cost the control plane. An embedded PostgreSQL, the controllers in this process
+ * (PostgreSQL backend), one `tend agent` process (crash backoff 100 ms, doubling), and an App of
+ * `--instances` replicas whose process exits 50 ms after it starts. Without a health check each
+ * is ready while it runs, so the App turns Available and back at every crash; `--health-check`
+ * gives it one that never passes, as a process that crashes before it serves.
  *
  * Over `--seconds` once every instance has crashed once: instance restarts, rows the agent wrote
  * (pg_stat n_tup_upd of platform.instances) and reconciles of the Node, App and Route controllers
- * (controller_runtime_reconcile_total), each per second and per restart. A restart changes the
- * App's status (restarts, last exit); it changes nothing a Node reports.
+ * (controller_runtime_reconcile_total) and writes of the App (its events in tend.resource_events),
+ * each per second and per restart. A restart changes the App's status (restarts, last exit); it
+ * changes nothing a Node reports.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +26,7 @@ import { platformMigrationsFolder } from '../migrations/index.js';
 import { startPostgres } from '../test/env/postgres.js';
 import { startTend } from '../test/env/tend-process.js';
 
-const { values } = parseArgs({ options: { instances: { type: 'string', default: '40' }, seconds: { type: 'string', default: '20' } } });
+const { values } = parseArgs({ options: { instances: { type: 'string', default: '40' }, seconds: { type: 'string', default: '20' }, 'health-check': { type: 'boolean', default: false } } });
 const instances = Number(values.instances);
 const seconds = Number(values.seconds);
 
@@ -55,7 +58,7 @@ metadata: { name: crash, namespace: default }
 spec:
   replicas: ${instances}
   command: [${JSON.stringify(process.execPath)}, -e, "setTimeout(() => process.exit(1), 50)"]
-  resources: { memory: 32Mi, cpu: 10m }
+  resources: { memory: 32Mi, cpu: 10m }${values['health-check'] ? '\n  healthCheck: { httpGet: { path: /healthz }, periodSeconds: 1 }' : ''}
 ---
 apiVersion: tend.dev/v1alpha1
 kind: Route
@@ -63,21 +66,22 @@ metadata: { name: crash, namespace: default }
 spec: { host: crash.bench.test, app: crash }
 `);
 
-interface Sample { at: number; restarts: number; updates: number; reconciles: Record<string, number> }
+interface Sample { at: number; restarts: number; updates: number; appWrites: number; reconciles: Record<string, number> }
 
 async function sampleNow(): Promise<Sample> {
   // pg_stat counters reach the views when a backend reports them: ask for a fresh snapshot.
-  const [row] = await store.query<{ restarts: number; updates: number }>({
+  const [row] = await store.query<{ restarts: number; updates: number; appWrites: number }>({
     name: 'bench.crash_sample',
     text: `select (select coalesce(sum(restarts), 0)::int from platform.instances) as restarts,
-                  (select n_tup_upd::int from pg_stat_user_tables where schemaname = 'platform' and relname = 'instances') as updates`,
+                  (select n_tup_upd::int from pg_stat_user_tables where schemaname = 'platform' and relname = 'instances') as updates,
+                  (select count(*)::int from tend.resource_events where plural = 'apps') as "appWrites"`,
   });
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const reconciles: Record<string, number> = {};
   for (const [, controller, n] of text.matchAll(/^controller_runtime_reconcile_total\{controller="([^"]+)",result="[^"]+"\} (\S+)$/gm)) {
     reconciles[controller!] = (reconciles[controller!] ?? 0) + Number(n);
   }
-  return { at: Date.now(), restarts: row!.restarts, updates: row!.updates, reconciles };
+  return { at: Date.now(), restarts: row!.restarts, updates: row!.updates, appWrites: row!.appWrites, reconciles };
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
@@ -106,12 +110,13 @@ try {
     text: `select (select count(*)::int from platform.instances) as n,
                   (select n_tup_ins::int from pg_stat_user_tables where schemaname = 'platform' and relname = 'instances') as inserted`,
   });
-  console.log(`bench:crash-loop — ${instances} crash-looping instances (exit 50 ms after start, backoff 100 ms doubling), ${elapsed.toFixed(1)} s measured; ${placed!.n} instances placed, ${placed!.inserted} ever inserted`);
+  console.log(`bench:crash-loop — ${instances} crash-looping instances (exit 50 ms after start, backoff 100 ms doubling${values['health-check'] ? ', never healthy' : ''}), ${elapsed.toFixed(1)} s measured; ${placed!.n} instances placed, ${placed!.inserted} ever inserted`);
   console.log('                                per s   per restart');
   const row = (name: string, n: number) => console.log(`${name.padEnd(30)} ${(n / elapsed).toFixed(1).padStart(7)} ${restarts ? (n / restarts).toFixed(2).padStart(13) : '            –'}`);
   row('instance restarts', restarts);
   row('instance rows written', b.updates - a.updates);
   for (const controller of ['node', 'app', 'route']) row(`${controller} reconciles`, (b.reconciles[controller] ?? 0) - (a.reconciles[controller] ?? 0));
+  row('App status writes', b.appWrites - a.appWrites);
 } finally {
   await agent.stop();
   stop.abort();

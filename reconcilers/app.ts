@@ -11,6 +11,7 @@ import type { App, AppStatus } from '../api/types/app.js';
 import { hash32 } from '../framework/coordination/rendezvous.js';
 import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
 import { secretRefsOf } from './app-secrets.js';
+import { crashLooping, describeCrashLoop, exitText } from './crash-loop.js';
 
 /** One instance of the app, as PostgreSQL and the node's liveness show it. */
 export interface AppInstance {
@@ -28,7 +29,16 @@ export interface AppInstance {
   readonly nodeDrainExpired?: boolean;
   /** As the agent reported them. */
   readonly restarts?: number;
-  readonly lastExit?: { readonly reason: string; readonly code: number | null; readonly message?: string } | null;
+  readonly lastExit?: {
+    readonly reason: string;
+    readonly code: number | null;
+    readonly signal?: string | null;
+    /** RFC 3339: when the process exited. */
+    readonly at?: string;
+    /** RFC 3339: when the runtime starts it again after this exit (CrashLoopBackOff back-off). */
+    readonly restartAt?: string;
+    readonly message?: string;
+  } | null;
   /** Its environment was sealed to a key its node no longer has (a new state folder): it cannot start there. */
   readonly sealedStale?: boolean;
   /** Phase 'failed': why its node's agent will not run it (RuntimeUnavailable, InvalidCommand, …). */
@@ -246,6 +256,7 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
   const wanted = replicas - current.length - outcome.placed;
   // Instances their agent will not run: the first one's reason is the App's (the same spec fails alike).
   const refused = live.filter((i) => i.phase === 'failed' && i.reason);
+  const looping = crashLooping(live);
   updates.push(
     outcome.unplaced && wanted > 0
       ? { type: 'Scheduled', status: 'False', reason: outcome.unplaced.reason, message: outcome.unplaced.message }
@@ -258,7 +269,9 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
         ? { type: 'Available', status: 'False', reason: env.volumeBlocked.reason, message: env.volumeBlocked.message }
         : refused.length > 0
           ? { type: 'Available', status: 'False', reason: refused[0]!.reason!, message: `${ready} of ${replicas} ready; ${plural(refused.length, 'instance')} refused by ${refused.length === 1 ? 'its node' : 'their nodes'}${troubleOf(refused)}` }
-          : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready${troubleOf(live)}` },
+          : looping.length > 0
+            ? { type: 'Available', status: 'False', reason: 'CrashLoopBackOff', message: `${ready} of ${replicas} ready; ${plural(looping.length, 'instance')} in CrashLoopBackOff: ${describeCrashLoop(looping)}` }
+            : { type: 'Available', status: 'False', reason: 'NotEnoughReady', message: `${ready} of ${replicas} ready${troubleOf(live)}` },
   );
   const stuck = current.filter((i) => !i.ready && now - i.createdAt.getTime() > deadlineMs);
   const complete = current.length === replicas && currentReady === replicas && live.length === replicas;
@@ -272,7 +285,7 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
             reason: 'ProgressDeadlineExceeded',
             message: `revision ${plan.revision}: ${plural(stuck.length, 'instance')} not ready after ${deadlineMs / 1000} s (${stuck.map((i) => `${i.id} on ${i.node}: ${i.phase ?? 'not started'}`).join('; ')}); the previous revision keeps serving`,
           }
-        : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${currentReady} of ${replicas} instances of revision ${plan.revision} ready` },
+        : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${currentReady} of ${replicas} instances of revision ${plan.revision} ready${rolloutTrouble(current)}` },
   );
   // Informational, not part of Ready: the App runs on, the tenant's next binding waits (app-volumes.ts).
   if (env.volumeOverSize) updates.push({ type: 'VolumesWithinSize', status: 'False', reason: 'SizeExceeded', message: env.volumeOverSize });
@@ -295,12 +308,18 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
   };
 }
 
-/** Why the unready instances are unready, for a person: phase, last exit, restarts (first three). */
+/** New instances of a rollout in a crash loop, for the Progressing message. */
+function rolloutTrouble(current: readonly AppInstance[]): string {
+  const looping = crashLooping(current);
+  return looping.length > 0 ? `; ${plural(looping.length, 'instance')} in CrashLoopBackOff: ${describeCrashLoop(looping)}` : '';
+}
+
+/** Why the unready instances are unready, for a person: phase, last exit, restarts (first three, by id). */
 function troubleOf(instances: readonly AppInstance[]): string {
-  const unready = instances.filter((i) => !i.ready);
+  const unready = instances.filter((i) => !i.ready).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (unready.length === 0) return '';
   const described = unready.slice(0, 3).map((i) => {
-    const exit = i.lastExit ? `, last exit ${i.lastExit.reason}${i.lastExit.message ? ` (${i.lastExit.message})` : i.lastExit.code !== null ? ` (code ${i.lastExit.code})` : ''}` : '';
+    const exit = i.lastExit ? `, last exit ${exitText(i.lastExit)}` : '';
     const restarts = i.restarts ? `, restarted ${i.restarts} time${i.restarts === 1 ? '' : 's'}` : '';
     const where = i.nodeLostSince ? ` (node ${i.node} lost)` : '';
     const why = i.phase === 'failed' && i.reason ? ` (${i.reason}: ${i.message ?? ''})` : '';

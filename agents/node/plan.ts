@@ -262,5 +262,5 @@ function sameObserved(a: Observed | null, b: Observed): boolean {
 
 function sameExit(a: InstanceExit | null | undefined, b: InstanceExit | null | undefined): boolean {
   if (!a || !b) return !a && !b;
-  return (a.code ?? null) === (b.code ?? null) && (a.signal ?? null) === (b.signal ?? null) && a.reason === b.reason && a.at === b.at && a.message === b.message;
+  return (a.code ?? null) === (b.code ?? null) && (a.signal ?? null) === (b.signal ?? null) && a.reason === b.reason && a.at === b.at && a.message === b.message && a.restartAt === b.restartAt;
 }

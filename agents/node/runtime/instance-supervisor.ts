@@ -323,6 +323,8 @@ export class InstanceSupervisor {
     }
     const delay = this.crashBackoff.next(ranForMs);
     this.backoffUntilMs = now + delay;
+    // Part of the exit's record: the App says when the next restart comes from this one report.
+    if (this.lastExit) this.lastExit = { ...this.lastExit, restartAt: this.iso(now + delay) };
     this.setPhase('backoff');
     this.cancelTimer = this.ctx.clock.setTimer(() => {
       this.cancelTimer = undefined;

@@ -55,6 +55,12 @@ export interface InstanceExit {
   /** RFC 3339. */
   readonly at: string;
   readonly message?: string;
+  /**
+   * RFC 3339: when the runtime starts the instance again after this exit (its CrashLoopBackOff
+   * back-off ends); absent when it is not restarted (stopped, removed). Kept after the restart, so
+   * one exit is reported the same until the next.
+   */
+  readonly restartAt?: string;
 }
 
 /** What the runtime knows about one instance right now. */

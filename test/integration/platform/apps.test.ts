@@ -183,7 +183,7 @@ describe('Apps on two nodes with real agents', () => {
     for (const i of old) expect(await get(`http://127.0.0.1:${i.port}/`)).toBe(`hello from ${i.id}\n`);
   });
 
-  it('kills an instance over its memory limit and says OOMKilled', async () => {
+  it('kills an instance over its memory limit and says OOMKilled, in CrashLoopBackOff', async () => {
     const hog = `require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT); const a = []; setInterval(() => a.push(Buffer.alloc(16 << 20, 1)), 50);`;
     await clients.app.create(hello('hog', 1, { command: ['node', '-e', hog], resources: { memory: '96Mi', cpu: '100m' }, healthCheck: undefined }));
     const available = await eventually(async () => {
@@ -191,6 +191,8 @@ describe('Apps on two nodes with real agents', () => {
       return c?.message.includes('OOMKilled') ? c : undefined;
     }, { what: 'OOMKilled reported', timeoutMs: 30_000 });
     expect(available.message).toMatch(/last exit OOMKilled \(used [\d.]+Mi of its 96Mi memory limit\)/);
+    expect(available.reason).toBe('CrashLoopBackOff');
+    expect(available.message).toMatch(/^0 of 1 ready; 1 instance in CrashLoopBackOff: default\.hog-\S+ on n\d: \d+ restarts?, last exit OOMKilled \(.*\) at \S+Z, next restart at \S+Z$/);
   });
 
   it('drains a node: its instances are replaced on another node first, then stopped', async () => {

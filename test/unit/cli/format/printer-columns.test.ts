@@ -34,7 +34,8 @@ const app = {
 
 describe('printerColumns', () => {
   it('gives the columns of the kind registry, wide ones included', () => {
-    expect(printerColumns('App').map((c) => c.name)).toEqual(['Ready', 'Desired', 'Healthy', 'Revision', 'Reason', 'Age']);
+    expect(printerColumns('App').map((c) => c.name)).toEqual(['Ready', 'Desired', 'Healthy', 'Revision', 'Reason', 'Age', 'Message']);
+    expect(printerColumns('App').find((c) => c.name === 'Message')?.priority).toBe(1);
     expect(printerColumns('Route').find((c) => c.name === 'Path')?.priority).toBe(1);
   });
 

@@ -156,7 +156,10 @@ describe('ProcessRuntime', () => {
     expect(backoffs.map((x) => Date.parse(x.backoffUntil!) - Date.parse(x.lastExit!.at))).toEqual([100, 200, 400, 400]);
     expect(backoffs.map((x) => x.restarts)).toEqual([0, 1, 2, 3]);
     expect(backoffs.every((x) => x.pid === undefined && !x.ready)).toBe(true);
+    // The exit carries its restart time (the App reports it), and keeps it once restarted.
+    expect(backoffs.map((x) => x.lastExit!.restartAt)).toEqual(backoffs.map((x) => x.backoffUntil));
     const runs = seen.filter((x) => x.phase === 'running');
+    expect(runs.slice(1).every((x) => x.lastExit?.restartAt !== undefined)).toBe(true);
     expect(new Set(runs.map((x) => x.pid)).size).toBe(runs.length);
   });
 
