@@ -23,7 +23,7 @@ import { drainInstances } from './orphan-instances.js';
 import { placeInstances } from './place-instances.js';
 import { appSecrets } from './app-secrets.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { MOUNTS, mountedVolumes, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
+import { MOUNTS, mountedVolumes, ownedNamespaces, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
 
 /** Keeps an App until its instances are stopped and gone. */
 export const APP_FINALIZER = 'tend.dev/app';
@@ -70,7 +70,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const resolved = secrets.resolve(app);
     if (resolved.blocked) return reconcileBlocked(ctx, app, instances, { ...resolved.blocked, stop: false }, resolved.versions);
     const secretVersions = resolved.versions;
-    const tenantApps = (tenant.spec?.namespaces ?? []).flatMap((ns) => apps.cache.byIndex('namespace', ns));
+    const tenantApps = tenant.spec?.quota?.apps === undefined ? [] : (await ownedNamespaces(store, tenants, tenant)).flatMap((ns) => apps.cache.byIndex('namespace', ns));
     const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
     const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions });
     const memory = bytes(app.spec!.resources.memory);

@@ -19,7 +19,7 @@ import { namespaceOwner, type NamespaceClaim } from '../reconcilers/namespace-cl
 import { planRoute, type Backend, type RoutePlan, type RoutingRow } from '../reconcilers/route.js';
 import { claimsOfNamespaces } from './namespace-claim-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
-import { CLAIMS, tenancyChanged, tenantsByNamespace, tenantsForHost } from './shared-indexes.js';
+import { CLAIMS, ownedNamespaces, tenancyChanged, tenantsByNamespace, tenantsForHost } from './shared-indexes.js';
 import { hostClaims, insertHostClaim, lockHostClaims, releaseHostClaim } from './route-host-queries.js';
 import { backendsOfApp, deleteRouting, routingOfRoute, selectRouting, upsertRouting } from './route-queries.js';
 
@@ -85,7 +85,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     const hostTenants = tenantsForHost(tenants, host);
     return planRoute(route, {
       tenant,
-      ...(tenant?.spec?.quota?.routes !== undefined ? { tenantRoutes: routesOfTenant(tenant) } : {}),
+      ...(tenant?.spec?.quota?.routes !== undefined ? { tenantRoutes: (await ownedNamespaces(store, tenants, tenant)).flatMap((n) => routes.cache.byIndex('namespace', n)) } : {}),
       appExists: apps.cache.get(keyOf(ns, route.spec!.app)) !== undefined,
       hostRoutes: around.list,
       hostTenants,

@@ -10,7 +10,7 @@ import { specOrMetadataChanged, type Informer, type Predicate } from '../framewo
 import type { Queryable } from '../framework/store/index.js';
 import { hostKeys, overlapKeys, patternKeys } from '../reconcilers/hostnames.js';
 import { namespaceOwner, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
-import { claimsOfNamespace } from './namespace-claim-queries.js';
+import { claimsOfNamespace, claimsOfNamespaces } from './namespace-claim-queries.js';
 import type { PlatformDeps } from './platform-deps.js';
 
 /** Index of Tenants by each namespace they claim. */
@@ -56,6 +56,17 @@ function uniqueTenants(list: readonly Tenant[]): Tenant[] {
 export async function owningTenant(store: Queryable, tenants: Informer<Tenant>, namespace: string): Promise<Tenant | undefined> {
   const claims = await store.query<NamespaceClaim>(claimsOfNamespace, [namespace]);
   return namespaceOwner(namespace, claims, (name) => tenants.cache.get(keyOf(undefined, name)));
+}
+
+/**
+ * The namespaces `tenant` lists and owns (one query): what its app and route quotas count, so a
+ * namespace it lists but another tenant claimed first adds nothing to its counts.
+ */
+export async function ownedNamespaces(store: Queryable, tenants: Informer<Tenant>, tenant: Tenant): Promise<string[]> {
+  const listed = [...new Set(tenant.spec?.namespaces ?? [])];
+  if (listed.length === 0) return [];
+  const claims = await store.query<NamespaceClaim>(claimsOfNamespaces, [listed]);
+  return listed.filter((ns) => namespaceOwner(ns, claims, (name) => tenants.cache.get(keyOf(undefined, name)))?.metadata.name === tenant.metadata.name);
 }
 
 /**

@@ -219,6 +219,24 @@ describe('a tenant with a route quota', () => {
   });
 });
 
+describe('a tenant with an app quota', () => {
+  it('counts only the Apps of namespaces it owns: one it lists but another tenant claimed first adds nothing', async () => {
+    await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'first' }, spec: { namespaces: ['taken'] } });
+    await condition(clients.tenant, 'first', 'Ready', 'True');
+    await clients.app.create(hello('taken', 'older', 1));
+    const older = (await clients.app.get('taken/older' as Key))!;
+    // Creation times have one-second resolution: the counted tenant's Apps are younger.
+    await eventually(() => (Date.now() - Date.parse(older.metadata.creationTimestamp!) > 1_000 ? true : undefined));
+    await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'counted' }, spec: { namespaces: ['mine', 'taken'], quota: { apps: 1 } } });
+    await condition(clients.tenant, 'counted', 'NamespacesClaimed', 'False');
+    await clients.app.create(hello('mine', 'one', 1));
+    await condition(clients.app, 'mine/one', 'Scheduled', 'True');
+    await clients.app.create(hello('mine', 'two', 1));
+    const refused = await condition(clients.app, 'mine/two', 'Scheduled', 'False', 'QuotaExceeded');
+    expect(refused.message).toBe("tenant counted's app quota: 1 app allowed, this is app 2 of 2");
+  });
+});
+
 describe('a tenant with volume and storage quotas', () => {
   const volume = (name: string, size: string, node?: string) =>
     ({ apiVersion: 'tend.dev/v1alpha1', kind: 'Volume', metadata: { name, namespace: 'stored' }, spec: { size, ...(node ? { node } : {}) } }) as const;
