@@ -165,6 +165,8 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       name: 'app-instances',
       connectionString: deps.listenUrl,
       channel: 'tend_instances',
+      // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
+      resync: async () => apps.cache.keys(),
       map: (payload) => {
         const { namespace, name } = parseKey((payload.split(' ')[0] ?? '') as never);
         return namespace ? [keyOf(namespace, name)] : [];
@@ -176,6 +178,8 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       name: 'app-volumes',
       connectionString: deps.listenUrl,
       channel: 'tend_volumes',
+      // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
+      resync: async () => apps.cache.keys(),
       map: (payload) => apps.cache.byIndex(MOUNTS, payload.split(' ')[0] ?? '').map(keyOfObject),
       logger: deps.logger,
     }),

@@ -85,6 +85,8 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
       name: 'node-agents',
       connectionString: deps.listenUrl,
       channel: 'tend_nodes',
+      // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
+      resync: async () => nodes.cache.keys(),
       map: (node) => [keyOf(undefined, node)],
       logger: deps.logger,
     }),

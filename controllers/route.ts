@@ -142,6 +142,8 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
       name: 'route-instances',
       connectionString: deps.listenUrl,
       channel: 'tend_instances',
+      // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
+      resync: async () => routes.cache.keys(),
       map: (payload) => routesOf([payload.split(' ')[0] ?? '']),
       logger: deps.logger,
     }),

@@ -132,6 +132,8 @@ export function tenantController(deps: PlatformDeps & { readonly listenUrl: stri
       name: 'tenant-usage',
       connectionString: deps.listenUrl,
       channel: 'tend_tenant_usage',
+      // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
+      resync: async () => tenants.cache.keys(),
       map: (payload) => (payload ? [keyOf(undefined, payload)] : []),
       logger: deps.logger,
     }),

@@ -167,6 +167,8 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
       name: 'volume-rows',
       connectionString: deps.listenUrl,
       channel: 'tend_volumes',
+      // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
+      resync: async () => volumes.cache.keys(),
       map: (payload) => {
         const { namespace, name } = parseKey((payload.split(' ')[0] ?? '') as never);
         return namespace ? [keyOf(namespace, name)] : [];

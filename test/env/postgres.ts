@@ -57,6 +57,9 @@ export async function startPostgres(dir: string, externalUrl?: string): Promise<
       name: 'postgres',
       command: bin.postgres,
       logFile,
+      // Fast shutdown, what pg_ctl stop does: clients are disconnected at once. SIGTERM is a smart
+      // shutdown, which waits for every client to leave (tend's never do: they reconnect).
+      stopSignal: 'SIGINT',
       ...(owner ?? {}),
       args: [
         '-D', dataDir, '-p', String(port), '-k', socketDir,

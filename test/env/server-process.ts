@@ -11,6 +11,8 @@ export interface ServerProcessOptions {
   readonly logFile: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** What `stop()` sends first. @default SIGTERM */
+  readonly stopSignal?: NodeJS.Signals;
   /** Run as this user (PostgreSQL refuses to run as root). */
   readonly uid?: number;
   readonly gid?: number;
@@ -76,10 +78,10 @@ export class ServerProcess {
     }
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  /** The stop signal (SIGTERM unless the options say otherwise), then SIGKILL after `graceMs`; resolves once the process is gone. */
   async stop(graceMs = 10_000): Promise<Exit> {
     if (this.exit) return this.close(this.exit);
-    this.child.kill('SIGTERM');
+    this.child.kill(this.options.stopSignal ?? 'SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     const exit = await this.exited;
     clearTimeout(timer);
