@@ -12,6 +12,7 @@ import { UP_USAGE } from './up.js';
 import { WHY_USAGE } from './why.js';
 import { EDGE_USAGE } from './edge.js';
 import { NODE_USAGE } from './node.js';
+import { ROLLOUT_USAGE } from './rollout.js';
 import { RUN_USAGE } from './run.js';
 import { SECRET_USAGE } from './secret.js';
 import { VALIDATE_USAGE } from './validate.js';
@@ -28,6 +29,7 @@ Commands:
   why KIND/NAME          why it is (not) converging: desired, running, routing, last reconciles
   logs [KIND[/NAME]]     what the controllers did (the reconcile journal); -f follows
   delete KIND NAME       delete objects (or -f FILE)
+  rollout history|undo   an App's revisions, and writing an older one back to its spec (see: tend help rollout)
   secret create NAME     a Secret for App env (--from-literal KEY=VALUE); also delete, list (see: tend help secret)
   node enroll NAME       give a worker host's agent its own PostgreSQL login (see: tend help node)
   agent --node NAME      run the node agent of one worker host (see: tend help agent)
@@ -49,7 +51,7 @@ const TOPICS: Readonly<Record<string, string>> = {
   why: WHY_USAGE,
   logs: LOGS_USAGE,
   delete: DELETE_USAGE,
-  agent: AGENT_USAGE, node: NODE_USAGE, edge: EDGE_USAGE, run: RUN_USAGE, secret: SECRET_USAGE, validate: VALIDATE_USAGE };
+  agent: AGENT_USAGE, node: NODE_USAGE, edge: EDGE_USAGE, run: RUN_USAGE, rollout: ROLLOUT_USAGE, secret: SECRET_USAGE, validate: VALIDATE_USAGE };
 
 /** Run `tend help [COMMAND]`; returns the exit code. */
 export function runHelp(args: readonly string[], io: CliIo): number {

@@ -15,6 +15,7 @@ import { runUpVerb } from './up.js';
 import { runEdgeVerb } from './edge.js';
 import { runHelp } from './help.js';
 import { runNode } from './node.js';
+import { runRollout } from './rollout.js';
 import { runRun } from './run.js';
 import { runSecret } from './secret.js';
 import { EXIT, processIo, type CliIo } from './io.js';
@@ -35,6 +36,7 @@ const VERBS: Readonly<Record<string, Verb>> = {
   agent: runAgent,
   edge: runEdgeVerb,
   node: runNode,
+  rollout: runRollout,
   run: runRun,
   secret: runSecret,
   validate: runValidate,

@@ -16,6 +16,9 @@ import { connect, kindAndName, kindNamed, CONNECTION_USAGE, type Connection } fr
 import { parse } from './describe.js';
 import { sealingKeyId } from '../secrets/seal.js';
 import { envSection } from './format/app-env.js';
+import { revisionTable } from './format/revisions.js';
+import { revisionsOfApp } from '../controllers/app-revision-queries.js';
+import type { RevisionRow } from '../reconcilers/app-revisions.js';
 import { columns, indented } from './format/sections.js';
 import { formatAge } from './format/table.js';
 import { EXIT, type CliIo } from './io.js';
@@ -77,6 +80,9 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
   if (info.kind === 'App') {
     lines.push('', ...instanceSection('Running', await store.query<q.InstanceRow>(q.instancesOfApp, [key]), now));
     lines.push('', 'Routing:', ...(await routesToApp(connection, store, obj)));
+    const revisions = await store.query<RevisionRow>(revisionsOfApp, [obj.metadata.uid]);
+    lines.push('', `Revisions (the newest ${Math.min(revisions.length, 5)} of ${revisions.length}; tend rollout history app/${obj.metadata.name}):`);
+    lines.push(...(revisions.length ? revisionTable(obj as App, revisions, 5) : ['  <none> recorded yet']));
   } else if (info.kind === 'Route') {
     lines.push('', 'Routing:', ...routingLines(await store.query<q.RoutingRow>(q.routingOfRoute, [key])));
     const app = (obj as Route).spec?.app;

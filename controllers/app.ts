@@ -12,7 +12,8 @@ import { postgresSource } from '../framework/source/postgres.js';
 import { byNamespace, watches } from '../framework/source/index.js';
 import { keyOfObject } from '../framework/client/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
-import { appCountVerdict, appStatus, isStateful, planApp, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
+import { appCountVerdict, appStatus, isStateful, planApp, templateOf, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
+import { forgetAppRevisions, revisionAvailable, revisionView } from './app-revisions.js';
 import { resolveAppVolumes } from './app-volumes.js';
 import { volumeQuotaOf } from '../reconcilers/volume-binding.js';
 import { sizeProblem } from '../reconcilers/placement.js';
@@ -43,15 +44,15 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     return rows.map(({ nodeLostSince, noTenantSince, ...i }) => ({ ...i, ...(nodeLostSince ? { nodeLostSince } : {}), ...(noTenantSince ? { noTenantSince } : {}) }));
   }
 
-  async function reconcileLive(ctx: ReconcileContext, app: App): Promise<Result> {
-    const key = `${app.metadata.namespace}/${app.metadata.name}`;
-    const tenant = await owningTenant(store, tenants, app.metadata.namespace!);
+  async function reconcileLive(ctx: ReconcileContext, declared: App): Promise<Result> {
+    const key = `${declared.metadata.namespace}/${declared.metadata.name}`;
+    const tenant = await owningTenant(store, tenants, declared.metadata.namespace!);
     const instances = await observe(key);
     if (!tenant) {
       // Counted against no quota: the instances keep serving for the grace period, then stop.
-      const verdict = noTenantVerdict(app, instances, { now: ctx.now(), graceMs: cluster.noTenantGraceMs });
+      const verdict = noTenantVerdict(declared, instances, { now: ctx.now(), graceMs: cluster.noTenantGraceMs });
       if (verdict.mark) await store.query(markNoTenant, [key, String(ctx.fence)]);
-      const result = await reconcileBlocked(ctx, app, instances, verdict.block);
+      const result = await reconcileBlocked(ctx, declared, instances, verdict.block);
       const untilDeadline = verdict.requeueAfterMs;
       if (untilDeadline === undefined) return result;
       return requeueAfter(Math.min(untilDeadline, result.requeueAfterMs ?? untilDeadline));
@@ -64,10 +65,15 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
         message: `tenant ${tenant.metadata.name} is suspended (spec.suspended): its instances are stopped and its routes answer 503; set spec.suspended to false to start them again`,
         stop: true,
       } as const;
-      return reconcileBlocked(ctx, app, instances, tenantBlocked);
+      return reconcileBlocked(ctx, declared, instances, tenantBlocked);
     }
     // A Secret or key missing: nothing of this revision starts (never with part of its env).
-    const resolved = secrets.resolve(app);
+    const resolvedDeclared = secrets.resolve(declared);
+    if (resolvedDeclared.blocked) return reconcileBlocked(ctx, declared, instances, { ...resolvedDeclared.blocked, stop: false }, resolvedDeclared.versions);
+    // The history records the spec's revision; an automatic rollback plans the revision it returned to instead.
+    const view = await revisionView(store, deps.recorder, ctx, declared, templateOf(declared, resolvedDeclared.versions).revision, instances);
+    const app = view.app;
+    const resolved = app === declared ? resolvedDeclared : secrets.resolve(app);
     if (resolved.blocked) return reconcileBlocked(ctx, app, instances, { ...resolved.blocked, stop: false }, resolved.versions);
     const secretVersions = resolved.versions;
     const tenantApps = tenant.spec?.quota?.apps === undefined ? [] : (await ownedNamespaces(store, tenants, tenant)).flatMap((ns) => apps.cache.byIndex('namespace', ns));
@@ -124,8 +130,14 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
         outcome = !placed.unplaced && volumes.unplaced ? { ...placed, unplaced: volumes.unplaced } : placed;
       }
     }
-    const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions, ...(volumes.blocked ? { volumeBlocked: volumes.blocked } : {}), ...(volumes.overSize ? { volumeOverSize: volumes.overSize } : {}) };
+    const env = {
+      now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions,
+      ...(volumes.blocked ? { volumeBlocked: volumes.blocked } : {}), ...(volumes.overSize ? { volumeOverSize: volumes.overSize } : {}),
+      ...(view.rolledBack ? { rolledBack: view.rolledBack } : {}),
+    };
     await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, env));
+    // Converged: every replica of this revision ready, nothing else running.
+    if (planned.requeueAfterMs === undefined && !blockedPlacement) await revisionAvailable(store, ctx, app, plan.revision, view.history);
     // Lost the race for capacity to other replicas three times: look again soon, not in 2 s.
     if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));
     // A full batch placed and more wanted: back of the queue at once, so other keys get their turn.
@@ -150,7 +162,9 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
 
   async function cleanup(ctx: ReconcileContext, app: App): Promise<'removed' | Result> {
     const key = `${app.metadata.namespace}/${app.metadata.name}`;
-    return (await drainInstances(store, ctx.fence, await observe(key))) ? 'removed' : requeueAfter(1_000);
+    if (!(await drainInstances(store, ctx.fence, await observe(key)))) return requeueAfter(1_000);
+    await forgetAppRevisions(store, ctx, app);
+    return 'removed';
   }
 
   const reconcile = (ctx: ReconcileContext, app: App) =>

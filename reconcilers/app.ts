@@ -102,6 +102,11 @@ export interface AppEnv {
   readonly tenantBlocked?: TenantBlock;
   /** Version of each Secret the env references (by name), from reconcilers/app-secrets.ts: part of the revision. */
   readonly secretVersions?: Readonly<Record<string, string>>;
+  /**
+   * An automatic rollback in force (reconcilers/app-revisions.ts): the spec's revision `failed`
+   * (`why`), and the App planned is the one rolled back to. Progressing=False RolledBack.
+   */
+  readonly rolledBack?: { readonly failed: string; readonly why: string };
 }
 
 /**
@@ -287,6 +292,11 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
           }
         : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `${currentReady} of ${replicas} instances of revision ${plan.revision} ready${rolloutTrouble(current)}` },
   );
+  // Rolled back: what runs is not the spec, until the spec changes (the controller does not write it).
+  if (env.rolledBack) {
+    const i = updates.findIndex((u) => u.type === 'Progressing');
+    updates[i] = { type: 'Progressing', status: 'False', reason: 'RolledBack', message: `revision ${env.rolledBack.failed} failed (${env.rolledBack.why}); running ${plan.revision}` };
+  }
   // Informational, not part of Ready: the App runs on, the tenant's next binding waits (app-volumes.ts).
   if (env.volumeOverSize) updates.push({ type: 'VolumesWithinSize', status: 'False', reason: 'SizeExceeded', message: env.volumeOverSize });
   else if ((app.spec?.volumes ?? []).length > 0) updates.push({ type: 'VolumesWithinSize', status: 'True', reason: 'WithinSize', message: '' });

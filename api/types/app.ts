@@ -21,7 +21,7 @@ export interface AppSpec {
   healthCheck?: { httpGet: { path: string }; periodSeconds?: number; timeoutSeconds?: number; failureThreshold?: number };
   volumes?: { volume: string; mountPath: string }[];
   placement?: { nodeSelector?: Record<string, string>; strategy?: 'binpack' | 'spread' };
-  rollout?: { maxSurge?: number | string; maxUnavailable?: number | string; progressDeadlineSeconds?: number };
+  rollout?: { maxSurge?: number | string; maxUnavailable?: number | string; progressDeadlineSeconds?: number; autoRollback?: boolean };
 }
 
 export interface AppStatus {

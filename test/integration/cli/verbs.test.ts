@@ -13,6 +13,7 @@ import { runDescribe } from '../../../cli/describe.js';
 import { runGet } from '../../../cli/get.js';
 import type { CliIo } from '../../../cli/io.js';
 import { runLogs } from '../../../cli/logs.js';
+import { runRollout } from '../../../cli/rollout.js';
 import { runWhy } from '../../../cli/why.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { createLogger } from '../../../framework/log/logger.js';
@@ -259,6 +260,42 @@ describe.each([
     expect(described.out).toMatch(/^Name:\s+second$/m);
     expect(described.out).toMatch(/Conditions:\n\s+TYPE\s+STATUS\s+REASON\s+SINCE\s+MESSAGE\n(.*\n)*\s+\w+\s+False\s+HostConflict/);
     expect(described.out).toMatch(/Events:\n/);
+  });
+
+  it('rollout history lists the revisions the controller recorded; rollout undo writes the previous one back to the spec', async () => {
+    const ns = await b.namespace();
+    await run(runApply, ['-f', file('t.yaml', tenantYaml(b, unique('roll'), [ns])), ...b.flags]);
+    const v1 = appYaml(b, 'rolled', ns);
+    const v2 = v1.replace('setInterval(() => {}, 1000)', 'setInterval(() => {}, 2000)');
+    await run(runApply, ['-f', file('v1.yaml', v1), ...b.flags]);
+    const first = await eventually(async () => (await run(runGet, ['app', 'rolled', '-n', ns, '-o', 'json', ...b.flags])).out.match(/"revision": "(\w+)"/)?.[1], { what: 'revision 1 reported' });
+    await run(runApply, ['-f', file('v2.yaml', v2), ...b.flags]);
+    const history = await eventually(async () => {
+      const r = await run(runRollout, ['history', 'app/rolled', '-n', ns, ...b.flags]);
+      return /^\s+2\s/m.test(r.out) ? r : undefined;
+    }, { what: 'two revisions recorded' });
+    expect(history.code).toBe(0);
+    const lines = history.out.split('\n');
+    expect(lines[0]).toBe('app.tend.dev/rolled');
+    expect(lines[1]).toMatch(/^\s+REVISION\s+ID\s+STARTED\s+AVAILABLE\s+STATE$/);
+    // Until the controller has written status.revision of revision 2, revision 1 is current and 2 the spec's.
+    expect(lines[2], history.out).toMatch(new RegExp(`^\\s+1\\s+${first}\\s+\\S+Z\\s+-(\\s+current)?$`));
+    expect(lines[3], history.out).toMatch(/^\s+2\s+\w+\s+\S+Z\s+-\s+(current|spec)$/);
+    expect((await run(runRollout, ['history', 'app/rolled', '--revision', '1', '-n', ns, ...b.flags])).out).toMatch(/^app\.tend\.dev\/rolled with revision #1 \(\w+\)\n\s+command:\n\s+- node\n\s+- -e\n\s+- setInterval\(\(\) => \{\}, 1000\)/);
+
+    const undone = await run(runRollout, ['undo', 'app/rolled', '-n', ns, ...b.flags]);
+    expect(undone).toMatchObject({ code: 0, out: `app.tend.dev/rolled rolled back to revision 1 (${first})` });
+    const app = JSON.parse((await run(runGet, ['app', 'rolled', '-n', ns, '-o', 'json', ...b.flags])).out);
+    expect(app.spec.command).toEqual(['node', '-e', 'setInterval(() => {}, 1000)']);
+    expect(app.spec.replicas).toBe(1);
+    // Back on the spec, revision 1 becomes the newest: number 3, as a Deployment's ReplicaSet does.
+    const renumbered = await eventually(async () => {
+      const r = await run(runRollout, ['history', 'app/rolled', '-n', ns, ...b.flags]);
+      return new RegExp(`^\\s+3\\s+${first}\\s`, 'm').test(r.out) ? r : undefined;
+    }, { what: 'revision 1 renumbered 3' });
+    expect(renumbered.out).not.toMatch(/^\s+1\s/m);
+    expect((await run(runRollout, ['undo', 'app/rolled', '--to-revision', '3', '-n', ns, ...b.flags])).out).toBe('app.tend.dev/rolled skipped rollback (current template already matches revision 3)');
+    expect(await run(runRollout, ['undo', 'app/rolled', '--to-revision', '9', '-n', ns, ...b.flags])).toMatchObject({ code: 1, err: 'tend: app.tend.dev/rolled has no revision 9 (tend rollout history app/rolled lists them)' });
   });
 
   it('deletes, and the object is gone once its controller has cleaned up', async () => {

@@ -145,6 +145,7 @@ describe('a node agent connection', () => {
       'select * from platform.tenants',
       'select * from tend.resources',
       'select * from tend.members',
+      'select * from platform.app_revisions',
     ]) {
       await expect(run(a, statement), statement).rejects.toThrow(/permission denied/);
     }
