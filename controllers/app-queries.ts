@@ -42,12 +42,6 @@ export const tenantUsage: NamedQuery = {
          from platform.instances where tenant = $1`,
 };
 
-/** In the placement transaction: the member is still live (fence; 0 = single replica). */
-export const checkFence: NamedQuery = {
-  name: 'platform.check_fence',
-  text: `select ($1::bigint = 0 or exists (select 1 from tend.members m where m.id = $1 and m.expires_at > now())) as ok`,
-};
-
 /**
  * Locks the chosen nodes' rows, in name order so two replicas never deadlock. Only locks: under
  * READ COMMITTED a statement reads with the snapshot it started with, so sums taken in the same
@@ -99,7 +93,7 @@ export const stopInstance: NamedQuery = {
   name: 'platform.instance_stop',
   text: `update platform.instances set desired = 'stopped'
          where id = $1 and desired <> 'stopped'
-           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+           and tend.fenced($2::bigint)`,
 };
 
 /**
@@ -110,7 +104,7 @@ export const markNoTenant: NamedQuery = {
   name: 'platform.instances_mark_no_tenant',
   text: `update platform.instances set no_tenant_since = now()
          where app = $1 and desired = 'running' and no_tenant_since is null
-           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+           and tend.fenced($2::bigint)`,
 };
 
 /** A Tenant owns the app's namespace again: its instances are no longer on their way out. Fenced ($2). */
@@ -118,7 +112,7 @@ export const clearNoTenant: NamedQuery = {
   name: 'platform.instances_clear_no_tenant',
   text: `update platform.instances set no_tenant_since = null
          where app = $1 and no_tenant_since is not null
-           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+           and tend.fenced($2::bigint)`,
 };
 
 /** Removes an instance its agent reported stopped (or whose node is gone); fenced. */
@@ -126,7 +120,7 @@ export const forgetInstance: NamedQuery = {
   name: 'platform.instance_forget',
   text: `delete from platform.instances
          where id = $1 and desired = 'stopped'
-           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+           and tend.fenced($2::bigint)`,
 };
 
 /** The volumes an App mounts ($1: their keys), with their node's liveness and latest backup. */
@@ -153,7 +147,7 @@ export const tenantVolumeOverSize: NamedQuery = {
 export const bindVolume: NamedQuery = {
   name: 'platform.volume_bind',
   text: `update platform.volumes set node = $2, bound_at = now() where key = $1 and node is null
-           and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
+           and tend.fenced($3::bigint)`,
 };
 
 /** After lockNodes, in a new statement: the disk node $1 offers minus what its volumes hold. */

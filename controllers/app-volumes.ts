@@ -4,6 +4,7 @@
  */
 import type { App } from '../api/types/app.js';
 import { binaryQuantity } from '../api/quantity-units.js';
+import { fencedTx } from '../framework/coordination/fence.js';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store } from '../framework/store/index.js';
 import { sizeProblem } from '../reconcilers/placement.js';
@@ -115,7 +116,7 @@ async function bind(store: Store, ctx: ReconcileContext, app: App, rows: readonl
       node = choice.node;
     }
     const chosen = node;
-    const committed = await store.tx(async (tx): Promise<boolean | { quota: string }> => {
+    const committed = await fencedTx(store, ctx.fence, async (tx): Promise<boolean | { quota: string }> => {
       const quota = options.quota;
       if (quota && (quota.limits.volumes !== undefined || quota.limits.storage !== undefined)) {
         await tx.query(lockTenantVolumes, [quota.tenant]);

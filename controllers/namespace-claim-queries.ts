@@ -26,7 +26,7 @@ export const insertClaims: NamedQuery = {
   name: 'platform.namespace_claims_insert',
   text: `with locked as (
            select pg_advisory_xact_lock(hashtextextended('platform.namespace_claims', 0))
-           where $4::bigint = 0 or exists (select 1 from tend.members m where m.id = $4 and m.expires_at > now())
+           where tend.fenced($4::bigint)
          )
          insert into platform.namespace_claims as c (namespace, tenant, tenant_uid, claimed_at)
          select ns, $2, $3, clock_timestamp() from locked, unnest($1::text[]) as ns
@@ -40,7 +40,7 @@ export const releaseClaims: NamedQuery = {
   name: 'platform.namespace_claims_release',
   text: `delete from platform.namespace_claims
          where tenant = $1 and namespace = any($2::text[])
-           and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
+           and tend.fenced($3::bigint)`,
 };
 
 /** Gives up every claim of a deleted tenant (this incarnation, uid $2, only); fenced ($3). */
@@ -48,7 +48,7 @@ export const releaseAllClaims: NamedQuery = {
   name: 'platform.namespace_claims_release_all',
   text: `delete from platform.namespace_claims
          where tenant = $1 and tenant_uid = $2
-           and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
+           and tend.fenced($3::bigint)`,
 };
 
 /** The claims on namespaces $1 (text[]), earliest first. */

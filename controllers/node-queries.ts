@@ -36,7 +36,7 @@ export const upsertNodeRow: NamedQuery = {
   text: `insert into platform.nodes as n (name, uid, generation, address, labels, state, allocatable_memory, allocatable_cpu, lost_since,
                                          drain_deadline_seconds, draining_since, disk)
          select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $10::timestamptz, $11::int, case when $6 = 'draining' then now() end, $12
-         where $9::bigint = 0 or exists (select 1 from tend.members m where m.id = $9 and m.expires_at > now())
+         where tend.fenced($9::bigint)
          on conflict (name) do update
            set uid = excluded.uid, generation = excluded.generation, address = excluded.address, labels = excluded.labels,
                state = excluded.state, allocatable_memory = excluded.allocatable_memory,
@@ -52,7 +52,7 @@ export const upsertNodeRow: NamedQuery = {
 export const deleteNodeRow: NamedQuery = {
   name: 'platform.node_delete',
   text: `delete from platform.nodes where name = $1 and uid = $2
-           and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
+           and tend.fenced($3::bigint)`,
 };
 
 /** The volumes whose data lives on a node ($1). */

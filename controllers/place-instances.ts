@@ -6,12 +6,13 @@
  * is placed on the next attempt, from a fresh snapshot.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { fencedTx } from '../framework/coordination/fence.js';
 import type { ReconcileContext } from '../framework/reconcile/index.js';
 import type { Store, Tx } from '../framework/store/index.js';
 import type { InstanceTemplate, PlacementOutcome } from '../reconcilers/app.js';
 import { PLACEMENT_BATCH, schedule, type Placement, type PlacementRequest, type TenantBudget } from '../reconcilers/placement.js';
 import type { BindingNode } from '../reconcilers/volume-binding.js';
-import { checkFence, insertInstances, lockNodes, lockTenant, lockedNodesAllocation, nodeSealingKeys, schedulerNodes, tenantUsage } from './app-queries.js';
+import { insertInstances, lockNodes, lockTenant, lockedNodesAllocation, nodeSealingKeys, schedulerNodes, tenantUsage } from './app-queries.js';
 import { instanceEnvContext } from '../secrets/instance-env.js';
 import { seal } from '../secrets/seal.js';
 
@@ -93,7 +94,7 @@ export async function placeInstances(store: Store, ctx: ReconcileContext, reques
     });
     if (result.placements.length === 0) return outcome();
 
-    const committed = await store.tx((tx) => commit(tx, ctx, request, result.placements));
+    const committed = await fencedTx(store, ctx.fence, (tx) => commit(tx, request, result.placements));
     placed += committed.length;
     if (committed.length > 0) ctx.log.info({ placed: committed, revision: request.revision }, 'instances placed');
     if (committed.length === result.placements.length) return outcome();
@@ -119,10 +120,8 @@ export function instanceId(app: string, revision: string, random: string): strin
   return `${base.slice(0, room - hash.length - 1).replace(/[.-]+$/, '')}-${hash}${suffix}`;
 }
 
-/** In one transaction: fence, locks, fresh re-check, one insert of what still fits. Returns the nodes used. */
-async function commit(tx: Tx, ctx: ReconcileContext, request: PlaceRequest, placements: readonly Placement[]): Promise<string[]> {
-  const [fence] = await tx.query<{ ok: boolean }>(checkFence, [String(ctx.fence)]);
-  if (!fence?.ok) throw new Error('this replica lost its membership; another one owns the app now');
+/** In one fenced transaction: locks, fresh re-check, one insert of what still fits. Returns the nodes used. */
+async function commit(tx: Tx, request: PlaceRequest, placements: readonly Placement[]): Promise<string[]> {
   await tx.query(lockTenant, [request.tenant]);
   let allowed = placements.length;
   if (request.quota.memory !== undefined || request.quota.instances !== undefined) {

@@ -1,8 +1,5 @@
 import type { NamedQuery } from '../framework/store/index.js';
 
-const FENCE = `($FENCE::bigint = 0 or exists (select 1 from tend.members m where m.id = $FENCE and m.expires_at > now()))`;
-const fenced = (n: number) => FENCE.replaceAll('$FENCE', `$${n}`);
-
 /** The claims on host $1 and those of Route $2 on any host (platform.host_claims), earliest first. */
 export const hostClaims: NamedQuery = {
   name: 'platform.host_claims_select',
@@ -28,7 +25,7 @@ export const insertHostClaim: NamedQuery = {
   text: `insert into platform.host_claims as c (host, route, route_uid, tenant, claimed_at)
          select $1, $2, $3, $4,
                 coalesce((select min(o.claimed_at) from platform.host_claims o where o.host = $1 and o.tenant = $4), clock_timestamp())
-         where ${fenced(5)}
+         where tend.fenced($5::bigint)
          on conflict (host, route) do update
            set route_uid = excluded.route_uid, tenant = excluded.tenant, claimed_at = excluded.claimed_at
            where (c.route_uid, c.tenant) is distinct from (excluded.route_uid, excluded.tenant)`,
@@ -37,5 +34,5 @@ export const insertHostClaim: NamedQuery = {
 /** Route $2 gives up its claim on host $1; fenced ($3). */
 export const releaseHostClaim: NamedQuery = {
   name: 'platform.host_claims_release',
-  text: `delete from platform.host_claims where host = $1 and route = $2 and ${fenced(3)}`,
+  text: `delete from platform.host_claims where host = $1 and route = $2 and tend.fenced($3::bigint)`,
 };

@@ -30,7 +30,7 @@ export const upsertRouting: NamedQuery = {
   name: 'platform.routing_upsert',
   text: `insert into platform.routing as r (host, path_prefix, route, backends, suspended)
          select $1, $2, $3, $4::jsonb, $6
-         where $5::bigint = 0 or exists (select 1 from tend.members m where m.id = $5 and m.expires_at > now())
+         where tend.fenced($5::bigint)
          on conflict (host, path_prefix) do update
            set route = excluded.route, backends = excluded.backends, suspended = excluded.suspended, updated_at = now()
            where (r.route, r.backends, r.suspended) is distinct from (excluded.route, excluded.backends, excluded.suspended)`,
@@ -41,7 +41,7 @@ export const deleteRouting: NamedQuery = {
   name: 'platform.routing_delete',
   text: `delete from platform.routing
          where host = $1 and path_prefix = $2 and route = $3
-           and ($4::bigint = 0 or exists (select 1 from tend.members m where m.id = $4 and m.expires_at > now()))`,
+           and tend.fenced($4::bigint)`,
 };
 
 /** Where a Route is served now (its current host and prefix, and any it had before a change). */

@@ -6,6 +6,7 @@
 import type { App } from '../api/types/app.js';
 import type { Route } from '../api/types/route.js';
 import { keyOfObject } from '../framework/client/index.js';
+import { fencedTx } from '../framework/coordination/fence.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, keyOf, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
 import type { Controller } from '../framework/runtime/controller.js';
@@ -64,7 +65,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     const recorded = await read();
     const claim = claimNeeded(route, tenant, recorded, hostTenants);
     if (!claim) return recorded;
-    await store.tx(async (tx) => {
+    await fencedTx(store, ctx.fence, async (tx) => {
       await tx.query(lockHostClaims);
       await tx.query(insertHostClaim, [claim.host, me, route.metadata.uid ?? '', claim.tenant, String(ctx.fence)]);
     });

@@ -8,14 +8,14 @@ export const selectTenantRow: NamedQuery = {
 
 /**
  * Writes the tenant row if it is missing or older, and only then: an unchanged row is not touched
- * (no new row version). Fenced: nothing is written unless member $6 is still live ($6 = 0: a
+ * (no new row version). Fenced: refused unless $6 is the current ownership epoch ($6 = 0: a
  * single replica without membership).
  */
 export const upsertTenantRow: NamedQuery = {
   name: 'platform.tenant_upsert',
   text: `insert into platform.tenants as t (name, uid, generation, namespaces, created_at)
          select $1, $2, $3, $4::text[], $5
-         where $6::bigint = 0 or exists (select 1 from tend.members m where m.id = $6 and m.expires_at > now())
+         where tend.fenced($6::bigint)
          on conflict (name) do update
            set uid = excluded.uid, generation = excluded.generation, namespaces = excluded.namespaces,
                writes = t.writes + 1, updated_at = now()
@@ -29,5 +29,5 @@ export const deleteTenantRow: NamedQuery = {
   name: 'platform.tenant_delete',
   text: `delete from platform.tenants
          where name = $1 and uid = $2
-           and ($3::bigint = 0 or exists (select 1 from tend.members m where m.id = $3 and m.expires_at > now()))`,
+           and tend.fenced($3::bigint)`,
 };

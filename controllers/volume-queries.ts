@@ -1,8 +1,6 @@
 /** The SQL of the Volume controller (platform.volumes, migrations/000008_platform_volumes.sql). */
 import type { NamedQuery } from '../framework/store/index.js';
 
-const FENCE = `($9::bigint = 0 or exists (select 1 from tend.members m where m.id = $9 and m.expires_at > now()))`;
-
 /** The row, as reconcilers/volume.ts reads it, with its node's liveness. */
 export const selectVolume: NamedQuery = {
   name: 'platform.volume_select',
@@ -23,7 +21,7 @@ export const upsertVolume: NamedQuery = {
   text: `insert into platform.volumes as v (key, uid, tenant, size, restore_from, backup_schedule, backup_retain, backup_request, node, bound_at, backup_key)
          select $1, $2, $3, $4, $5::jsonb, $6, $7, $8, n.name, case when n.name is not null then now() end, $11
          from (select 1) one left join platform.nodes n on n.name = $10
-         where ${FENCE}
+         where tend.fenced($9::bigint)
          on conflict (key) do update
            set uid = excluded.uid, tenant = excluded.tenant, size = excluded.size, restore_from = excluded.restore_from,
                backup_schedule = excluded.backup_schedule, backup_retain = excluded.backup_retain,
@@ -55,7 +53,7 @@ export const releaseBackupSet: NamedQuery = {
   name: 'platform.backup_set_release',
   text: `insert into platform.backup_sets (store_key, tenant, volume_uid, volume_key, node, released_at, prune_after)
          select $1, $2, $3, $4, $5, now(), now() + make_interval(secs => $7::float8 / 1000)
-         where ($6::bigint = 0 or exists (select 1 from tend.members m where m.id = $6 and m.expires_at > now()))
+         where tend.fenced($6::bigint)
          on conflict (store_key) do nothing`,
 };
 
@@ -63,14 +61,14 @@ export const releaseBackupSet: NamedQuery = {
 export const markVolumeDeleted: NamedQuery = {
   name: 'platform.volume_mark_deleted',
   text: `update platform.volumes set desired = 'deleted' where key = $1 and desired <> 'deleted'
-           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+           and tend.fenced($2::bigint)`,
 };
 
 /** Forgets the row once its data is gone (or it never had any): $1 key, $2 fence. */
 export const deleteVolumeRow: NamedQuery = {
   name: 'platform.volume_delete',
   text: `delete from platform.volumes where key = $1
-           and ($2::bigint = 0 or exists (select 1 from tend.members m where m.id = $2 and m.expires_at > now()))`,
+           and tend.fenced($2::bigint)`,
 };
 
 /**

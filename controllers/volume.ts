@@ -8,6 +8,7 @@ import { Gauge } from 'prom-client';
 import type { Volume } from '../api/types/volume.js';
 import { keyOfObject } from '../framework/client/index.js';
 import { findCondition } from '../framework/conditions/index.js';
+import { fencedTx } from '../framework/coordination/fence.js';
 import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
 import type { Controller } from '../framework/runtime/controller.js';
@@ -97,7 +98,7 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
     const tenant = tenants.cache.get(keyOf(undefined, r.tenant));
     const limits = tenant ? volumeQuotaOf(tenant) : {};
     if (r.pinnedNode && !wasBound && (limits.volumes !== undefined || limits.storage !== undefined)) {
-      const admitted = await store.tx(async (tx) => {
+      const admitted = await fencedTx(store, ctx.fence, async (tx) => {
         await tx.query(lockTenantVolumes, [r.tenant]);
         if (await quotaVerdict(tx, tenant!, volume)) return false;
         await write(tx, ctx, key, r);

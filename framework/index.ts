@@ -41,6 +41,7 @@ export {
   type ObjectMeta, type Resource, type ResourceClient, type ResourceType, type WatchEvent,
 } from './client/index.js';
 export { conditionsEqual, findCondition, isTrue, readySummary, removeCondition, setCondition, type Condition, type ConditionUpdate } from './conditions/index.js';
+export { FENCED_SQLSTATE, fencedTx, isFenced } from './coordination/fence.js';
 export { Membership, type MembershipOptions } from './coordination/membership.js';
 export { ownsEverything, type Ownership } from './coordination/ownership.js';
 export { KubeEventRecorder, noEvents, type EventRecorder, type EventType } from './events/index.js';

@@ -4,7 +4,7 @@ import type { Store } from '../store/index.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { sleep } from '../time/sleep.js';
 import type { Ownership } from './ownership.js';
-import { heartbeatMember, joinMembers, leaveMembers, liveMembers, reapMembers } from './queries.js';
+import { advanceView, heartbeatMember, joinMembers, leaveMembers, membershipState, reapMembers } from './queries.js';
 import { rendezvousOwner } from './rendezvous.js';
 
 export interface MembershipOptions {
@@ -24,26 +24,42 @@ export interface MembershipOptions {
 
 interface Member {
   readonly id: bigint;
-  readonly name: string;
   readonly activeMs: number;
   readonly expiresMs: number;
 }
 
+/** The stored view of the member set: keys are shared among `members` under `epoch`. */
+interface View {
+  readonly epoch: bigint;
+  readonly members: readonly bigint[];
+}
+
 type Owns = (controller: string, key: Key) => boolean;
+
+const NO_VIEW: View = { epoch: -1n, members: [] };
 
 /**
  * This replica's place among all replicas, kept in PostgreSQL (see docs/coordination.md). Keys
- * are shared by rendezvous hashing over the *active* members — those past their join delay and
- * before their expiry, judged by the database's clock so that every replica switches together.
+ * are shared by rendezvous hashing over the members of one stored view (`tend.membership_view`),
+ * whose epoch moves whenever the set of active members — past their join delay, before their
+ * expiry, by the database's clock — changes. A replica owns keys only while it is in the view it
+ * last read and its own row has not expired by its own reckoning; the epoch of that view is its
+ * fencing token, so a replica that wakes up with a stale view cannot write, alive or not.
  */
 export class Membership implements Ownership {
   private selfId: bigint | undefined;
+  /** Our row's expiry (database clock), as of the last read: past it we own nothing. */
+  private selfExpiresMs = 0;
   private members: Member[] = [];
-  private active: bigint[] = [];
+  private view: View = NO_VIEW;
+  /** The view while this replica holds a claim in it (member of it, row live); else NO_VIEW. */
+  private claim: View = NO_VIEW;
+  private claimSelf: bigint | undefined;
   /** Database clock minus local clock, measured at each read of the member list. */
   private offsetMs = 0;
+  private nextRenewMs = 0;
   private readonly handlers = new Set<(ownedBefore: Owns) => void>();
-  private cancelBoundary: (() => void) | undefined;
+  private cancelExpiry: (() => void) | undefined;
   private resolveReady!: () => void;
   private readonly readyPromise = new Promise<void>((resolve) => (this.resolveReady = resolve));
   private readonly clock: Clock;
@@ -52,8 +68,6 @@ export class Membership implements Ownership {
   private readonly joinDelayMs: number;
   private readonly log: Logger;
   private beats = 0;
-  /** selfId as of the last recompute, to tell subscribers what they owned before. */
-  private lastSelf: bigint | undefined;
 
   constructor(private readonly options: MembershipOptions) {
     this.clock = options.clock ?? systemClock;
@@ -69,23 +83,30 @@ export class Membership implements Ownership {
   /** Joins, heartbeats until `signal` aborts, then leaves. Never throws: failures are retried. */
   async start(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      let nap: number;
       try {
         await this.beat();
+        nap = this.napMs();
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'membership heartbeat failed; retrying');
         this.recompute();
+        nap = this.heartbeatMs;
       }
-      await sleep(this.heartbeatMs, signal, this.clock);
+      await sleep(nap, signal, this.clock);
     }
-    this.cancelBoundary?.();
+    this.cancelExpiry?.();
     if (this.selfId !== undefined) {
       const id = this.selfId;
       this.selfId = undefined;
       this.recompute();
-      await this.options.store.query(leaveMembers, [String(id)]).catch((err: Error) =>
-        this.log.warn({ err: err.message }, 'could not leave the member list; my row will expire'),
-      );
-      this.log.info({ member: String(id) }, 'left the member list');
+      try {
+        await this.options.store.query(leaveMembers, [String(id)]);
+        // Move the view on ourselves, so the others take our keys at their next read.
+        await this.options.store.query(advanceView, [this.lockTimeoutMs()]);
+        this.log.info({ member: String(id) }, 'left the member list');
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'could not leave the member list; my row will expire');
+      }
     }
   }
 
@@ -95,12 +116,12 @@ export class Membership implements Ownership {
   }
 
   owns(controller: string, key: Key): boolean {
-    return ownerCheck(this.selfId, this.active)(controller, key);
+    return ownerCheck(this.claimSelf, this.claim)(controller, key);
   }
 
   fence(): bigint {
-    // -1 matches no member row, so a guarded write without a live membership fails.
-    return this.selfId ?? -1n;
+    // -1 is no epoch, so a guarded write without a claim in the current view is refused.
+    return this.claim.epoch;
   }
 
   onChange(handler: (ownedBefore: Owns) => void): () => void {
@@ -108,9 +129,14 @@ export class Membership implements Ownership {
     return () => this.handlers.delete(handler);
   }
 
-  /** Ids of the members owning keys now (this replica included when active). */
+  /** Ids of the members owning keys in the view this replica last read (itself included when active). */
   activeMembers(): readonly bigint[] {
-    return this.active;
+    return this.view.members;
+  }
+
+  /** Epoch of the view this replica last read (-1 before the first read). */
+  get epoch(): bigint {
+    return this.view.epoch;
   }
 
   /** This replica's member id, while it has one. */
@@ -120,55 +146,86 @@ export class Membership implements Ownership {
 
   private async beat(): Promise<void> {
     const { store } = this.options;
-    if (this.selfId !== undefined) {
+    if (this.selfId !== undefined && this.clock.now() >= this.nextRenewMs) {
       const renewed = await store.query<{ id: string }>(heartbeatMember, [String(this.selfId), this.ttlMs]);
       if (renewed.length === 0) {
-        // Paused or cut off past our expiry: others own our keys now. Rejoin under a new fence.
+        // Paused or cut off past our expiry: others own our keys now. Rejoin under a new id.
         this.log.warn({ member: String(this.selfId) }, 'membership expired; rejoining under a new id');
         this.selfId = undefined;
         this.recompute();
+      } else {
+        this.nextRenewMs = this.clock.now() + this.heartbeatMs;
       }
     }
     if (this.selfId === undefined) {
       const [row] = await store.query<{ id: string }>(joinMembers, [this.options.name, this.joinDelayMs, this.ttlMs]);
       this.selfId = BigInt(row!.id);
+      this.nextRenewMs = this.clock.now() + this.heartbeatMs;
       this.log.info({ member: row!.id, joinDelayMs: this.joinDelayMs }, 'joined the member list');
     }
     const sent = this.clock.now();
-    const rows = await store.query<{ id: string | null; name: string; active_ms: string; expires_ms: string; now_ms: string }>(liveMembers);
-    const dbNow = Number(rows.at(-1)!.now_ms);
-    this.offsetMs = dbNow - (sent + this.clock.now()) / 2;
-    this.members = rows
-      .filter((r) => r.id !== null)
-      .map((r) => ({ id: BigInt(r.id!), name: r.name, activeMs: Number(r.active_ms), expiresMs: Number(r.expires_ms) }));
+    const [state] = await store.query<{ now_ms: string; epoch: string; view: string[]; active: string[]; members: { id: string; activeMs: number; expiresMs: number }[] }>(membershipState);
+    this.offsetMs = Number(state!.now_ms) - (sent + this.clock.now()) / 2;
+    this.members = state!.members.map((m) => ({ id: BigInt(m.id), activeMs: Number(m.activeMs), expiresMs: Number(m.expiresMs) }));
+    this.selfExpiresMs = this.members.find((m) => m.id === this.selfId)?.expiresMs ?? 0;
+    this.view = viewOf(state!.epoch, state!.view);
+    if (state!.active.join() !== state!.view.join()) {
+      // A member came or went: move the view on (one replica wins; the others find it done).
+      try {
+        const [moved] = await store.query<{ epoch: string; members: string[] }>(advanceView, [this.lockTimeoutMs()]);
+        this.view = viewOf(moved!.epoch, moved!.members);
+      } catch (err) {
+        // Most likely a fenced transaction held the view longer than the lock timeout.
+        this.log.warn({ err: (err as Error).message }, 'could not move the membership view on yet; trying again at the next heartbeat');
+      }
+    }
     if (++this.beats % 30 === 0) await store.query(reapMembers);
     this.recompute();
     this.resolveReady();
   }
 
-  /** Recomputes the active set at the database's now; tells subscribers when ownership changed. */
+  /** Until the next renewal, or just past the next activation or expiry of another member. */
+  private napMs(): number {
+    const now = this.clock.now();
+    const dbNow = now + this.offsetMs;
+    const boundaries = this.members.flatMap((m) => (m.id === this.selfId ? [m.activeMs] : [m.activeMs, m.expiresMs])).filter((t) => t > dbNow);
+    const boundary = Math.min(...boundaries) - dbNow + BOUNDARY_MARGIN_MS;
+    const renew = this.selfId === undefined ? this.heartbeatMs : this.nextRenewMs - now;
+    return Math.max(1, Math.min(this.heartbeatMs, renew, boundary));
+  }
+
+  private lockTimeoutMs(): number {
+    return Math.min(1_000, Math.max(50, Math.floor(this.heartbeatMs / 2)));
+  }
+
+  /** Recomputes this replica's claim; tells subscribers when ownership changed. */
   private recompute(): void {
     const now = this.clock.now() + this.offsetMs;
-    const active = this.members
-      .filter((m) => m.activeMs <= now && now < m.expiresMs)
-      .map((m) => m.id)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    if (active.join() !== this.active.join() || this.selfId !== this.lastSelf) {
-      const ownedBefore = ownerCheck(this.lastSelf, this.active);
-      this.active = active;
-      this.lastSelf = this.selfId;
-      this.log.info({ members: active.map(String), self: String(this.selfId ?? 'none') }, 'ownership changed');
+    const self = this.selfId;
+    const live = self !== undefined && now < this.selfExpiresMs && this.view.members.includes(self);
+    const claim = live ? this.view : NO_VIEW;
+    if (claim.epoch !== this.claim.epoch || self !== this.claimSelf) {
+      const ownedBefore = ownerCheck(this.claimSelf, this.claim);
+      this.claim = claim;
+      this.claimSelf = self;
+      this.log.info({ epoch: String(this.view.epoch), members: this.view.members.map(String), self: String(self ?? 'none'), owning: live }, 'ownership changed');
       for (const handler of this.handlers) handler(ownedBefore);
     }
-    // Wake up at the next activation or expiry, so ownership moves on time between heartbeats.
-    this.cancelBoundary?.();
-    const next = Math.min(...this.members.flatMap((m) => [m.activeMs, m.expiresMs]).filter((t) => t > now));
-    if (Number.isFinite(next)) this.cancelBoundary = this.clock.setTimer(() => this.recompute(), next - now + 1);
+    // Step down by ourselves at our own expiry, should no heartbeat renew it in time.
+    this.cancelExpiry?.();
+    this.cancelExpiry = live ? this.clock.setTimer(() => this.recompute(), this.selfExpiresMs - now + 1) : undefined;
   }
 }
 
-/** owns() for a given self and active set; nobody owns anything while self is not active. */
-function ownerCheck(self: bigint | undefined, active: readonly bigint[]): Owns {
-  if (self === undefined || !active.includes(self)) return () => false;
-  return (controller, key) => rendezvousOwner(active, `${controller}\u0000${key}`) === self;
+function viewOf(epoch: string, members: readonly string[]): View {
+  return { epoch: BigInt(epoch), members: members.map((id) => BigInt(id)) };
+}
+
+/** Beat this long after another member's activation or expiry, so the database's clock has passed it too. */
+const BOUNDARY_MARGIN_MS = 5;
+
+/** owns() for a given self and claim; nobody owns anything without a claim. */
+function ownerCheck(self: bigint | undefined, claim: View): Owns {
+  if (self === undefined || !claim.members.includes(self)) return () => false;
+  return (controller, key) => rendezvousOwner(claim.members, `${controller}\u0000${key}`) === self;
 }

@@ -7,7 +7,10 @@ import type { Key } from '../reconcile/index.js';
 export interface Ownership {
   /** Whether this replica should reconcile `key` of `controller` now. */
   owns(controller: string, key: Key): boolean;
-  /** Fencing token of this replica's current claim: guarded writes carry it. */
+  /**
+   * Fencing token of this replica's current claim: the epoch of the ownership view that `owns`
+   * answers from (-1 without a claim, 0 when unfenced). Guarded writes carry it (`tend.fenced`).
+   */
   fence(): bigint;
   /**
    * Calls `handler` after every change of ownership with the answer `owns` gave before it, so

@@ -16,16 +16,27 @@ export const heartbeatMember: NamedQuery = {
          returning id::text as id`,
 };
 
-/** The live members and the database's clock, which every replica judges activation and expiry by. */
-export const liveMembers: NamedQuery = {
-  name: 'tend.members_live',
-  text: `select id::text as id, name,
-                extract(epoch from active_at) * 1000 as active_ms,
-                extract(epoch from expires_at) * 1000 as expires_ms,
-                extract(epoch from now()) * 1000 as now_ms
-         from tend.members where expires_at > now()
-         union all
-         select null, null, null, null, extract(epoch from now()) * 1000`,
+/**
+ * One row: the database's clock, the stored view (epoch and members), the members that are active
+ * now (when they differ from the view's, the view is moved on), and every live member's times.
+ */
+export const membershipState: NamedQuery = {
+  name: 'tend.membership_state',
+  text: `select extract(epoch from now()) * 1000 as now_ms,
+                v.epoch::text as epoch,
+                v.members::text[] as view,
+                array(select id::text from tend.members where active_at <= now() and expires_at > now() order by id) as active,
+                coalesce((select json_agg(json_build_object('id', id::text,
+                                                            'activeMs', extract(epoch from active_at) * 1000,
+                                                            'expiresMs', extract(epoch from expires_at) * 1000))
+                          from tend.members where expires_at > now()), '[]'::json) as members
+         from tend.membership_view v`,
+};
+
+/** Moves the view to the members active now (a new epoch) if they differ; returns the view. $1: lock timeout in ms. */
+export const advanceView: NamedQuery = {
+  name: 'tend.membership_view_advance',
+  text: 'select epoch::text as epoch, members::text[] as members from tend.advance_membership_view($1)',
 };
 
 /** A graceful leave: the others take over this member's keys at their next heartbeat. */

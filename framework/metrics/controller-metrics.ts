@@ -27,6 +27,8 @@ export interface ControllerMetrics {
   reconciled(result: ReconcileResultLabel, seconds: number): void;
   failed(terminal: boolean): void;
   skipped(reason: SkipReason): void;
+  /** A reconcile whose write the fence refused (its ownership view was stale). */
+  fenced(): void;
   activeWorkers(delta: 1 | -1): void;
 }
 
@@ -39,6 +41,7 @@ export class ControllerMetricFamilies {
   private readonly maxConcurrent: Gauge<'controller'>;
   private readonly activeWorkers: Gauge<'controller'>;
   private readonly skippedTotal: Counter<'controller' | 'reason'>;
+  private readonly fencedTotal: Counter<'controller'>;
   private readonly depth: Gauge<'controller' | 'name'>;
   private readonly adds: Counter<'controller' | 'name'>;
   private readonly queueDuration: Histogram<'controller' | 'name'>;
@@ -55,6 +58,7 @@ export class ControllerMetricFamilies {
     this.maxConcurrent = new Gauge({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller', labelNames: ['controller'], registers });
     this.activeWorkers = new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller', labelNames: ['controller'], registers });
     this.skippedTotal = new Counter({ name: 'tend_reconcile_skipped_total', help: 'Keys taken from the queue but not reconciled by this replica, by reason (not_owner: another replica owns the key; gone: the object no longer exists)', labelNames: ['controller', 'reason'], registers });
+    this.fencedTotal = new Counter({ name: 'tend_reconcile_fenced_total', help: 'Reconciles whose PostgreSQL write was refused by the fence: the ownership epoch they carried was no longer current (this replica\'s view was stale)', labelNames: ['controller'], registers });
     this.depth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['controller', 'name'], registers });
     this.adds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['controller', 'name'], registers });
     this.queueDuration = new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long in seconds an item stays in workqueue before being requested', labelNames: ['controller', 'name'], buckets: durationBuckets, registers });
@@ -93,6 +97,7 @@ export class ControllerMetricFamilies {
     for (const reason of Object.values(SKIP)) this.skippedTotal.inc({ ...c, reason }, 0);
     this.reconcileErrors.inc(c, 0);
     this.terminalErrors.inc(c, 0);
+    this.fencedTotal.inc(c, 0);
     this.maxConcurrent.set(c, concurrency);
     this.activeWorkers.set(c, 0);
     this.depth.set(q, 0);
@@ -113,6 +118,7 @@ export class ControllerMetricFamilies {
       },
       failed: (terminal) => (terminal ? this.terminalErrors : this.reconcileErrors).inc(c),
       skipped: (reason) => this.skippedTotal.inc({ ...c, reason }),
+      fenced: () => this.fencedTotal.inc(c),
       activeWorkers: (delta) => this.activeWorkers.inc(c, delta),
     };
   }

@@ -62,7 +62,11 @@ export interface ReconcileContext {
   readonly now: () => Date;
   /** Identifies this run in logs and the reconcile journal. */
   readonly reconcileId: string;
-  /** Fencing token of this replica's lease on the key; pass it to guarded writes. */
+  /**
+   * Fencing token: the epoch of the ownership view under which this replica was handed the key.
+   * Pass it to guarded writes (`tend.fenced($n)`, `fencedTx`); once the view has moved on they are
+   * refused, and the runtime looks at the key again.
+   */
   readonly fence: bigint;
 }
 

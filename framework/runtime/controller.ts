@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, type Resource } from '../client/index.js';
+import { isFenced } from '../coordination/fence.js';
 import { ownsEverything, type Ownership } from '../coordination/ownership.js';
 import { RESULT, SKIP, type ControllerMetricFamilies, type ControllerMetrics } from '../metrics/controller-metrics.js';
 import { MemoryQueue } from '../queue/memory-queue.js';
@@ -26,6 +27,12 @@ export interface ControllerOptions<T extends Resource, C extends ReconcileContex
   readonly resyncMs?: number;
   /** Retry delay after a write conflict: a conflict is a stale read, not a failure. @default 50 */
   readonly conflictRetryMs?: number;
+  /**
+   * Retry delay after the fence refused a write while this replica still holds the epoch it was
+   * refused with: its view is stale, and by then its next heartbeat has read the current one (it
+   * owns the key still, or drops it). Refused with an epoch it has since replaced: conflictRetryMs. @default 1_000
+   */
+  readonly fencedRetryMs?: number;
   /** Time in-flight reconciles get at shutdown before their signal aborts. @default 30_000 */
   readonly drainMs?: number;
   /** Backoff for failures. @default ExponentialRateLimiter (5 ms doubling to 1000 s) */
@@ -171,7 +178,7 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
       metrics?.reconciled(RESULT.success, durationMs / 1000);
       return;
     }
-    const label = this.handle(key, outcome, log);
+    const label = this.handle(key, outcome, log, base.fence);
     metrics?.reconciled(label, durationMs / 1000);
     const error = 'error' in outcome ? errorMessage(outcome.error) : undefined;
     const requeueAfterMs = 'result' in outcome ? outcome.result.requeueAfterMs : undefined;
@@ -199,10 +206,19 @@ export class Controller<T extends Resource, C extends ReconcileContext = Reconci
   }
 
   /** The one switch: outcome → queue action → metric label. */
-  private handle(key: Key, outcome: { result: Result } | { error: unknown }, log: Logger): (typeof RESULT)[keyof typeof RESULT] {
+  private handle(key: Key, outcome: { result: Result } | { error: unknown }, log: Logger, fence: bigint): (typeof RESULT)[keyof typeof RESULT] {
     const metrics = this.metrics;
     if ('error' in outcome) {
       const { error } = outcome;
+      if (isFenced(error)) {
+        // Ownership moved while this replica was not looking: not a failure; the refused write wrote nothing.
+        log.info({ err: errorMessage(error), fence: String(fence) }, 'write refused by the fence; looking again once the ownership view is current');
+        metrics?.fenced();
+        // Already reading a newer view: look again at once. Else wait for the heartbeat that reads it.
+        const caughtUp = this.ownership.fence() !== fence;
+        this.queue.addAfter(key, caughtUp ? (this.options.conflictRetryMs ?? 50) : (this.options.fencedRetryMs ?? 1_000));
+        return RESULT.requeue;
+      }
       if (error instanceof ConflictError) {
         // Someone wrote first; our read was stale. Retry soon, without an error log.
         log.debug({ err: error.message }, 'conflict; re-reading soon');

@@ -132,7 +132,7 @@ describe('a node agent connection', () => {
     await expect(run(a, `update platform.volumes set node = 'node-a' where key = 'default/data-node-b'`)).rejects.toThrow(/permission denied/);
   });
 
-  it('cannot touch routing, the scheduler rows, the resources or the identities', async () => {
+  it('cannot touch routing, the scheduler rows, the resources, the identities or the membership view', async () => {
     const a = await connectAs('node/node-a');
     for (const statement of [
       'select * from platform.routing',
@@ -146,6 +146,8 @@ describe('a node agent connection', () => {
       'select * from tend.resources',
       'select * from tend.members',
       'select * from platform.app_revisions',
+      'update tend.membership_view set epoch = epoch + 1',
+      'select * from tend.advance_membership_view(50)',
     ]) {
       await expect(run(a, statement), statement).rejects.toThrow(/permission denied/);
     }

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FENCED_TX_IDLE_TIMEOUT_MS, fencedTx, isFenced } from '../../../../framework/coordination/fence.js';
 import { Membership } from '../../../../framework/coordination/membership.js';
 import { createLogger } from '../../../../framework/log/logger.js';
 import type { Key } from '../../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
+import { Store, frameworkMigrationsFolder, migrate, type NamedQuery } from '../../../../framework/store/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 
@@ -25,6 +26,26 @@ afterAll(async () => {
   await Promise.all(stores.map((s) => s.close()));
   await databases.dropAll();
 });
+
+const fencedSelect: NamedQuery = { name: 'test.fenced', text: 'select tend.fenced($1::bigint) as ok' };
+const newcomerActive: NamedQuery = { name: 'test.newcomer_active', text: 'select active_at <= clock_timestamp() as active from tend.members where id = $1' };
+
+/** The view row as stored, its row version (xmin) included: any write to it changes that. */
+async function viewRow(): Promise<{ epoch: string; members: string; xmin: string }> {
+  const [row] = await stores[0]!.query<{ epoch: string; members: string; xmin: string }>({ name: 'test.view_row', text: 'select epoch::text, members::text, xmin::text from tend.membership_view' });
+  return row!;
+}
+
+/** Heartbeats so far, summed over members (each renewal moves heartbeat_at). */
+async function heartbeats(): Promise<number> {
+  const [row] = await stores[0]!.query<{ ms: number }>({ name: 'test.heartbeats', text: `select coalesce(sum(extract(epoch from heartbeat_at - started_at) * 1000), 0)::float8 / ${timing.heartbeatMs} as ms from tend.members where expires_at > now()` });
+  return row!.ms;
+}
+
+async function liveMember(id: bigint): Promise<boolean> {
+  const rows = await stores[0]!.query({ name: 'test.live_member', text: 'select 1 from tend.members where id = $1 and expires_at > now()' }, [String(id)]);
+  return rows.length === 1;
+}
 
 /** A replica's membership with its own pool; `stop` leaves, `crash` cuts it off from PostgreSQL. */
 function replica(name: string) {
@@ -114,15 +135,77 @@ describe('Membership (real PostgreSQL)', () => {
     const controller = new AbortController();
     const running = membership.start(controller.signal);
     await eventually(() => (membership.activeMembers().length >= 1 && keys.some((k) => membership.owns('tenant', k)) ? true : undefined));
+    const firstId = membership.id!;
     const firstFence = membership.fence();
     const ownsAnything: boolean[] = [];
     membership.onChange(() => ownsAnything.push(keys.some((k) => membership.owns('tenant', k))));
     // Expire its row behind its back, as if it had been paused for longer than the TTL.
-    await stores[0]!.query({ name: 'test.expire_member', text: `update tend.members set expires_at = now() - interval '1 second' where id = $1` }, [String(firstFence)]);
-    await eventually(() => (membership.fence() !== firstFence && membership.fence() > firstFence ? true : undefined), { what: 'a new fence' });
+    await stores[0]!.query({ name: 'test.expire_member', text: `update tend.members set expires_at = now() - interval '1 second' where id = $1` }, [String(firstId)]);
+    await eventually(() => (membership.id !== firstId && membership.fence() > firstFence ? true : undefined), { what: 'a new member id and a later fence' });
     await eventually(() => (keys.every((k) => membership.owns('tenant', k)) ? true : undefined), { what: 'owning again after rejoin' });
     expect(ownsAnything[0]).toBe(false);
     controller.abort();
     await running;
   });
+
+  it('leaves the view row alone in steady state: heartbeats renew members, the epoch stays', async () => {
+    const replicas = [replica('a'), replica('b')];
+    await eventually(() => (replicas.every((r) => r.membership.activeMembers().length === 2) ? true : undefined));
+    const before = await viewRow();
+    const beats = await heartbeats();
+    await eventually(async () => ((await heartbeats()) >= beats + 10 ? true : undefined), { what: 'ten more heartbeats' });
+    expect(await viewRow()).toEqual(before);
+    expect(replicas.map((r) => r.membership.fence())).toEqual([BigInt(before.epoch), BigInt(before.epoch)]);
+    await Promise.all(replicas.map((r) => r.stop()));
+  });
+
+  it('moves the epoch when a member joins, and refuses a write with the old one although its writer is alive', async () => {
+    const a = replica('a');
+    await eventually(() => (a.membership.activeMembers().length === 1 ? true : undefined));
+    const old = a.membership.fence();
+    const b = replica('b');
+    await eventually(() => (a.membership.activeMembers().length === 2 ? true : undefined), { what: 'a sees b' });
+    expect(a.membership.fence()).toBeGreaterThan(old);
+    expect(await liveMember(a.membership.id!)).toBe(true);
+    const refused = await stores[0]!.query(fencedSelect, [String(old)]).catch((e: unknown) => e);
+    expect(isFenced(refused)).toBe(true);
+    expect(await stores[0]!.query(fencedSelect, [String(a.membership.fence())])).toEqual([{ ok: true }]);
+    expect(await stores[0]!.query(fencedSelect, ['0'])).toEqual([{ ok: true }]);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('holds the view still while a fenced transaction is open: the newcomer owns keys only after it commits', async () => {
+    const a = replica('a');
+    await eventually(() => (a.membership.activeMembers().length === 1 ? true : undefined));
+    const epoch = a.membership.fence();
+    let newcomer: ReturnType<typeof replica> | undefined;
+    await fencedTx(stores[0]!, epoch, async (tx) => {
+      newcomer = replica('late');
+      await newcomer.membership.ready();
+      // Past its join delay by the database's clock, yet the view cannot move on under this transaction.
+      await eventually(async () => ((await tx.query<{ active: boolean }>(newcomerActive, [String(newcomer!.membership.id)]))[0]?.active ? true : undefined));
+      expect((await viewRow()).epoch).toBe(String(epoch));
+      expect(keys.some((k) => newcomer!.membership.owns('tenant', k))).toBe(false);
+    });
+    await eventually(() => (keys.some((k) => newcomer!.membership.owns('tenant', k)) ? true : undefined), { what: 'the newcomer owning keys after the commit' });
+    expect(a.membership.fence()).toBeGreaterThan(epoch);
+    await Promise.all([a.stop(), newcomer!.stop()]);
+  });
+
+  it('cuts off a client silent inside a fenced transaction, so the view moves on without it', async () => {
+    const a = replica('a');
+    await eventually(() => (a.membership.activeMembers().length === 1 ? true : undefined));
+    const epoch = a.membership.fence();
+    let release!: () => void;
+    const silent = new Promise<void>((resolve) => (release = resolve));
+    const frozen = fencedTx(stores[0]!, epoch, async (tx) => {
+      await silent; // a replica frozen mid-transaction
+      await tx.query(fencedSelect, [String(epoch)]);
+    }).catch((e: unknown) => e);
+    const b = replica('b');
+    await eventually(() => (a.membership.fence() > epoch ? true : undefined), { what: 'the view moving on', timeoutMs: FENCED_TX_IDLE_TIMEOUT_MS + 10_000 });
+    release();
+    expect(await frozen).toBeInstanceOf(Error);
+    await Promise.all([a.stop(), b.stop()]);
+  }, FENCED_TX_IDLE_TIMEOUT_MS + 20_000);
 });
