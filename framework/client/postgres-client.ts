@@ -173,6 +173,11 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
 
   async update(input: T): Promise<T> {
     const { kind } = this.type;
+    if (!input.metadata.resourceVersion) {
+      // As the API server answers: an update must say which version it read, or it would overwrite blindly.
+      const message = 'metadata.resourceVersion: Invalid value: 0x0: must be specified for an update';
+      throw apiError(`${kind} "${input.metadata.name}" is invalid: ${message}`, 422, 'Invalid', [{ field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }]);
+    }
     const where = [this.type.group, this.type.plural, this.namespaceOf(input.metadata.namespace, input.metadata.name), input.metadata.name];
     return this.store.tx(async (tx) => {
       await tx.query(q.lockWrites);

@@ -5,7 +5,7 @@ import { mergePatchOf } from './merge-patch.js';
 /**
  * Writes `status` to the status subresource only when it differs from `obj.status`, as a merge
  * patch guarded by `obj`'s resourceVersion (a stale one throws ConflictError, which the runtime
- * retries quickly). Returns the updated object, or undefined when nothing needed writing.
+ * retries quickly; an object without one throws TypeError rather than write unguarded). Returns the updated object, or undefined when nothing needed writing.
  */
 export async function writeStatus<T extends Resource>(
   client: ResourceClient<T>,
@@ -14,5 +14,8 @@ export async function writeStatus<T extends Resource>(
 ): Promise<T | undefined> {
   const patch = mergePatchOf(obj.status ?? {}, status);
   if (patch === undefined) return undefined;
-  return client.patchStatus(keyOfObject(obj), patch, obj.metadata.resourceVersion!);
+  const { resourceVersion } = obj.metadata;
+  // Without the version it read, a patch would land over whatever was written since.
+  if (!resourceVersion) throw new TypeError(`writeStatus: ${obj.kind} ${keyOfObject(obj)} has no metadata.resourceVersion; write status only from an object read from the server`);
+  return client.patchStatus(keyOfObject(obj), patch, resourceVersion);
 }
