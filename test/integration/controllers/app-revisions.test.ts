@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forgetRevisions, markRevisionAvailable, markRolledBack, pruneRevisions, recordRevision, revisionsOfApp } from '../../../controllers/app-revision-queries.js';
+import { isFenced } from '../../../framework/coordination/fence.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
 import { platformMigrationsFolder } from '../../../migrations/index.js';
@@ -52,8 +53,8 @@ describe('platform.app_revisions', () => {
     expect(await numbers('u1')).toEqual(['5 r1', '4 r3', '2 r2']);
   });
 
-  it('writes nothing for a fence of a member that is not live, and forgets an App by its uid only', async () => {
-    await record('u3', 'r1', '987654');
+  it('refuses a write with an ownership epoch that is not current, and forgets an App by its uid only', async () => {
+    expect(isFenced(await record('u3', 'r1', '987654').catch((e: unknown) => e))).toBe(true);
     expect(await history('u3')).toEqual([]);
     // The same name, another uid: an App created again starts with no history.
     await record('u3', 'r1');
