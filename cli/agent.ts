@@ -39,6 +39,11 @@ Options:
   --sandbox MODE          auto: sandbox instances when this host can (root, util-linux), else run them
                           plainly and report Isolated=False; required: refuse to start without;
                           off: never (default: auto)
+  --log-max-bytes N       an instance's log file is rotated past this size, one older file kept
+                          (default: 10485760)
+  --log-ship-ms N         how often new instance output is shipped to PostgreSQL (default: 500)
+  --log-keep-bytes N      what PostgreSQL keeps of each of an instance's two newest runs, newest
+                          lines first, for tend logs (default: 262144)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   -h, --help              show this help`;
 
@@ -56,6 +61,9 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
     'instance-uids': { type: 'string' },
     'instance-max-processes': { type: 'string' },
     sandbox: { type: 'string' },
+    'log-max-bytes': { type: 'string' },
+    'log-keep-bytes': { type: 'string' },
+    'log-ship-ms': { type: 'string' },
     'log-level': { type: 'string' },
   });
   if (values.help) {
@@ -82,12 +90,16 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
   // The delay doubles up to 5 min (kubelet's cap): a first delay past it would be refused later, at the first crash.
   if (crashBase !== undefined && crashBase > 300_000) throw new UsageError(`agent: --crash-backoff-ms must be at most 300000 (5 min), got "${values['crash-backoff-ms']}"`);
   const maxProcesses = values['instance-max-processes'] ? whole(values['instance-max-processes'], 'instance-max-processes', 1) : undefined;
+  const logMaxBytes = values['log-max-bytes'] === undefined ? undefined : whole(values['log-max-bytes'], 'log-max-bytes', 1);
+  const logKeepBytes = values['log-keep-bytes'] === undefined ? undefined : whole(values['log-keep-bytes'], 'log-keep-bytes', 1);
+  const logShipMs = values['log-ship-ms'] === undefined ? undefined : whole(values['log-ship-ms'], 'log-ship-ms', 1);
   const runtime = new ProcessRuntime({
     // The node's login is 0600 root's already; hidden too, so not even its name shows.
     stateDir, logger, sandbox, hiddenPaths: [backupDir, ...(credentialsFile ? [resolve(credentialsFile)] : [])],
     ...(instanceUids ? { instanceUids } : {}),
     ...(maxProcesses !== undefined ? { instanceMaxProcesses: maxProcesses } : {}),
     ...(crashBase !== undefined ? { crashBackoff: { baseMs: crashBase } } : {}),
+    ...(logMaxBytes !== undefined ? { logMaxBytes } : {}),
   });
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend agent ${node}`, poolSize: 2 });
   const stop = new AbortController();
@@ -106,6 +118,7 @@ export async function runAgent(args: readonly string[], io: CliIo, env: NodeJS.P
       logger,
       ...(values['heartbeat-ms'] ? { heartbeatMs: whole(values['heartbeat-ms'], 'heartbeat-ms') } : {}),
       ...(values['poll-ms'] ? { pollMs: whole(values['poll-ms'], 'poll-ms') } : {}),
+      logShipping: { ...(logKeepBytes !== undefined ? { keepBytes: logKeepBytes } : {}), ...(logShipMs !== undefined ? { flushMs: logShipMs } : {}) },
     },
     stop.signal,
   );

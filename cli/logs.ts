@@ -1,13 +1,19 @@
 /**
- * `tend logs`: reconcile logs for a person. By default from the reconcile journal in PostgreSQL —
- * every replica's reconciles, on either backend; `--file` reads pino JSON logs instead (tend up's
- * tend.log, or `kubectl logs deploy/tend | tend logs --file -`). Filters by kind/name, controller
- * and level; `-f` keeps following.
+ * `tend logs`, two kinds of logs told apart by what is named, as kubectl does:
+ * - `tend logs app/NAME` and `tend logs instance/ID`: what the instances print (instance-logs.ts),
+ *   like `kubectl logs deploy/NAME` and `kubectl logs POD`.
+ * - `tend logs` with no object, with another kind, or with `--journal`: what the controllers did,
+ *   from the reconcile journal in PostgreSQL (every replica's reconciles, on either backend);
+ *   `--file` reads pino JSON logs instead (tend up's tend.log, or `kubectl logs deploy/tend | tend
+ *   logs --file -`). Filters by kind/name, controller and level.
+ * `-f` keeps following either.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { entriesAfter, latestEntries, type JournalRow } from '../framework/journal/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindNamed } from './connection.js';
+import { parseDuration } from './duration.js';
+import { showInstanceLogs, type LogTarget } from './instance-logs.js';
 import { formatLogLine, levelValue, matchesFilter, parseLogLine, type LogEntry, type LogFilter } from './format/log-line.js';
 import { EXIT, processIo, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
@@ -15,18 +21,29 @@ import { parseVerbArgs } from './verb-args.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Usage text of the verb. */
-export const LOGS_USAGE = `Usage: tend logs [KIND[/NAME]] [options]
+export const LOGS_USAGE = `Usage: tend logs app/NAME | instance/ID [options]     what instances print
+       tend logs [--journal] [KIND[/NAME]] [options]    what the controllers did
 
-Show what the controllers did, one readable line per reconcile, from the reconcile journal in
-PostgreSQL (all replicas). With --file, format pino JSON log lines instead.
+tend logs app/NAME prints the output (stdout and stderr) of every instance of the App, on any
+node, merged by time, each line prefixed with [INSTANCE]; tend logs instance/ID one instance's.
+Node agents ship it into tend's PostgreSQL every 500 ms and keep the newest 256 KiB of each
+instance's current and previous run (tend agent --log-keep-bytes).
+
+Without app/NAME or instance/ID — no object, another kind, or --journal (tend logs --journal
+app/NAME) — it shows the reconcile journal instead: one line per reconcile of any replica, from
+PostgreSQL. With --file, it formats pino JSON log lines.
 
 Options:
-  -f, --follow          keep printing new entries until Ctrl-C
-  --tail N              start with the last N entries (default: 20; journal only)
-  --controller NAME     only this controller (tenant, node, app, route)
-  --level LEVEL         lowest level shown: debug|info|warn|error (default: info for --file, all for the journal)
+  -f, --follow          keep printing new lines until Ctrl-C (an instance's restarts included)
+  --tail N              the last N lines of each instance (default: all kept); journal: entries (default: 20)
+  --since DURATION      instances: only lines from the last DURATION (90s, 10m, 2h)
+  -p, --previous        instances: the run before the last restart (after a crash or OOMKilled)
+  --timestamps          instances: each line with the time its agent read it (RFC 3339)
+  -n, --namespace NS    namespace of the App or instance (default: default); journal: of a NAME (default: any)
+  --journal             the reconcile journal, also of an App
+  --controller NAME     journal: only this controller (tenant, node, app, route)
+  --level LEVEL         journal: lowest level shown: debug|info|warn|error (default: info for --file, all for the journal)
   --file PATH           read pino JSON lines from PATH (- for standard input), e.g. .tend/tend.log
-  -n, --namespace NS    namespace of a NAME without one (default: any)
 ${CONNECTION_USAGE}
   -h, --help            show this help`;
 
@@ -37,10 +54,30 @@ export async function runLogs(args: readonly string[], io: CliIo, env: NodeJS.Pr
     io.out(LOGS_USAGE);
     return EXIT.ok;
   }
-  if (positionals.length > 1) throw new UsageError('logs takes at most one KIND[/NAME]');
+  if (positionals.length > 1) throw new UsageError('logs takes at most one app/NAME, instance/ID or KIND[/NAME]');
+  const target = values.journal || values.file !== undefined ? undefined : instanceTarget(positionals[0], values.namespace);
+  const stop = signal ?? (values.follow ? stopOnSignal() : new AbortController().signal);
+  if (target) {
+    for (const flag of ['controller', 'level'] as const) if (values[flag] !== undefined) throw new UsageError(`logs: --${flag} is for the reconcile journal (tend logs --journal …), not for what instances print`);
+    const options = {
+      follow: Boolean(values.follow),
+      previous: Boolean(values.previous),
+      timestamps: Boolean(values.timestamps),
+      ...(values.tail !== undefined ? { tail: wholeNumber('logs', 'tail', values.tail, 0) } : {}),
+      ...(values.since !== undefined ? { since: new Date(Date.now() - parseDuration('logs', 'since', values.since)) } : {}),
+    };
+    const connection = connect(values, env);
+    try {
+      return await showInstanceLogs(connection, target, options, io, stop);
+    } finally {
+      await connection.close();
+    }
+  }
+  for (const flag of ['since', 'previous', 'timestamps'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`logs: --${flag} is for what instances print: tend logs app/NAME or instance/ID`);
+  }
   const filter = filterOf(positionals[0], values);
   const color = io === processIo && Boolean(process.stdout.isTTY);
-  const stop = signal ?? (values.follow ? stopOnSignal() : new AbortController().signal);
   if (values.file !== undefined) {
     const lines = values.file === '-' ? io.readStdin().split('\n') : undefined;
     if (lines) {
@@ -86,6 +123,16 @@ function journalEntry(row: JournalRow): LogEntry {
     generation: row.generation === null ? undefined : Number(row.generation),
     fields: { replica: row.replica, took: `${Math.round(row.duration_ms)}ms`, ...(row.message ? { [row.result === 'error' ? 'err' : 'detail']: row.message } : {}) },
   };
+}
+
+/** app/NAME or instance/ID, whose output is asked for; undefined for anything else (the journal). */
+function instanceTarget(text: string | undefined, namespace: string | undefined): LogTarget | undefined {
+  if (!text?.includes('/')) return undefined;
+  const [kind, name] = text.split('/', 2) as [string, string];
+  if (!name) throw new UsageError(`logs: missing name in "${text}"`);
+  if (kind === 'instance' || kind === 'instances') return { kind: 'instance', id: name, ...(namespace !== undefined ? { namespace } : {}) };
+  if (kindNamed(kind).kind !== 'App') return undefined;
+  return { kind: 'app', namespace: namespace ?? 'default', name };
 }
 
 function filterOf(target: string | undefined, values: { controller?: string | undefined; level?: string | undefined; file?: string | undefined; namespace?: string | undefined }): LogFilter {
@@ -152,6 +199,10 @@ function parse(args: readonly string[]) {
       level: { type: 'string' },
       file: { type: 'string' },
       namespace: { type: 'string', short: 'n' },
+      journal: { type: 'boolean' },
+      since: { type: 'string' },
+      previous: { type: 'boolean', short: 'p' },
+      timestamps: { type: 'boolean' },
       ...CONNECTION_OPTIONS,
     },
     true,

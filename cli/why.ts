@@ -25,13 +25,16 @@ import { EXIT, type CliIo } from './io.js';
 import { objectEvents } from './object-events.js';
 import { blockingReason, readinessOf } from './readiness.js';
 import * as q from './why-queries.js';
+import { linesOf } from './instance-logs.js';
+import { newestLines, type LogRow } from './instance-log-queries.js';
 
 /** Usage text of the verb. */
 export const WHY_USAGE = `Usage: tend why KIND/NAME [options]
 
 Why is it (not) converging? Prints, for one object: the blocking reason in one sentence, what is
 desired, what is running (instances per node, with their state), what is routing to it, its
-conditions, the last reconciles from any replica, and recent events.
+conditions, the last reconciles from any replica, and recent events; for an App with an instance
+that is not ready, the last lines that instance printed.
 
 Options:
   -n, --namespace NS    namespace of namespaced kinds (default: default)
@@ -77,8 +80,10 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
     lines.push('', '(no database known: pass --database-url to see instances, routing and the reconcile journal)');
     return lines;
   }
+  let instances: q.InstanceRow[] = [];
   if (info.kind === 'App') {
-    lines.push('', ...instanceSection('Running', await store.query<q.InstanceRow>(q.instancesOfApp, [key]), now));
+    instances = await store.query<q.InstanceRow>(q.instancesOfApp, [key]);
+    lines.push('', ...instanceSection('Running', instances, now));
     lines.push('', 'Routing:', ...(await routesToApp(connection, store, obj)));
     const revisions = await store.query<RevisionRow>(revisionsOfApp, [obj.metadata.uid]);
     lines.push('', `Revisions (the newest ${Math.min(revisions.length, 5)} of ${revisions.length}; tend rollout history app/${obj.metadata.name}):`);
@@ -107,7 +112,24 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
   );
   const events = await objectEvents(connection, obj, 5);
   lines.push('', 'Recent events:', ...(events.length ? columns(events.map((e) => [formatAge(e.lastSeen, now), e.type, e.reason, e.message])) : ['  <none>']));
+  if (info.kind === 'App') lines.push(...(await lastOutput(store, instances)));
   return lines;
+}
+
+/** How many lines of a not-ready instance's output `tend why app/NAME` ends with. */
+const WHY_LOG_LINES = 5;
+
+/** The last lines of the instance most likely to say what is wrong: not ready, restarted most. */
+async function lastOutput(store: Store, instances: readonly q.InstanceRow[]): Promise<string[]> {
+  const [worst] = instances.filter((i) => i.desired === 'running' && !i.ready).sort((a, b) => b.restarts - a.restarts || (a.id < b.id ? -1 : 1));
+  if (!worst) return [];
+  const rows = (await store.query<LogRow>(newestLines, [worst.id, WHY_LOG_LINES])).reverse();
+  const output = rows.flatMap((r) => linesOf(r.lines).map((line) => `  ${r.at.toISOString()} ${line}`)).slice(-WHY_LOG_LINES);
+  return [
+    '',
+    `Last output of instance ${worst.id} (not ready${worst.restarts ? `, ${worst.restarts} restart${worst.restarts === 1 ? '' : 's'}` : ''}; more: tend logs instance/${worst.id}, --previous for the run before its last restart):`,
+    ...(output.length ? output : ['  <nothing yet>']),
+  ];
 }
 
 /** The node's PostgreSQL login: enrolled, revoked, or none (its agent then uses a shared role). */

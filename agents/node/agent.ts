@@ -4,6 +4,9 @@
  * costs seconds, not correctness), makes the runtime run exactly those, and writes back what
  * really runs. It talks to PostgreSQL only — never to the API server.
  *
+ * What the instances print is shipped into PostgreSQL alongside (log-shipping.ts), resumed before
+ * the first pass so a restarted agent goes on where the last one stopped.
+ *
  * Each pass first syncs the node's volumes (volume-sync.ts: directories, usage, backups in the
  * background; LISTEN tend_volumes wakes it too), then the instances, so an instance that mounts
  * volumes starts only once they are ready here and gets their directories in its environment.
@@ -15,6 +18,7 @@ import { postgresSource } from '../../framework/source/postgres.js';
 import type { Store } from '../../framework/store/index.js';
 import { sleep } from '../../framework/time/sleep.js';
 import { freePort } from './free-port.js';
+import { resumeLogs, shipLogs, type LogShippingOptions } from './log-shipping.js';
 import { nodeSealingKey, openSealedEnv } from './sealed-env.js';
 import { startHeartbeatThread } from './heartbeat-thread.js';
 import { measureMachine } from './machine.js';
@@ -47,6 +51,8 @@ export interface NodeAgentOptions {
   readonly pollMs?: number;
   /** Working directory of instances. @default the agent's */
   readonly workingDir?: string;
+  /** How instance logs are shipped to PostgreSQL (log-shipping.ts). */
+  readonly logShipping?: Pick<LogShippingOptions, 'flushMs' | 'keepBytes' | 'pruneMs'>;
 }
 
 interface Row {
@@ -194,6 +200,11 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   });
   const alive = setInterval(() => heartbeat.alive(), 1_000);
 
+  // Before the first pass: a start of an instance must find its log's reading resumed.
+  const shipping = { node, store, logs: runtime.logs, logger: log, ...options.logShipping };
+  await resumeLogs(shipping, signal);
+  const shipped = shipLogs(shipping, signal);
+
   let nextPoll = 0;
   let lastPass = -Infinity;
   log.info({ capacity: machine, memoryEnforcement: options.memoryEnforcement }, 'node agent started');
@@ -226,6 +237,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   }
   clearInterval(alive);
   await heartbeat.stop();
+  await shipped;
   await Promise.all(removing.values());
   unsubscribe();
   if (volumeState.running.size > 0) log.info({ volumes: [...volumeState.running.keys()] }, 'waiting for volume restores and backups to finish');

@@ -22,7 +22,8 @@
  *   gone are listed as `stopped` with a `lastExit` so the agent starts them again.
  * - Instances get `baseEnv` + their spec's env + PORT and TEND_INSTANCE, never the agent's own
  *   environment. Their output is appended to `<stateDir>/<id>.log`, copied to `<id>.log.1` and
- *   truncated past `logMaxBytes` (10 MiB), and deleted with the instance.
+ *   truncated past `logMaxBytes` (10 MiB) without losing a line, and deleted with the instance;
+ *   `logs` hands it out run by run for the agent to ship (instance-logs.ts).
  * - With `sandbox: 'auto'` (what `tend agent` and `tend up` use) each instance runs in its own
  *   mount, PID, IPC, UTS and cgroup namespaces as its own uid from `instanceUids`, sees the host
  *   read-only and nothing of `stateDir` but its volumes (sandbox.ts); where that is not possible
@@ -41,7 +42,7 @@
  * await runtime.close();   // agent restart: instances keep running and the next runtime adopts them
  * ```
  */
-export type { InstanceExit, InstancePhase, InstanceSpec, InstanceStatus, Runtime } from './runtime.js';
+export type { InstanceExit, InstanceLogSource, InstancePhase, InstanceSpec, InstanceStatus, LogChunk, LogPosition, Runtime } from './runtime.js';
 export { ProcessRuntime, type Isolation, type ProcessRuntimeOptions } from './process-runtime.js';
 export { DEFAULT_INSTANCE_UIDS, parseUidRange, type UidRange } from './uid-range.js';
 export type { CrashBackoffOptions } from './crash-backoff.js';

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../../framework/time/clock.js';
 import { CrashBackoff, type CrashBackoffOptions } from './crash-backoff.js';
 import { HealthChecker } from './health-checker.js';
+import type { InstanceLogs } from './instance-logs.js';
 import { adoptInstance, spawnInstance, type InstanceProcess, type ProcessExit } from './instance-process.js';
 import { specHash } from './instance-spec.js';
 import type { MemoryGuard, MemoryWatch } from './memory-guard.js';
@@ -13,6 +14,8 @@ import type { UidAllocator } from './uid-range.js';
 /** What every supervisor of one runtime shares. */
 export interface SupervisorContext {
   readonly stateDir: StateDir;
+  /** Told where each run's output begins in the log. */
+  readonly logs: InstanceLogs;
   readonly memory: MemoryGuard;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -46,6 +49,8 @@ export class InstanceSupervisor {
   private ready = false;
   private restarts = 0;
   private startedAtMs: number | undefined;
+  /** The log's size when the current process started (its record keeps it). */
+  private logOffset: number | undefined;
   private lastExit: InstanceExit | undefined;
   private backoffUntilMs: number | undefined;
   private process: InstanceProcess | undefined;
@@ -77,6 +82,8 @@ export class InstanceSupervisor {
   adopt(record: InstanceRecord): void {
     this.restarts = record.restarts;
     this.uid = record.uid;
+    this.logOffset = record.logOffset;
+    this.ctx.logs.adopted(this.id, record.startedAt, record.logOffset);
     const process = adoptInstance({ pid: record.pid, startTime: record.startTime, clock: this.ctx.clock, pollIntervalMs: this.ctx.pollIntervalMs });
     this.attach(process, Date.parse(record.startedAt), false, record.ready === true);
   }
@@ -85,6 +92,7 @@ export class InstanceSupervisor {
   foundGone(record: InstanceRecord): void {
     this.restarts = record.restarts;
     this.uid = record.uid;
+    this.ctx.logs.adopted(this.id, record.startedAt, record.logOffset);
     this.lastExit = {
       code: null,
       signal: null,
@@ -117,6 +125,11 @@ export class InstanceSupervisor {
     this.memoryWatch?.stop();
     this.process?.detach();
     this.resolveRemovals();
+  }
+
+  /** The pid of the running process, if there is one. */
+  get pid(): number | undefined {
+    return this.process?.pid;
   }
 
   /** The status as the Runtime interface reports it. */
@@ -190,13 +203,20 @@ export class InstanceSupervisor {
     const cwd = spec.workingDir ?? this.ctx.workingDir;
     const logPath = this.ctx.stateDir.logPath(spec.id);
     let process: InstanceProcess;
+    let startedAtMs = 0;
     try {
       const sandbox = this.ctx.sandbox;
       if (sandbox) {
         this.uid ??= sandbox.uids.allocate();
+        await sandbox.sandbox.prepareVolumes(spec.volumeDirs ?? [], this.uid);
+      }
+      // The run is named by this moment, just before the spawn (no await between them): the
+      // process's first line belongs to it, and nothing else writes the log until then.
+      startedAtMs = this.ctx.clock.now();
+      this.logOffset = this.ctx.logs.runStarting(spec.id, this.iso(startedAtMs));
+      if (sandbox) {
         const volumes = spec.volumeDirs ?? [];
-        await sandbox.sandbox.prepareVolumes(volumes, this.uid);
-        const launch = sandbox.sandbox.launch({ command: spec.command, env, uid: this.uid, workDir: cwd, volumes });
+        const launch = sandbox.sandbox.launch({ command: spec.command, env, uid: this.uid!, workDir: cwd, volumes });
         const argv = this.ctx.memory.prepare({ ...spec, command: launch.argv });
         process = await spawnInstance({ argv, env: launch.env, cwd, logPath, fd3: { path: this.ctx.stateDir.envScriptPath(spec.id), text: launch.script } });
       } else {
@@ -206,7 +226,7 @@ export class InstanceSupervisor {
       this.startFailed(err);
       return;
     }
-    this.attach(process, this.ctx.clock.now(), true);
+    this.attach(process, startedAtMs, true);
   }
 
   private attach(process: InstanceProcess, startedAtMs: number, started: boolean, wasReady = false): void {
@@ -266,6 +286,7 @@ export class InstanceSupervisor {
         port: spec.port, restarts: this.restarts, startedAt: this.iso(startedAtMs), spec,
         ...(this.uid !== undefined ? { uid: this.uid } : {}),
         ...(this.ready ? { ready: true } : {}),
+        ...(this.logOffset !== undefined ? { logOffset: this.logOffset } : {}),
       });
     } catch (err) {
       this.log.error({ err }, 'could not record the instance; a restarted agent will not adopt it');
@@ -354,6 +375,7 @@ export class InstanceSupervisor {
   private finishRemoval(): void {
     try {
       this.ctx.stateDir.remove(this.id);
+      this.ctx.logs.removed(this.id);
       this.ctx.stateDir.removeLogs(this.id);
       this.ctx.memory.release(this.id);
       if (this.uid !== undefined) this.ctx.sandbox?.uids.release(this.uid);

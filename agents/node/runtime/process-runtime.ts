@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../../framework/time/clock.js';
 import type { CrashBackoffOptions } from './crash-backoff.js';
 import { InstanceSupervisor, type SupervisorContext } from './instance-supervisor.js';
+import { InstanceLogs } from './instance-logs.js';
 import { checkInstanceSpec } from './instance-spec.js';
 import { createMemoryGuard, type MemoryEnforcement, type MemoryGuard } from './memory-guard.js';
 import { isSameLiveProcess } from './procfs.js';
@@ -54,7 +55,7 @@ export interface ProcessRuntimeOptions {
   readonly instanceMaxProcesses?: number;
   /** Paths sandboxed instances must not see, besides `stateDir` (the agent's data folder, backups…). @default [] */
   readonly hiddenPaths?: readonly string[];
-  /** Instance logs are rotated (copytruncate, one older file kept) past this size. @default 10 MiB */
+  /** Instance logs are rotated (copied to `<id>.log.1`, the one older file kept, and truncated) past this size. @default 10 MiB */
   readonly logMaxBytes?: number;
   /** How often log sizes are checked. @default 10_000 */
   readonly logCheckMs?: number;
@@ -74,13 +75,14 @@ export class ProcessRuntime implements Runtime {
   readonly memoryEnforcementReason: string;
   /** Whether instances are sandboxed here, and why (not). */
   readonly isolation: Isolation;
+  /** What the instances print (instance-logs.ts). */
+  readonly logs: InstanceLogs;
   private readonly instances = new Map<string, InstanceSupervisor>();
   private readonly handlers = new Set<(status: InstanceStatus) => void>();
   private readonly memory: MemoryGuard;
   private readonly ctx: SupervisorContext;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly logMaxBytes: number;
   private readonly logCheckMs: number;
   private cancelLogCheck: (() => void) | undefined;
   private closed = false;
@@ -124,10 +126,11 @@ export class ProcessRuntime implements Runtime {
     }
     this.log.info(this.isolation, this.isolation.sandboxed ? 'process runtime: instances are sandboxed' : 'process runtime: instances are NOT sandboxed');
     this.clock = clock;
-    this.logMaxBytes = options.logMaxBytes ?? 10 * 2 ** 20;
     this.logCheckMs = options.logCheckMs ?? 10_000;
+    this.logs = new InstanceLogs({ stateDir, maxBytes: options.logMaxBytes ?? 10 * 2 ** 20, logger: options.logger });
     this.ctx = {
       stateDir,
+      logs: this.logs,
       sandbox,
       memory: guard,
       clock,
@@ -190,12 +193,12 @@ export class ProcessRuntime implements Runtime {
     this.handlers.clear();
   }
 
-  /** Every `logCheckMs`: copytruncate each instance's log past `logMaxBytes`. */
+  /** Every `logCheckMs`: rotate each instance's log past `logMaxBytes` (instance-logs.ts). */
   private scheduleLogCheck(): void {
     this.cancelLogCheck = this.clock.setTimer(() => {
-      for (const id of this.instances.keys()) {
+      for (const [id, supervisor] of this.instances) {
         try {
-          if (this.ctx.stateDir.rotateLog(id, this.logMaxBytes)) this.log.info({ instance: id, maxBytes: this.logMaxBytes }, 'instance log rotated');
+          if (this.logs.rotate(id, supervisor.pid)) this.log.info({ instance: id }, 'instance log rotated');
         } catch (err) {
           this.log.warn({ err, instance: id }, 'could not rotate an instance log');
         }

@@ -81,8 +81,47 @@ export interface InstanceStatus {
   readonly specHash: string;
 }
 
+/** A piece of one instance's output, as the runtime read it: whole lines of one run. */
+export interface LogChunk {
+  readonly instance: string;
+  /** RFC 3339 start of the process that wrote it: each run (a start, or a restart) has its own. */
+  readonly run: string;
+  /** Whole lines, each ending in "\n"; '' marks the start of a run that has printed nothing yet. */
+  readonly text: string;
+  readonly lines: number;
+  /** Unix ms when the runtime read the lines: their time. */
+  readonly at: number;
+  /** Where the run's log file stands after these lines: reading resumes here after an agent restart. */
+  readonly offset: number;
+}
+
+/** How far an instance's output was stored (its newest stored chunk), to resume from. */
+export interface LogPosition {
+  readonly run: string;
+  readonly offset: number;
+}
+
+/**
+ * What the instances print, for the agent to store elsewhere (PostgreSQL). Until `resume` is
+ * called nobody reads: nothing is held in memory and logs rotate by size alone. After it, a log
+ * is rotated only once what it holds has been taken and stored (or it is far past its cap).
+ */
+export interface InstanceLogSource {
+  /** Starts reading, from where storage last got to for each instance (none: from the start of its log). */
+  resume(positions: ReadonlyMap<string, LogPosition>): void;
+  /**
+   * Every chunk not yet marked stored, oldest first, reading what was written since the last call
+   * (at most `perInstanceBytes` new bytes of one instance per call, `totalBytes` in all).
+   */
+  take(limits: { readonly perInstanceBytes: number; readonly totalBytes: number }): LogChunk[];
+  /** These chunks of an earlier `take` are stored: they are not handed out again. */
+  stored(chunks: readonly LogChunk[]): void;
+}
+
 /** Runs instances on this host. */
 export interface Runtime {
+  /** The instances' output, as it is written. */
+  readonly logs: InstanceLogSource;
   /** Makes `spec` run: starts it if absent; idempotent; a different spec for the same id replaces it (stop, then start). */
   ensure(spec: InstanceSpec): void;
   /** Stops and forgets `id`: SIGTERM, grace period, SIGKILL. Resolves when the process is gone. */

@@ -2,10 +2,10 @@
  * The runtime's memory across agent restarts: one small JSON file per instance next to its log,
  * written whenever a process starts, so a new runtime can adopt what the last one left running
  * instead of starting it twice. The folder is the agent's alone (0700): records hold every
- * instance's environment. Logs are capped: past `maxBytes` a log is copied to `<id>.log.1` and
- * truncated (copytruncate: the instance keeps its file descriptor, opened for appending).
+ * instance's environment, and the logs (`<id>.log`, rotated to `<id>.log.1` by instance-logs.ts)
+ * are the agent's files, which the instance only holds open for appending.
  */
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstanceSpec } from './runtime.js';
 
@@ -31,6 +31,8 @@ export interface InstanceRecord {
    * it turns not ready only after failureThreshold failed probes, as a kubelet restart keeps readiness.
    */
   readonly ready?: boolean;
+  /** The log's size when this process started: where its run's output begins (absent in older records). */
+  readonly logOffset?: number;
 }
 
 const SUFFIX = '.instance.json';
@@ -54,22 +56,6 @@ export class StateDir {
   /** Where the script with a sandboxed instance's environment is written for the moment of its start. */
   envScriptPath(id: string): string {
     return join(this.path, `${id}${ENV_SUFFIX}`);
-  }
-
-  /** copytruncate once the log is past `maxBytes`, keeping one older file; returns whether it rotated. */
-  rotateLog(id: string, maxBytes: number): boolean {
-    const log = this.logPath(id);
-    let size: number;
-    try {
-      size = statSync(log).size;
-    } catch {
-      return false;
-    }
-    if (size <= maxBytes) return false;
-    // What the instance writes between the copy and the truncate is lost, as with logrotate's copytruncate.
-    copyFileSync(log, `${log}.1`);
-    truncateSync(log, 0);
-    return true;
   }
 
   /** Deletes an instance's log and its rotated copy (the instance is gone for good). */

@@ -235,9 +235,13 @@ describe.each([
     expect(why.out).toContain('Running: no instances');
     expect(why.out).toMatch(/Last reconciles \(newest first\):\n\s+AGE\s+REPLICA\s+CONTROLLER.*\n\s+\S+\s+cli-\w+\s+app\s+1\s+\w+/);
 
-    const logs = await run(runLogs, ['app/stuck', '-n', ns, ...b.flags]);
+    const logs = await run(runLogs, ['--journal', 'app/stuck', '-n', ns, ...b.flags]);
     expect(logs.code).toBe(0);
     expect(logs.out).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} INFO  app ${ns}/stuck gen 1  reconciled`, 'm'));
+    // Without --journal, app/NAME is what its instances print: none here, and it says so.
+    const output = await run(runLogs, ['app/stuck', '-n', ns, ...b.flags]);
+    expect(output).toEqual({ code: 0, out: '', err: `tend: App ${ns}/stuck has no instances` });
+    expect((await run(runLogs, ['app/absent', '-n', ns, ...b.flags])).err).toBe(`tend: apps.tend.dev "absent" not found in namespace ${ns}`);
   });
 
   it('why: a Route that lost its host to another tenant says so without naming the owner', async () => {

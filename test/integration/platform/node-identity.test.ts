@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRouting } from '../../../agents/edge/queries.js';
 import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from '../../../agents/node/queries.js';
+import { insertLogChunks, logPositions, pruneLogs } from '../../../agents/node/log-queries.js';
 import { recordVolumeBackups, volumesOfNode } from '../../../agents/node/volume-queries.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import { Store, frameworkMigrationsFolder, generatePassword, migrate, scramSha256Verifier, type NamedQuery } from '../../../framework/store/index.js';
@@ -119,6 +120,25 @@ describe('a node agent connection', () => {
       await expect(run(a, `update platform.instances set ${change} where id = 'a1'`), change).rejects.toThrow(/permission denied/);
     }
     await expect(run(a, `delete from platform.instances where id = 'a1'`)).rejects.toThrow(/permission denied/);
+  });
+
+  it("ships, reads back and prunes only its own instances' output (platform.instance_logs)", async () => {
+    const a = await connectAs('node/node-a');
+    const chunk = (id: string, text: string) => [[id], ['2026-01-01T00:00:00.000Z'], [new Date().toISOString()], [text], [1], [text.length], [text.length]];
+    // The agent's own statement: another node's instance is left out, not an error.
+    expect((await run(a, insertLogChunks, ['node-a', ...chunk('a1', 'mine\n')])).rowCount).toBe(1);
+    expect((await run(a, insertLogChunks, ['node-a', ...chunk('b1', 'forged\n')])).rowCount).toBe(0);
+    expect((await run(a, insertLogChunks, ['node-b', ...chunk('b1', 'forged\n')])).rowCount).toBe(0);
+    // Written directly, past the agent's query: refused by the policy.
+    await expect(run(a, `insert into platform.instance_logs (instance, run_started, at, lines, line_count, bytes, end_offset) values ('b1', now(), now(), 'forged', 1, 6, 6)`)).rejects.toThrow(/row-level security/);
+    await admin.query(sql(`insert into platform.instance_logs (instance, run_started, at, lines, line_count, bytes, end_offset) values ('b1', now(), now(), 'secret of b\n', 1, 12, 12)`));
+    expect((await run(a, 'select instance, lines from platform.instance_logs')).rows).toEqual([{ instance: 'a1', lines: 'mine\n' }]);
+    expect((await run(a, logPositions, ['node-b'])).rows).toEqual([]);
+    expect((await run(a, logPositions, ['node-a'])).rows).toEqual([{ instance: 'a1', run: new Date('2026-01-01T00:00:00.000Z'), offset: 5 }]);
+    expect((await run(a, pruneLogs, ['node-b', ['b1'], 0])).rowCount).toBe(0);
+    expect((await run(a, 'delete from platform.instance_logs')).rowCount).toBe(1); // its own row only
+    await expect(run(a, `update platform.instance_logs set lines = 'x'`)).rejects.toThrow(/permission denied/);
+    expect((await admin.query<{ instance: string }>(sql('select instance from platform.instance_logs'))).map((r) => r.instance)).toEqual(['b1']);
   });
 
   it('reads and reports only the volumes bound to its node, observed columns only', async () => {

@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CliIo } from '../../../cli/io.js';
+import { runLogs } from '../../../cli/logs.js';
 import { postgresDir } from '../../../standalone/embedded-postgres.js';
+import { eventually } from '../../env/eventually.js';
 import { freePort } from '../../env/ports.js';
 import { send } from '../../env/http-request.js';
 import { waitForServer, type ServerProcess } from '../../env/server-process.js';
@@ -67,6 +70,24 @@ async function snapshot(): Promise<Snapshot> {
   }
 }
 
+/** `tend logs ARGS` against this tend up, as a user in its folder runs it. */
+async function tendLogs(...args: string[]): Promise<string[]> {
+  const out: string[] = [];
+  const io: CliIo = { out: (l) => out.push(l), err: (l) => out.push(`stderr: ${l}`), readStdin: () => '' };
+  expect(await runLogs([...args, '--data-dir', dataDir], io, {})).toBe(0);
+  return out;
+}
+
+/** The hello App's lines, each instance's "listening" line once (ids: the line's own prefix). */
+async function helloListening(...args: string[]): Promise<string[]> {
+  return eventually(async () => {
+    const lines = await tendLogs('app/hello', ...args);
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toMatch(/^\[(default\.hello-\S+)\] hello-server \1 listening on :\d+$/);
+    return lines;
+  }, { what: `tend logs app/hello ${args.join(' ')}` });
+}
+
 async function refused(port: number): Promise<boolean> {
   try {
     await send(port, 'hello.localhost', '/');
@@ -120,6 +141,8 @@ describe('tend up', () => {
     expect(before.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['App/counter', 'App/hello', 'Node/local', 'Route/counter', 'Route/hello', 'Tenant/demo', 'Volume/counter-data']);
     expect(before.instances).toHaveLength(3);
     await expectOnlyTendAdmitted(first.process);
+    // What the example App's two instances print, merged (the agent shipped it into PostgreSQL).
+    const firstRun = await helloListening();
 
     // An orderly stop ends everything: the edge, the instances and PostgreSQL.
     const url = databaseUrl();
@@ -137,12 +160,17 @@ describe('tend up', () => {
       return answer.status === 200 ? answer.body : undefined;
     });
     expect(again).toContain('(visit 2)');
+    // Started again: a new run of each instance; the first run is the previous one now.
+    const secondRun = await helloListening();
+    expect(await helloListening('--previous')).toEqual(firstRun);
 
     // kill -9: PostgreSQL and the instances outlive it; the next start adopts both.
     await second.process.kill();
     const third = await startUp(port, 3);
     expect(third.process.tail(40)).toMatch(/adopted from an earlier run/);
     expect(await snapshot()).toEqual(before);
+    // Adopted, the instances' logs are read on from where they were shipped: nothing twice.
+    expect(await helloListening()).toEqual(secondRun);
     await expectOnlyTendAdmitted(third.process);
     expect(await third.process.stop(30_000)).toMatchObject({ code: 0 });
     expect(await refused(port)).toBe(true);

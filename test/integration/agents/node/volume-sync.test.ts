@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNodeAgent } from '../../../../agents/node/agent.js';
-import type { InstanceSpec, InstanceStatus, Runtime } from '../../../../agents/node/runtime/runtime.js';
+import type { InstanceLogSource, InstanceSpec, InstanceStatus, Runtime } from '../../../../agents/node/runtime/runtime.js';
 import type { VolumeBackupRecord } from '../../../../agents/node/volume-queries.js';
 import { VolumeSyncState, syncVolumes, volumeDir, type VolumeSyncOptions } from '../../../../agents/node/volume-sync.js';
 import { FolderBackupStore } from '../../../../agents/node/volumes/folder-backup-store.js';
@@ -316,6 +316,7 @@ describe('syncVolumes', () => {
 class RecordingRuntime implements Runtime {
   readonly memoryEnforcement = 'rss-polling';
   readonly specs = new Map<string, InstanceSpec>();
+  readonly logs: InstanceLogSource = { resume: () => {}, take: () => [], stored: () => {} };
   ensure(spec: InstanceSpec): void {
     this.specs.set(spec.id, spec);
   }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProcessRuntime, specHash, type InstanceSpec, type InstanceStatus, type ProcessRuntimeOptions } from '../../../../../agents/node/runtime/index.js';
+import { ProcessRuntime, specHash, type InstanceSpec, type InstanceStatus, type LogChunk, type ProcessRuntimeOptions } from '../../../../../agents/node/runtime/index.js';
 import { readProcStat } from '../../../../../agents/node/runtime/procfs.js';
 import { eventually } from '../../../../env/eventually.js';
 import { freePort } from '../../../../env/ports.js';
@@ -29,6 +29,15 @@ function newRuntime(options: Partial<ProcessRuntimeOptions> = {}): ProcessRuntim
   runtimes.push(runtime);
   stateDirs.set(runtime, stateDir);
   return runtime;
+}
+
+const LIMITS = { perInstanceBytes: 1 << 20, totalBytes: 1 << 22 };
+
+/** The text of each run, in the order the runs started. */
+function textByRun(chunks: readonly LogChunk[]): Map<string, string> {
+  const runs = new Map<string, string>();
+  for (const c of chunks) runs.set(c.run, (runs.get(c.run) ?? '') + c.text);
+  return runs;
 }
 
 function stateDirOf(runtime: ProcessRuntime): string {
@@ -398,6 +407,58 @@ describe('ProcessRuntime', () => {
     expect(readFileSync(`${log}.1`)[0]).toBe('x'.charCodeAt(0));
     expect(statSync(log).size).toBeLessThan(4 * 2 ** 20);
     expect(readdirSync(stateDirOf(runtime)).filter((f) => f.startsWith(s.id)).sort()).toEqual([`${s.id}.instance.json`, `${s.id}.log`, `${s.id}.log.1`]);
+  });
+
+  it('hands out each run of an instance apart: the crashed run ends with its last line, the restarted one starts with its first', async () => {
+    const runtime = newRuntime();
+    runtime.logs.resume(new Map());
+    const s = await spec({ EXIT_AFTER_MS: '300' }, { healthCheck: undefined });
+    runtime.ensure(s);
+    const got: LogChunk[] = [];
+    const runs = await eventually(() => {
+      const chunks = runtime.logs.take(LIMITS);
+      runtime.logs.stored(chunks);
+      got.push(...chunks);
+      const byRun = textByRun(got);
+      expect([...byRun.values()].filter((t) => t.includes('listening on')).length).toBeGreaterThanOrEqual(2);
+      return byRun;
+    }, { what: 'two runs that printed' });
+    const [first, second] = [...runs.entries()];
+    expect(first![1]).toBe(`listening on ${s.port} as ${s.id}\nexiting with 1 as asked\n`);
+    expect(second![1]).toMatch(new RegExp(`^listening on ${s.port} as ${s.id}\\n`));
+    expect(Date.parse(second![0])).toBeGreaterThan(Date.parse(first![0]));
+    expect(got.every((c) => c.instance === s.id)).toBe(true);
+  });
+
+  it('rotates a busy log without losing a line: the instance is held still for the last read and the truncation', async () => {
+    const runtime = newRuntime({ logMaxBytes: 16 * 1024, logCheckMs: 10 });
+    runtime.logs.resume(new Map());
+    const s = await spec({ LOG_NUMBERED: '20' }, { healthCheck: undefined });
+    const log = join(stateDirOf(runtime), `${s.id}.log`);
+    runtime.ensure(s);
+    let text = '';
+    let rotated = '';
+    let rotations = 0;
+    const drain = setInterval(() => {
+      const chunks = runtime.logs.take(LIMITS);
+      runtime.logs.stored(chunks);
+      for (const c of chunks) text += c.text;
+      const older = existsSync(`${log}.1`) ? readFileSync(`${log}.1`, 'utf8').slice(0, 40) : '';
+      if (older !== rotated) {
+        rotated = older;
+        rotations++;
+      }
+    }, 5);
+    try {
+      await eventually(() => expect(rotations).toBeGreaterThanOrEqual(30), { what: 'thirty rotations', timeoutMs: 30_000 });
+    } finally {
+      clearInterval(drain);
+    }
+    const numbers = text.split('\n').filter((l) => l.startsWith('n ')).map((l) => Number(l.slice(2)));
+    expect(numbers.length).toBeGreaterThan(10_000);
+    expect(text).not.toContain('[tend:');
+    const gaps = numbers.map((n, i) => [i, n]).filter(([i, n]) => n !== i! + 1).map(([i, n]) => `${i}:${n} after ${numbers[i! - 1]}`);
+    expect(gaps.slice(0, 5)).toEqual([]);
   });
 
   it('close with stopInstances stops every instance and whatever it started, and forgets them', async () => {
