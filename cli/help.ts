@@ -27,7 +27,7 @@ Commands:
   get KIND [NAME]        list objects, or print one with -o yaml|json
   describe KIND/NAME     one object in full, with conditions and events
   why KIND/NAME          why it is (not) converging: desired, running, routing, last reconciles
-  logs app/NAME         what an App's instances print, merged (also instance/ID); -f, --previous, --since, --tail
+  logs app/NAME          what an App's instances print, merged (also instance/ID); -f, --previous, --since, --tail
   logs [--journal]       what the controllers did: the reconcile journal (also KIND[/NAME], --journal app/NAME)
   delete KIND NAME       delete objects (or -f FILE)
   rollout history|undo   an App's revisions, and writing an older one back to its spec (see: tend help rollout)

@@ -39,7 +39,8 @@ Options:
   --since DURATION      instances: only lines from the last DURATION (90s, 10m, 2h)
   -p, --previous        instances: the run before the last restart (after a crash or OOMKilled)
   --timestamps          instances: each line with the time its agent read it (RFC 3339)
-  -n, --namespace NS    namespace of the App or instance (default: default); journal: of a NAME (default: any)
+  -n, --namespace NS    namespace of the App (default: default), of the instance (default: any);
+                        journal: of a NAME (default: any)
   --journal             the reconcile journal, also of an App
   --controller NAME     journal: only this controller (tenant, node, app, route)
   --level LEVEL         journal: lowest level shown: debug|info|warn|error (default: info for --file, all for the journal)

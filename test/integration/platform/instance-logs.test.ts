@@ -192,5 +192,8 @@ describe('tend logs of an App that prints, crashes and restarts', () => {
     expect((await logs(['instance/no-such-instance'])).err).toMatch(/^tend: instance "no-such-instance" not found in namespace/);
     await expect(logs(['app/printer', '--controller', 'app'])).rejects.toThrow(/--controller is for the reconcile journal/);
     await expect(logs(['--journal', 'app/printer', '--previous'])).rejects.toThrow(/--previous is for what instances print/);
+    // On a cluster the lines are in tend's PostgreSQL, which --kubeconfig alone does not name.
+    const io: CliIo = { out: () => {}, err: () => {}, readStdin: () => '' };
+    await expect(runLogs(['app/printer', '-n', ns, '--kubeconfig', testEnv().kubeconfigPath], io, {})).rejects.toThrow(/kept in tend's PostgreSQL: pass --database-url too/);
   });
 });
