@@ -37,6 +37,8 @@ Options:
                           Isolated=False: not root, no util-linux); same on every replica (default: off)
   --max-instances-per-node N  most instances placed on one node, whatever their sizes (default: 250)
   --deleted-backup-retention D  the backups of a deleted Volume are kept this long, restorable by its tenant, e.g. 720h (default: 168h)
+  --statement-timeout-ms N  PostgreSQL ends any statement running this long; a query with no answer
+                          at all 5 s past it is a dead connection, dropped and retried (default: 30000)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
   --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
@@ -80,7 +82,8 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
     },
   };
 
-  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}` });
+  const statementTimeoutMs = values['statement-timeout-ms'] === undefined ? undefined : wholeNumber('run', 'statement-timeout-ms', values['statement-timeout-ms'], 1);
+  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}`, ...(statementTimeoutMs ? { statementTimeoutMs } : {}) });
   const applied = await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
   if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
   const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning });
@@ -120,6 +123,7 @@ function parse(args: readonly string[]) {
       'no-tenant-grace': { type: 'string' },
       'allow-unisolated-nodes': { type: 'boolean' },
       'deleted-backup-retention': { type: 'string' },
+      'statement-timeout-ms': { type: 'string' },
       'log-level': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'member-ttl-ms': { type: 'string' },

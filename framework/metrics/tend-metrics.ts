@@ -1,6 +1,6 @@
-/** tend's own gauges beside controller-runtime's: membership and the database pool. */
-import { Gauge, type Registry } from 'prom-client';
-import type { Store } from '../store/index.js';
+/** tend's own metrics beside controller-runtime's: membership, the database pool and its failures. */
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { DATABASE_FAILURE_KINDS, type DatabaseFailureKind, type Store } from '../store/index.js';
 
 export interface TendMetricSources {
   /** Members owning keys now, this replica included when active. */
@@ -31,6 +31,29 @@ export function registerTendMetrics(registry: Registry, sources: TendMetricSourc
         this.set({ state: 'total' }, stats.total);
         this.set({ state: 'idle' }, stats.idle);
         this.set({ state: 'waiting' }, stats.waiting);
+      },
+    });
+    new Gauge({
+      name: 'tend_db_available',
+      help: '1 while PostgreSQL answers this process; 0 from a failure that concerns the whole database (unreachable, too many connections, a connection lost or silent) until a query succeeds',
+      registers,
+      collect() {
+        this.set(store.health().available ? 1 : 0);
+      },
+    });
+    // Counted by the Store; the counter catches up at each scrape.
+    const seen = Object.fromEntries(DATABASE_FAILURE_KINDS.map((k) => [k, 0])) as Record<DatabaseFailureKind, number>;
+    new Counter({
+      name: 'tend_db_errors_total',
+      help: 'Queries that failed because of the database, not the statement, by kind: unreachable, too_many_connections, connection_lost (idle ones in the pool too), no_answer (silent past the query timeout), pool_exhausted (this process\'s pool)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const failures = store.health().failures;
+        for (const kind of DATABASE_FAILURE_KINDS) {
+          this.inc({ kind }, failures[kind] - seen[kind]);
+          seen[kind] = failures[kind];
+        }
       },
     });
   }

@@ -21,12 +21,20 @@ export interface PostgresSourceOptions {
   readonly logger: Logger;
   /** Longest wait between reconnect attempts. @default 10_000 */
   readonly maxRetryDelayMs?: number;
+  /**
+   * The connection is asked `select 1` this often, and one that does not answer within as long
+   * is given up and replaced: a LISTEN connection carries nothing when nothing changes, so a dead
+   * one (a partition, a peer whose state a NAT or load balancer forgot) is otherwise never noticed.
+   * @default 5_000
+   */
+  readonly livenessMs?: number;
 }
 
 /**
  * Keys from PostgreSQL LISTEN/NOTIFY: changes that happen in the database (an agent reporting an
  * instance ready, a placement) wake the controllers that care, in milliseconds. Notifications are
  * a hint, never the truth: a lost one costs the time until the next resync, not correctness.
+ * The connection is checked every `livenessMs` and replaced when it stops answering.
  */
 export function postgresSource(options: PostgresSourceOptions): Source {
   let resolveSynced!: () => void;
@@ -42,8 +50,16 @@ export function postgresSource(options: PostgresSourceOptions): Source {
 
 async function listen(options: PostgresSourceOptions, signal: AbortSignal, queue: Enqueuer, onSynced: () => void): Promise<void> {
   const log = options.logger.child({ source: options.name });
+  const livenessMs = options.livenessMs ?? 5_000;
   for (let failures = 0; !signal.aborted; ) {
-    const client = new pg.Client({ connectionString: options.connectionString, application_name: `tend listen ${options.channel}` });
+    const client = new pg.Client({
+      connectionString: options.connectionString,
+      application_name: `tend listen ${options.channel}`,
+      keepAlive: true,
+      connectionTimeoutMillis: livenessMs * 2,
+      query_timeout: livenessMs,
+    });
+    const connection = new AbortController();
     const closed = new Promise<Error | undefined>((resolve) => {
       client.on('error', resolve);
       client.on('end', () => resolve(undefined));
@@ -59,7 +75,7 @@ async function listen(options: PostgresSourceOptions, signal: AbortSignal, queue
       for (const key of (await options.resync?.()) ?? []) queue.add(key);
       onSynced();
       const stop = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
-      const err = await Promise.race([closed, stop]);
+      const err = await Promise.race([closed, stop, silence(client, livenessMs, connection.signal)]);
       if (err) throw err;
     } catch (err) {
       if (signal.aborted) break;
@@ -68,7 +84,22 @@ async function listen(options: PostgresSourceOptions, signal: AbortSignal, queue
       log.warn({ err: (err as Error).message, delayMs }, 'LISTEN connection lost; reconnecting');
       await sleep(delayMs, signal);
     } finally {
-      await client.end().catch(() => {});
+      connection.abort();
+      // A silent connection may never confirm the end: do not wait for it (keepalive reaps it).
+      await Promise.race([client.end().catch(() => {}), sleep(1_000)]);
+    }
+  }
+}
+
+/** Resolves with an error once `client` fails to answer `select 1` (asked every `everyMs`); never while it answers. */
+async function silence(client: pg.Client, everyMs: number, signal: AbortSignal): Promise<Error> {
+  for (;;) {
+    await sleep(everyMs, signal);
+    if (signal.aborted) return new Promise<never>(() => {});
+    try {
+      await client.query('select 1');
+    } catch (err) {
+      return new Error(`the connection stopped answering (${(err as Error).message})`);
     }
   }
 }

@@ -9,7 +9,10 @@
  * - Failures are ordinary errors, never crashes: `QueryError` names the query and carries the
  *   SQLSTATE; `PoolExhaustedError` says every connection stayed busy — back off and retry.
  * - A server restart costs the queries in flight, not the process: dead connections are dropped
- *   and the next query opens a new one.
+ *   and the next query opens a new one. A silent connection fails at the query timeout instead of
+ *   hanging; the first failure that concerns the whole database (unreachable, too many
+ *   connections, a connection lost or silent) is logged once, and so is the first answer after it;
+ *   `health()` counts them by kind for the metrics.
  * - Only transaction-scoped state (`pg_advisory_xact_lock`, `set local`): behind a PgBouncer in
  *   transaction mode a session-level lock or setting would stick to someone else's connection.
  *   Turn `preparedStatements` off there too.
@@ -29,7 +32,8 @@
  * ```
  */
 export type { NamedQuery } from './named-query.js';
-export { Store, type Queryable, type Tx, type StoreStats } from './store.js';
+export { Store, type Queryable, type Tx, type StoreStats, type StoreHealth } from './store.js';
+export { DATABASE_FAILURE_KINDS, databaseFailureOf, type DatabaseFailureKind } from './database-failure.js';
 export { compileStoreOptions, MAX_POOL_SIZE, type StoreOptions, type CompiledStoreOptions } from './store-options.js';
 export { QueryError } from './query-error.js';
 export { PoolExhaustedError } from './pool-exhausted-error.js';

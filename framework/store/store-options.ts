@@ -16,6 +16,13 @@ export interface StoreOptions {
    */
   readonly statementTimeoutMs?: number;
   /**
+   * Client-side: a query with no answer at all for this long fails (`no_answer`) and its
+   * connection is dropped. Only a silent connection (a partition, a dead peer behind a NAT) gets
+   * there: the server ends a slow statement at `statementTimeoutMs` itself. 0 disables it.
+   * @default statementTimeoutMs + 5_000 (0 when statementTimeoutMs is 0)
+   */
+  readonly queryTimeoutMs?: number;
+  /**
    * Queries slower than this are logged at warn with their name and duration (never their values).
    * @default 200
    */
@@ -49,6 +56,7 @@ export interface CompiledStoreOptions {
   readonly connectionString: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
+  readonly queryTimeoutMs: number;
   readonly slowQueryMs: number;
   readonly connectionWaitMs: number;
   readonly applicationName: string;
@@ -80,10 +88,12 @@ export function compileStoreOptions(options: StoreOptions): CompiledStoreOptions
   if (typeof preparedStatements !== 'boolean') {
     throw new TypeError(`store: preparedStatements must be true or false, got ${String(preparedStatements)}`);
   }
+  const statementTimeoutMs = milliseconds('statementTimeoutMs', options.statementTimeoutMs ?? 30_000, 0);
   return {
     connectionString: options.connectionString,
     poolSize,
-    statementTimeoutMs: milliseconds('statementTimeoutMs', options.statementTimeoutMs ?? 30_000, 0),
+    statementTimeoutMs,
+    queryTimeoutMs: milliseconds('queryTimeoutMs', options.queryTimeoutMs ?? (statementTimeoutMs === 0 ? 0 : Math.min(statementTimeoutMs + 5_000, 2 ** 31 - 1)), 0),
     slowQueryMs: milliseconds('slowQueryMs', options.slowQueryMs ?? 200, 0),
     connectionWaitMs: milliseconds('connectionWaitMs', options.connectionWaitMs ?? 5_000, 1),
     applicationName,

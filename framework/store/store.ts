@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { DATABASE_FAILURE_KINDS, databaseFailureOf, type DatabaseFailureKind } from './database-failure.js';
 import type { NamedQuery } from './named-query.js';
 import { PoolExhaustedError } from './pool-exhausted-error.js';
 import { QueryError } from './query-error.js';
@@ -19,6 +20,14 @@ export interface Tx extends Queryable {
    * prepared, since pg cannot prepare several statements); `q.name` still labels logs and errors.
    */
   script(q: NamedQuery): Promise<void>;
+}
+
+/** Whether PostgreSQL answers this process, and how often it did not, for metrics. */
+export interface StoreHealth {
+  /** False from a failure that concerns the whole database until the next query succeeds. */
+  readonly available: boolean;
+  /** Failures by kind since the Store was made (statement errors are not counted). */
+  readonly failures: Readonly<Record<DatabaseFailureKind, number>>;
 }
 
 /** Pool occupancy, for metrics. */
@@ -55,6 +64,9 @@ export class Store implements Queryable, AsyncDisposable {
   readonly options: CompiledStoreOptions;
   private readonly pool: pg.Pool;
   private ended: Promise<void> | undefined;
+  private readonly failures = Object.fromEntries(DATABASE_FAILURE_KINDS.map((k) => [k, 0])) as Record<DatabaseFailureKind, number>;
+  /** Set while PostgreSQL cannot be used: since when, and how many queries failed meanwhile. */
+  private outage: { since: number; failed: number } | undefined;
 
   /** Validates `options` (throws `TypeError` naming the bad option) and creates the pool; connects lazily. */
   constructor(options: StoreOptions) {
@@ -68,6 +80,9 @@ export class Store implements Queryable, AsyncDisposable {
       // Sent in the startup packet: applies to every statement on the connection, no extra round trip.
       // 0 is not sent, leaving the server's or role's setting.
       statement_timeout: o.statementTimeoutMs === 0 ? undefined : o.statementTimeoutMs,
+      // Client-side: a silent connection (a partition; a peer whose state a NAT forgot) would
+      // otherwise hold its query, and the worker waiting on it, until TCP gives up (hours).
+      query_timeout: o.queryTimeoutMs === 0 ? undefined : o.queryTimeoutMs,
       application_name: o.applicationName,
       // Notices a silently dropped peer (NAT, failover) instead of waiting on a dead socket.
       keepAlive: true,
@@ -75,6 +90,7 @@ export class Store implements Queryable, AsyncDisposable {
     // An idle connection failing (server restart, network) must not crash the process:
     // pg-pool has already removed it; the next query opens a new one.
     this.pool.on('error', (err) => {
+      this.failures.connection_lost++;
       this.logger.warn({ err: describe(err), application: options.applicationName }, 'idle PostgreSQL connection failed; the pool dropped it');
     });
   }
@@ -126,7 +142,13 @@ export class Store implements Queryable, AsyncDisposable {
       await this.run(client, COMMIT, undefined, 'simple');
       return value;
     } catch (err) {
-      // After a failed commit the server has already rolled back; a rollback then only warns.
+      // A connection that failed (or went silent) cannot roll back: drop it, and the server rolls
+      // back when it notices. After a failed commit the server has already rolled back; a
+      // rollback then only warns.
+      if (databaseFailureOf(err, false) !== undefined) {
+        broken = err;
+        throw err;
+      }
       try {
         await this.run(client, ROLLBACK, undefined, 'simple');
       } catch (rollbackErr) {
@@ -142,6 +164,11 @@ export class Store implements Queryable, AsyncDisposable {
   /** Resolves when the server answers a trivial query; for /readyz. */
   async ping(): Promise<void> {
     await this.query(PING);
+  }
+
+  /** Whether PostgreSQL answers, and the failures counted so far. */
+  health(): StoreHealth {
+    return { available: this.outage === undefined, failures: { ...this.failures } };
   }
 
   /** Pool occupancy right now. */
@@ -165,10 +192,9 @@ export class Store implements Queryable, AsyncDisposable {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      if (err instanceof Error && err.message === POOL_WAIT_TIMEOUT) {
-        throw new PoolExhaustedError(queryName, this.options.poolSize, this.options.connectionWaitMs);
-      }
-      throw new QueryError(queryName, err);
+      const failure = err instanceof Error && err.message === POOL_WAIT_TIMEOUT ? new PoolExhaustedError(queryName, this.options.poolSize, this.options.connectionWaitMs) : new QueryError(queryName, err);
+      this.failed(failure, true);
+      throw failure;
     }
     // pg-pool listens for errors only on idle clients; a checked-out client that loses its
     // connection would otherwise emit an unhandled 'error' and crash the process. The query
@@ -189,21 +215,55 @@ export class Store implements Queryable, AsyncDisposable {
     this.logger.warn({ err: describe(err) }, 'busy PostgreSQL connection failed; its query fails and the pool drops it');
   };
 
+  /** Counts a failure; the first that concerns the whole database starts an outage, logged once. */
+  private failed(err: QueryError | PoolExhaustedError, connecting: boolean): void {
+    const kind = databaseFailureOf(err, connecting);
+    if (kind === undefined) {
+      // The server answered (with an error): it is there.
+      this.answered();
+      return;
+    }
+    this.failures[kind]++;
+    // A busy pool is this process's own state, not the database's.
+    if (kind === 'pool_exhausted') return;
+    if (this.outage) {
+      this.outage.failed++;
+      return;
+    }
+    this.outage = { since: Date.now(), failed: 1 };
+    const advice = kind === 'too_many_connections'
+      ? `PostgreSQL is at max_connections: every process's pool (poolSize ${this.options.poolSize} here) and every agent and edge count; lower poolSize, raise max_connections, or put PgBouncer in front`
+      : 'queries fail and are retried with backoff until it answers';
+    this.logger.error({ err: err.message, kind, application: this.options.applicationName }, `PostgreSQL cannot be used (${kind.replaceAll('_', ' ')}): ${advice}`);
+  }
+
+  /** A query got an answer: an outage, if there was one, is over. */
+  private answered(): void {
+    const outage = this.outage;
+    if (!outage) return;
+    this.outage = undefined;
+    this.logger.warn({ downMs: Date.now() - outage.since, failedQueries: outage.failed, application: this.options.applicationName }, 'PostgreSQL answers again');
+  }
+
   private async run<R>(client: pg.PoolClient, q: NamedQuery, values: readonly unknown[] | undefined, protocol: 'named' | 'simple' = 'named'): Promise<R[]> {
     const started = performance.now();
     let outcome = 'ok';
     try {
       if (protocol === 'simple') {
         await client.query(q.text);
+        this.answered();
         return [];
       }
       const config: pg.QueryConfig = { text: q.text, values: values as unknown[] | undefined };
       if (this.options.preparedStatements) config.name = q.name;
       const result = await client.query(config);
+      this.answered();
       return result.rows as R[];
     } catch (err) {
       outcome = 'error';
-      throw new QueryError(q.name, err);
+      const failure = new QueryError(q.name, err);
+      this.failed(failure, false);
+      throw failure;
     } finally {
       const durationMs = Math.round(performance.now() - started);
       // Name and duration only: parameter values may hold secrets.

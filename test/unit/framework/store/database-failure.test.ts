@@ -1,0 +1,34 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { PoolExhaustedError, QueryError, databaseFailureOf } from '../../../../framework/store/index.js';
+
+/** A server error as pg builds it from an ErrorResponse. */
+function serverError(code: string, severity: string, message = 'x'): pg.DatabaseError {
+  const err = new pg.DatabaseError(message, message.length, 'error');
+  err.code = code;
+  err.severity = severity;
+  return err;
+}
+const socketError = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code });
+
+describe('what a failed query says about the database', () => {
+  it('leaves a statement error to the statement', () => {
+    expect(databaseFailureOf(new QueryError('q', serverError('23505', 'ERROR')), false)).toBeUndefined();
+    expect(databaseFailureOf(new QueryError('q', serverError('57014', 'ERROR', 'canceling statement due to statement timeout')), false)).toBeUndefined();
+  });
+
+  it('tells an unreachable server from a connection lost under a query', () => {
+    expect(databaseFailureOf(new QueryError('q', socketError('ECONNREFUSED')), true)).toBe('unreachable');
+    expect(databaseFailureOf(new QueryError('q', new Error('Connection terminated due to connection timeout')), true)).toBe('unreachable');
+    expect(databaseFailureOf(new QueryError('q', serverError('57P03', 'FATAL', 'the database system is starting up')), true)).toBe('unreachable');
+    expect(databaseFailureOf(new QueryError('q', socketError('ECONNRESET')), false)).toBe('connection_lost');
+    expect(databaseFailureOf(new QueryError('q', new Error('Connection terminated unexpectedly')), false)).toBe('connection_lost');
+    expect(databaseFailureOf(new QueryError('q', serverError('57P01', 'FATAL', 'terminating connection due to administrator command')), false)).toBe('connection_lost');
+  });
+
+  it('names max_connections, a silent connection and a busy pool', () => {
+    expect(databaseFailureOf(new QueryError('q', serverError('53300', 'FATAL', 'sorry, too many clients already')), true)).toBe('too_many_connections');
+    expect(databaseFailureOf(new QueryError('q', new Error('Query read timeout')), false)).toBe('no_answer');
+    expect(databaseFailureOf(new PoolExhaustedError('q', 2, 5_000), true)).toBe('pool_exhausted');
+  });
+});
