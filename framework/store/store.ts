@@ -67,6 +67,8 @@ export class Store implements Queryable, AsyncDisposable {
   private readonly failures = Object.fromEntries(DATABASE_FAILURE_KINDS.map((k) => [k, 0])) as Record<DatabaseFailureKind, number>;
   /** Set while PostgreSQL cannot be used: since when, and how many queries failed meanwhile. */
   private outage: { since: number; failed: number } | undefined;
+  /** performance.now() of the last answer; a failure of a query sent before it is old news. */
+  private lastAnswer = -Infinity;
 
   /** Validates `options` (throws `TypeError` naming the bad option) and creates the pool; connects lazily. */
   constructor(options: StoreOptions) {
@@ -189,11 +191,12 @@ export class Store implements Queryable, AsyncDisposable {
 
   private async checkout(queryName: string): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
+    const started = performance.now();
     try {
       client = await this.pool.connect();
     } catch (err) {
       const failure = err instanceof Error && err.message === POOL_WAIT_TIMEOUT ? new PoolExhaustedError(queryName, this.options.poolSize, this.options.connectionWaitMs) : new QueryError(queryName, err);
-      this.failed(failure, true);
+      this.failed(failure, true, started);
       throw failure;
     }
     // pg-pool listens for errors only on idle clients; a checked-out client that loses its
@@ -215,8 +218,12 @@ export class Store implements Queryable, AsyncDisposable {
     this.logger.warn({ err: describe(err) }, 'busy PostgreSQL connection failed; its query fails and the pool drops it');
   };
 
-  /** Counts a failure; the first that concerns the whole database starts an outage, logged once. */
-  private failed(err: QueryError | PoolExhaustedError, connecting: boolean): void {
+  /**
+   * Counts a failure; the first that concerns the whole database starts an outage, logged once.
+   * A query sent before the last answer (one left on a connection that went silent) says nothing
+   * about now: it is counted, and starts no outage.
+   */
+  private failed(err: QueryError | PoolExhaustedError, connecting: boolean, sentAt: number): void {
     const kind = databaseFailureOf(err, connecting);
     if (kind === undefined) {
       // The server answered (with an error): it is there.
@@ -230,6 +237,7 @@ export class Store implements Queryable, AsyncDisposable {
       this.outage.failed++;
       return;
     }
+    if (sentAt < this.lastAnswer) return;
     this.outage = { since: Date.now(), failed: 1 };
     const advice = kind === 'too_many_connections'
       ? `PostgreSQL is at max_connections: every process's pool (poolSize ${this.options.poolSize} here) and every agent and edge count; lower poolSize, raise max_connections, or put PgBouncer in front`
@@ -239,6 +247,7 @@ export class Store implements Queryable, AsyncDisposable {
 
   /** A query got an answer: an outage, if there was one, is over. */
   private answered(): void {
+    this.lastAnswer = performance.now();
     const outage = this.outage;
     if (!outage) return;
     this.outage = undefined;
@@ -262,7 +271,7 @@ export class Store implements Queryable, AsyncDisposable {
     } catch (err) {
       outcome = 'error';
       const failure = new QueryError(q.name, err);
-      this.failed(failure, false);
+      this.failed(failure, false, started);
       throw failure;
     } finally {
       const durationMs = Math.round(performance.now() - started);

@@ -35,6 +35,7 @@ import { platformClients } from './platform-clients.js';
 import { freePort } from './ports.js';
 import { waitForServer, type ServerProcess } from './server-process.js';
 import { startTend } from './tend-process.js';
+import { updateSpec } from './update-spec.js';
 
 export interface OutageOptions {
   /** How long PostgreSQL stays down. */
@@ -157,8 +158,7 @@ class OutageRun {
 
     // A rollout whose new instance never passes its health check: it runs, unready, and no edge
     // may send it a request (the old instances keep serving, as maxUnavailable 0 wants).
-    const web = (await clients.app.get(`${NS}/web` as Key))!;
-    await clients.app.update({ ...web, spec: { ...web.spec!, env: [{ name: 'FAIL_HEALTH_AFTER', value: '0' }] } });
+    await updateSpec(clients.app, `${NS}/web`, (spec) => ({ ...spec, env: [{ name: 'FAIL_HEALTH_AFTER', value: '0' }] }));
     const sick = await eventually(async () => (await this.instancesOf('web')).find((i) => !healthy.includes(i.id) && i.port !== null), { what: 'the unhealthy instance running', timeoutMs: setupMs });
     await eventually(async () => ((await healthRequests(sick.port)) >= 2 ? true : undefined), { what: 'the unhealthy instance checked twice', timeoutMs: setupMs });
     const [edge1, firstEdge2] = await edges;

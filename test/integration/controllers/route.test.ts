@@ -15,6 +15,7 @@ import { freshNamespace, kubeConfig } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 import { testShard } from '../../env/shard.js';
+import { updateSpec } from '../../env/update-spec.js';
 
 const logger = createLogger({ level: 'warn' });
 const databases = new FreshDatabases('route');
@@ -83,8 +84,7 @@ describe('the Route controller', () => {
     await accepted(`${victim.ns}/home`, 'True');
 
     // Now both tenants list the host: reported on both, and the first claim keeps it all.
-    const t = (await tenants.get(rival.name as Key))!;
-    await tenants.update({ ...t, spec: { ...t.spec!, allowedHostnames: [host] } });
+    await updateSpec(tenants, rival.name, (spec) => ({ ...spec, allowedHostnames: [host] }));
     const conflict = await accepted(`${rival.ns}/login`, 'False', 'HostConflict');
     expect(conflict.message).toBe(`host ${host} belongs to another tenant, which claimed it first; a host is served by one tenant with all its path prefixes`);
     expect(conflict.message).not.toContain(victim.name);
@@ -135,8 +135,7 @@ describe('the Route controller', () => {
 
     // The specific entry goes: the wildcard tenant's Route serves again, the overlap is gone on both.
     await routes.delete(`${shop.ns}/web` as Key);
-    const t = (await tenants.get(shop.name as Key))!;
-    await tenants.update({ ...t, spec: { ...t.spec!, allowedHostnames: [] } });
+    await updateSpec(tenants, shop.name, (spec) => ({ ...spec, allowedHostnames: [] }));
     await accepted(`${wide.ns}/shop`, 'True');
     await eventually(async () => ((await hostnames(wide.name))?.status === 'True' ? true : undefined), { what: 'overlap cleared' });
     for (const name of ['shop', 'blog']) await routes.delete(`${wide.ns}/${name}` as Key);

@@ -18,6 +18,7 @@ import { freshNamespace, kubeConfig } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 import { testShard } from '../../env/shard.js';
+import { updateSpec } from '../../env/update-spec.js';
 
 const logger = createLogger({ level: 'warn' });
 const databases = new FreshDatabases('tenant');
@@ -96,8 +97,8 @@ describe('the Tenant controller', () => {
     const [ns1, ns2] = [await freshNamespace('t'), await freshNamespace('t')];
     const name = unique('grow');
     await createTenant(name, { namespaces: [ns1] });
-    const { tenant } = await readyState(name, { status: 'True' });
-    await tenants.update({ ...tenant, spec: { namespaces: [ns1, ns2] } });
+    await readyState(name, { status: 'True' });
+    await updateSpec(tenants, name, () => ({ namespaces: [ns1, ns2] }));
     const updated = await readyState(name, { status: 'True' });
     expect(updated.tenant.status?.observedGeneration).toBe(2);
     expect(findCondition(updated.tenant.status?.conditions, 'Ready')?.observedGeneration).toBe(2);
@@ -118,8 +119,7 @@ describe('the Tenant controller', () => {
     await eventually(async () => ((await volumeTenant(`${shop}/data`)) === user ? true : undefined), { what: 'volume row of the user' });
 
     // The older Tenant object lists `shop` too: it waits behind the user's claim.
-    const before = (await tenants.get(older as Key))!;
-    await tenants.update({ ...before, spec: { namespaces: [own, shop] } });
+    await updateSpec(tenants, older, () => ({ namespaces: [own, shop] }));
     const { ready } = await readyState(older, { status: 'False', reason: 'NamespaceConflict' });
     expect(ready.message).toBe(`namespace ${shop} belongs to tenant ${user} (claimed first)`);
     expect(await row(older)).toMatchObject({ generation: 2, namespaces: [own] });
@@ -130,8 +130,7 @@ describe('the Tenant controller', () => {
     expect(findCondition((await tenants.get(user as Key))!.status?.conditions, 'Ready')?.status).toBe('True');
 
     // The user lets go: its claim goes, and the older tenant, next in line, takes shop and the volume.
-    const current = (await tenants.get(user as Key))!;
-    await tenants.update({ ...current, spec: { namespaces: [] } });
+    await updateSpec(tenants, user, () => ({ namespaces: [] }));
     await readyState(older, { status: 'True' });
     await eventually(async () => ((await row(older))?.namespaces.length === 2 ? true : undefined), { what: 'row takes the namespace' });
     await eventually(async () => ((await volumeTenant(`${shop}/data`)) === older ? true : undefined), { what: 'volume row moves to the next claimant' });
@@ -255,8 +254,7 @@ describe('the Tenant controller', () => {
 
     // Scaled to 1: the App stops two, the "agent" reports them stopped, the rows go, usage follows.
     const reportStopped = () => store.query({ name: 'test.report_stopped', text: `update platform.instances set phase = 'stopped' where app = $1 and desired = 'stopped' and phase is distinct from 'stopped'` }, [`${ns}/web`]);
-    const app = (await apps.get(`${ns}/web` as Key))!;
-    await apps.update({ ...app, spec: { ...app.spec!, replicas: 1 } });
+    await updateSpec(apps, `${ns}/web`, (spec) => ({ ...spec, replicas: 1 }));
     await eventually(async () => {
       await reportStopped();
       return (await usage())?.instances === 1 ? true : undefined;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../../api/types/app.js';
 import type { Route } from '../../../api/types/route.js';
 import { resourceType } from '../../../api/resource-types.js';
-import { ConflictError, KubeClient } from '../../../framework/client/index.js';
+import { KubeClient } from '../../../framework/client/index.js';
 import type { Node } from '../../../api/types/node.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { findCondition } from '../../../framework/conditions/index.js';
@@ -25,6 +25,7 @@ import { enrolledCredentials } from '../../env/enroll.js';
 import { startTend } from '../../env/tend-process.js';
 import { freePort } from '../../env/ports.js';
 import { send } from '../../env/http-request.js';
+import { updateSpec } from '../../env/update-spec.js';
 
 // Lost after three missed beats (3 s): loose enough for a loaded 2-core machine.
 const HEARTBEAT_MS = 1_000;
@@ -59,15 +60,7 @@ beforeAll(async () => {
 
 /** Changes a Node's spec, re-reading and trying again when the Node controller wrote in between. */
 async function updateNode(name: string, change: (spec: NonNullable<Node['spec']>) => NonNullable<Node['spec']>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const node = (await clients.node.get(name as Key))!;
-    try {
-      await clients.node.update({ ...node, spec: change(node.spec!) });
-      return;
-    } catch (err) {
-      if (!(err instanceof ConflictError) || attempt >= 5) throw err;
-    }
-  }
+  await updateSpec(clients.node, name, change);
 }
 
 /** Both nodes alive and schedulable, as the scheduler's rows say (tests that spread need both). */
@@ -100,8 +93,7 @@ const instancesOf = (app: string) =>
   store.query<Placed & { revision: string }>({ name: 'test.instances_of', text: 'select id, node, port, ready, desired, revision from platform.instances where app = $1 order by id' }, [app]);
 
 async function update(name: string, change: (spec: NonNullable<App['spec']>) => NonNullable<App['spec']>): Promise<void> {
-  const current = (await clients.app.get(`default/${name}` as Key))!;
-  await clients.app.update({ ...current, spec: change(current.spec!) });
+  await updateSpec(clients.app, `default/${name}`, change);
 }
 
 async function condition(name: string, type: string, status: string, reason?: string) {
@@ -146,8 +138,7 @@ describe('Apps on two nodes with real agents', () => {
 
   it('scales down to one, stopping the processes of the others', async () => {
     const before = await instancesOf('default/web');
-    const current = (await clients.app.get('default/web' as Key))!;
-    await clients.app.update({ ...current, spec: { ...current.spec!, replicas: 1 } });
+    await update('web', (spec) => ({ ...spec, replicas: 1 }));
     await readyApp('web', 1);
     await eventually(async () => ((await instancesOf('default/web')).length === 1 ? true : undefined), { what: 'two instances forgotten' });
     const [kept] = await instancesOf('default/web');

@@ -26,6 +26,7 @@ import { send } from '../../env/http-request.js';
 import { freePort } from '../../env/ports.js';
 import type { ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
+import { updateSpec } from '../../env/update-spec.js';
 
 const HEARTBEAT_MS = 1_000;
 const logger = createLogger({ level: 'warn' });
@@ -129,18 +130,18 @@ const runningOf = (app: string) =>
   store.query<{ id: string; revision: string; ready: boolean }>({ name: 'test.running_revisions', text: `select id, revision, ready from platform.instances where app = $1 and desired = 'running' order by id` }, [app]);
 
 async function update(name: string, change: (spec: NonNullable<App['spec']>) => NonNullable<App['spec']>): Promise<void> {
-  const current = (await clients.app.get(`default/${name}` as Key))!;
-  await clients.app.update({ ...current, spec: change(current.spec!) });
+  await updateSpec(clients.app, `default/${name}`, change);
 }
 
-/** The App Ready on one revision (`revision`, or any other than `not`), every replica ready, and that revision recorded available. */
+/** The App Ready and its rollout complete on one revision (`revision`, or any other than `not`), every replica ready, and that revision recorded available. */
 async function settledOn(name: string, replicas: number, want: { revision?: string; not?: string } = {}): Promise<string> {
   return eventually(async () => {
     const app = await clients.app.get(`default/${name}` as Key);
     const live = await runningOf(`default/${name}`);
     const revision = app?.status?.revision;
     if (!revision || (want.revision && revision !== want.revision) || revision === want.not) return undefined;
-    const ok = findCondition(app?.status?.conditions, 'Ready')?.status === 'True' && app?.status?.observedGeneration === app?.metadata.generation && live.length === replicas && live.every((i) => i.ready && i.revision === app?.status?.revision);
+    // RolloutComplete once the old revision's instances are gone, a moment after the new ones are ready.
+    const ok = findCondition(app?.status?.conditions, 'Ready')?.status === 'True' && findCondition(app?.status?.conditions, 'Progressing')?.reason === 'RolloutComplete' && app?.status?.observedGeneration === app?.metadata.generation && live.length === replicas && live.every((i) => i.ready && i.revision === app?.status?.revision);
     const available = await store.query({ name: 'test.revision_available', text: 'select 1 from platform.app_revisions where app = $1 and revision = $2 and available_at is not null' }, [`default/${name}`, app?.status?.revision]);
     return ok && available.length === 1 ? app!.status!.revision! : undefined;
   }, { what: `${name} settled`, timeoutMs: 60_000 });

@@ -11,7 +11,7 @@ import { admit } from '../../../api/admission.js';
 import type { App } from '../../../api/types/app.js';
 import type { Tenant } from '../../../api/types/tenant.js';
 import { buildPlatform, platformClients } from '../../../controllers/platform.js';
-import { ConflictError, PostgresClient, type Resource, type ResourceClient } from '../../../framework/client/index.js';
+import { PostgresClient, type Resource, type ResourceClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
@@ -23,6 +23,7 @@ import { send } from '../../env/http-request.js';
 import { freePort } from '../../env/ports.js';
 import type { ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
+import { updateSpec } from '../../env/update-spec.js';
 
 const HEARTBEAT_MS = 1_000;
 // Short enough for a test, long enough to restart the controllers inside it.
@@ -81,15 +82,7 @@ async function condition<T extends Resource>(client: ResourceClient<T>, key: str
 
 /** Changes a Tenant's spec, re-reading when the Tenant controller wrote in between. */
 async function updateTenant(name: string, change: (spec: NonNullable<Tenant['spec']>) => NonNullable<Tenant['spec']>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const tenant = (await clients.tenant.get(name as Key))!;
-    try {
-      await clients.tenant.update({ ...tenant, spec: change(tenant.spec!) });
-      return;
-    } catch (err) {
-      if (!(err instanceof ConflictError) || attempt >= 5) throw err;
-    }
-  }
+  await updateSpec(clients.tenant, name, change);
 }
 
 const runningInstances = (app: string) =>
