@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
 import { createLogger } from '../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
+import { MAX_POOL_SIZE, Store, frameworkMigrationsFolder, migrate, untilDatabaseAnswers } from '../framework/store/index.js';
 import { platformMigrationsFolder } from '../migrations/index.js';
 import { parseDuration } from './duration.js';
 import { EXIT, type CliIo } from './io.js';
@@ -39,6 +39,8 @@ Options:
   --deleted-backup-retention D  the backups of a deleted Volume are kept this long, restorable by its tenant, e.g. 720h (default: 168h)
   --statement-timeout-ms N  PostgreSQL ends any statement running this long; a query with no answer
                           at all 5 s past it is a dead connection, dropped and retried (default: 30000)
+  --pool-size N           PostgreSQL connections this replica's pool may open, 1-20; every replica,
+                          agent and edge counts against max_connections (default: 10)
   --log-level LEVEL       trace|debug|info|warn|error (default: info)
   --heartbeat-ms N        membership heartbeat period (default: 2000)
   --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
@@ -83,11 +85,9 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
   };
 
   const statementTimeoutMs = values['statement-timeout-ms'] === undefined ? undefined : wholeNumber('run', 'statement-timeout-ms', values['statement-timeout-ms'], 1);
-  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}`, ...(statementTimeoutMs ? { statementTimeoutMs } : {}) });
-  const applied = await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
-  if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
-  const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning });
-
+  const poolSize = values['pool-size'] === undefined ? undefined : wholeNumber('run', 'pool-size', values['pool-size'], 1);
+  if (poolSize !== undefined && poolSize > MAX_POOL_SIZE) throw new UsageError(`run: --pool-size must be at most ${MAX_POOL_SIZE}, got ${poolSize} (every replica opens its own pool: add replicas, not connections, or put PgBouncer in front)`);
+  const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}`, ...(statementTimeoutMs ? { statementTimeoutMs } : {}), ...(poolSize ? { poolSize } : {}) });
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) {
@@ -99,6 +99,19 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A server that cannot be reached or is full (a rolling update starts this replica beside the
+  // ones it replaces) is waited for: exiting would only be restarted into the same wait.
+  let applied;
+  try {
+    applied = await untilDatabaseAnswers(() => migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] }), { logger, signal: stop.signal });
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
+    await store.close();
+    logger.info('stopped before PostgreSQL answered');
+    return EXIT.ok;
+  }
+  if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
+  const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning });
   await manager.start(stop.signal);
   logger.info('stopped');
   return EXIT.ok;
@@ -124,6 +137,7 @@ function parse(args: readonly string[]) {
       'allow-unisolated-nodes': { type: 'boolean' },
       'deleted-backup-retention': { type: 'string' },
       'statement-timeout-ms': { type: 'string' },
+      'pool-size': { type: 'string' },
       'log-level': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'member-ttl-ms': { type: 'string' },

@@ -9,6 +9,7 @@ import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
 import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
+import type { PostgresListener } from '../framework/source/postgres-listener.js';
 import { byNamespace, watches } from '../framework/source/index.js';
 import { keyOfObject } from '../framework/client/index.js';
 import { writeStatus } from '../framework/status/write-status.js';
@@ -30,7 +31,7 @@ import { MOUNTS, mountedVolumes, ownedNamespaces, owningTenant, tenancyChanged, 
 export const APP_FINALIZER = 'tend.dev/app';
 
 /** Builds the App controller. */
-export function appController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listenUrl: string }): Controller<App> {
+export function appController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listener: PostgresListener }): Controller<App> {
   const { manager, clients, store, cluster } = deps;
   const apps = manager.informer(clients.app, {
     indexers: { namespace: byNamespace, [MOUNTS]: mountedVolumes },
@@ -177,7 +178,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     secrets.source,
     postgresSource({
       name: 'app-instances',
-      connectionString: deps.listenUrl,
+      listener: deps.listener,
       channel: 'tend_instances',
       // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
       resync: async () => apps.cache.keys(),
@@ -190,7 +191,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     // A volume appearing, bound or removed concerns the apps that mount it.
     postgresSource({
       name: 'app-volumes',
-      connectionString: deps.listenUrl,
+      listener: deps.listener,
       channel: 'tend_volumes',
       // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
       resync: async () => apps.cache.keys(),

@@ -9,6 +9,7 @@ import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import { done, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
 import type { Controller } from '../framework/runtime/controller.js';
 import { postgresSource } from '../framework/source/postgres.js';
+import type { PostgresListener } from '../framework/source/postgres-listener.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planNode, type ClusterConfig, type NodeObserved, type NodePlan, type NodeRow } from '../reconcilers/node.js';
 import { deleteNodeRow, forgetNodeIdentity, revokeNodeIdentity, selectNodeAgent, selectNodeAllocation, selectNodeRow, selectNodeVolumes, upsertNodeRow } from './node-queries.js';
@@ -18,7 +19,7 @@ import { platformController, type PlatformDeps } from './platform-deps.js';
 export const NODE_FINALIZER = 'tend.dev/node';
 
 /** Builds the Node controller. */
-export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listenUrl: string }): Controller<Node> {
+export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listener: PostgresListener }): Controller<Node> {
   const { manager, clients, store, cluster } = deps;
   const nodes = manager.informer(clients.node);
 
@@ -83,7 +84,7 @@ export function nodeController(deps: PlatformDeps & { readonly cluster: ClusterC
     // loop's every restart) change nothing a Node shows.
     postgresSource({
       name: 'node-agents',
-      connectionString: deps.listenUrl,
+      listener: deps.listener,
       channel: 'tend_nodes',
       // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
       resync: async () => nodes.cache.keys(),

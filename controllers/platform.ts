@@ -15,6 +15,7 @@ import { admit } from '../api/admission.js';
 import { KubeClient, PostgresClient, resourceEventPruner, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
 import { KubeEventRecorder, PostgresEventRecorder } from '../framework/events/index.js';
 import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
+import { PostgresListener } from '../framework/source/postgres-listener.js';
 import type { Store } from '../framework/store/index.js';
 import type { PlatformDeps } from './platform-deps.js';
 import { KubeSecrets } from '../secrets/kube-secrets.js';
@@ -82,11 +83,14 @@ export function buildPlatform(options: PlatformOptions): Manager {
     ...(options.around ? { around: options.around } : {}),
   };
   const cluster = { ...DEFAULT_CLUSTER_CONFIG, ...(options.cluster ?? {}) };
-  manager.add(tenantController({ ...deps, listenUrl }));
-  manager.add(nodeController({ ...deps, cluster, listenUrl }));
-  manager.add(appController({ ...deps, cluster, listenUrl }));
-  manager.add(routeController({ ...deps, listenUrl }));
-  manager.add(volumeController({ ...deps, cluster, listenUrl }));
+  // One LISTEN connection for every controller's channels: a connection each would cost a replica
+  // six of max_connections' slots before its pool opened one.
+  const listener = new PostgresListener({ connectionString: listenUrl, logger, applicationName: `tend ${replica} listen` });
+  manager.add(tenantController({ ...deps, listener }));
+  manager.add(nodeController({ ...deps, cluster, listener }));
+  manager.add(appController({ ...deps, cluster, listener }));
+  manager.add(routeController({ ...deps, listener }));
+  manager.add(volumeController({ ...deps, cluster, listener }));
   manager.add(orphanInstanceCollector(deps, options.orphanSweepMs ? { everyMs: options.orphanSweepMs } : {}));
   // Resources in PostgreSQL: their watch log needs compaction, as etcd's does.
   if (!options.kubeConfig) manager.add(resourceEventPruner({ store, logger }));

@@ -12,6 +12,7 @@ import { done, keyOf, type ReconcileContext, type Result } from '../framework/re
 import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches, type Predicate } from '../framework/source/index.js';
 import { postgresSource } from '../framework/source/postgres.js';
+import type { PostgresListener } from '../framework/source/postgres-listener.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { claimNeeded, type HostClaim, type HostRoute } from '../reconcilers/host-claims.js';
@@ -33,7 +34,7 @@ const APP = 'app';
 const hostOf = (r: Route) => r.spec?.host.toLowerCase() ?? '';
 
 /** Builds the Route controller. */
-export function routeController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Route> {
+export function routeController(deps: PlatformDeps & { readonly listener: PostgresListener }): Controller<Route> {
   const { manager, clients, store } = deps;
   const routes = manager.informer(clients.route, {
     indexers: { [HOST_KEYS]: (r: Route) => patternKeys(hostOf(r)), [APP]: (r: Route) => [`${r.metadata.namespace}/${r.spec?.app}`], namespace: byNamespace },
@@ -141,7 +142,7 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     ].map(keyOfObject), tenancyChanged),
     postgresSource({
       name: 'route-instances',
-      connectionString: deps.listenUrl,
+      listener: deps.listener,
       channel: 'tend_instances',
       // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
       resync: async () => routes.cache.keys(),

@@ -13,6 +13,7 @@ import { done, keyOf, type ReconcileContext, type Result } from '../framework/re
 import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches, type Informer, type Predicate } from '../framework/source/index.js';
 import { postgresSource } from '../framework/source/postgres.js';
+import type { PostgresListener } from '../framework/source/postgres-listener.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planClaims, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
 import { planTenant, type PlacedUsage, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
@@ -27,7 +28,7 @@ export const TENANT_FINALIZER = 'tend.dev/tenant';
 /** Index of the tenant cache: namespace → tenants claiming it. */
 
 /** Builds the Tenant controller on `deps.manager`'s shared informers. */
-export function tenantController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Tenant> {
+export function tenantController(deps: PlatformDeps & { readonly listener: PostgresListener }): Controller<Tenant> {
   const { manager, clients, store } = deps;
   const tenants = tenantsByNamespace(deps);
   const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
@@ -130,7 +131,7 @@ export function tenantController(deps: PlatformDeps & { readonly listenUrl: stri
     // Instances placed or removed move the tenant's usage (payload: the tenant's name).
     postgresSource({
       name: 'tenant-usage',
-      connectionString: deps.listenUrl,
+      listener: deps.listener,
       channel: 'tend_tenant_usage',
       // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
       resync: async () => tenants.cache.keys(),

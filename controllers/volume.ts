@@ -14,6 +14,7 @@ import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result
 import type { Controller } from '../framework/runtime/controller.js';
 import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
 import { postgresSource } from '../framework/source/postgres.js';
+import type { PostgresListener } from '../framework/source/postgres-listener.js';
 import { writeStatus } from '../framework/status/write-status.js';
 import { planVolume, restoreToResolve, type VolumeObserved, type VolumePlan, type VolumeRow } from '../reconcilers/volume.js';
 import { resolveRestore, type RestoreCandidate, type RestoreSource } from '../reconcilers/volume-restore.js';
@@ -38,7 +39,7 @@ async function quotaVerdict(db: Queryable, tenant: Tenant, volume: Volume): Prom
 }
 
 /** Builds the Volume controller. */
-export function volumeController(deps: PlatformDeps & { readonly listenUrl: string; readonly cluster: Pick<ClusterConfig, 'deletedBackupRetentionMs'> }): Controller<Volume> {
+export function volumeController(deps: PlatformDeps & { readonly listener: PostgresListener; readonly cluster: Pick<ClusterConfig, 'deletedBackupRetentionMs'> }): Controller<Volume> {
   const { manager, clients, store, cluster } = deps;
   const volumes = manager.informer(clients.volume, { indexers: { namespace: byNamespace } });
   const tenants = tenantsByNamespace(deps);
@@ -166,7 +167,7 @@ export function volumeController(deps: PlatformDeps & { readonly listenUrl: stri
     watches(apps, mountedVolumes, specOrMetadataChanged),
     postgresSource({
       name: 'volume-rows',
-      connectionString: deps.listenUrl,
+      listener: deps.listener,
       channel: 'tend_volumes',
       // Notifications sent while LISTEN was reconnecting are lost: look at every object again.
       resync: async () => volumes.cache.keys(),

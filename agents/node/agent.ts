@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Enqueuer } from '../../framework/queue/index.js';
 import { keyOf } from '../../framework/reconcile/index.js';
 import { postgresSource } from '../../framework/source/postgres.js';
+import { PostgresListener } from '../../framework/source/postgres-listener.js';
 import type { Store } from '../../framework/store/index.js';
 import { sleep } from '../../framework/time/sleep.js';
 import { freePort } from './free-port.js';
@@ -172,16 +173,18 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const unsubscribe = runtime.onChange(trigger);
   signal.addEventListener('abort', () => wake(), { once: true });
   const notifications: Enqueuer = { add: trigger, addAfter: trigger, addRateLimited: trigger };
+  // One LISTEN connection for both channels: every connection counts against max_connections.
+  const listener = new PostgresListener({ connectionString: options.listenUrl, logger: log, applicationName: `tend agent ${node} listen` });
   postgresSource({
     name: 'agent',
-    connectionString: options.listenUrl,
+    listener,
     channel: 'tend_instances',
     map: (payload) => (payload.split(' ')[1] === node ? [keyOf(undefined, node)] : []),
     logger: log,
   }).start(signal, notifications);
   postgresSource({
     name: 'agent-volumes',
-    connectionString: options.listenUrl,
+    listener,
     channel: VOLUMES_CHANNEL,
     map: (payload) => (volumeNotificationIsFor(payload, node) ? [keyOf(undefined, node)] : []),
     logger: log,

@@ -44,7 +44,7 @@ export function registerTendMetrics(registry: Registry, sources: TendMetricSourc
   if (store) {
     new Gauge({
       name: 'tend_db_pool_connections',
-      help: 'PostgreSQL pool connections by state (total, idle, waiting = callers queued for one)',
+      help: 'PostgreSQL pool connections by state (total, idle, waiting = callers queued for one, max = how many it may open: poolSize, or what it held when PostgreSQL refused one more)',
       labelNames: ['state'],
       registers,
       collect() {
@@ -52,6 +52,7 @@ export function registerTendMetrics(registry: Registry, sources: TendMetricSourc
         this.set({ state: 'total' }, stats.total);
         this.set({ state: 'idle' }, stats.idle);
         this.set({ state: 'waiting' }, stats.waiting);
+        this.set({ state: 'max' }, stats.max);
       },
     });
     new Gauge({

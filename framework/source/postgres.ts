@@ -1,14 +1,11 @@
-import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Enqueuer } from '../queue/index.js';
 import type { Key } from '../reconcile/index.js';
-import { sleep } from '../time/sleep.js';
 import type { Source } from './index.js';
+import { PostgresListener } from './postgres-listener.js';
 
-export interface PostgresSourceOptions {
+interface PostgresSourceCommon {
   readonly name: string;
-  /** A direct connection (LISTEN does not work through a transaction-pooling PgBouncer). */
-  readonly connectionString: string;
   /** The NOTIFY channel to listen on. */
   readonly channel: string;
   /** Payload of one notification → keys to reconcile. */
@@ -19,22 +16,30 @@ export interface PostgresSourceOptions {
    */
   readonly resync?: () => Promise<readonly Key[]>;
   readonly logger: Logger;
-  /** Longest wait between reconnect attempts. @default 10_000 */
-  readonly maxRetryDelayMs?: number;
-  /**
-   * The connection is asked `select 1` this often, and one that does not answer within as long
-   * is given up and replaced: a LISTEN connection carries nothing when nothing changes, so a dead
-   * one (a partition, a peer whose state a NAT or load balancer forgot) is otherwise never noticed.
-   * @default 5_000
-   */
-  readonly livenessMs?: number;
 }
+
+export type PostgresSourceOptions = PostgresSourceCommon &
+  (
+    | {
+        /** The process's shared LISTEN connection: every source on it costs no connection of its own. */
+        readonly listener: PostgresListener;
+      }
+    | {
+        /** A direct connection of this source's own (LISTEN does not work through a transaction-pooling PgBouncer). */
+        readonly connectionString: string;
+        /** Longest wait between reconnect attempts. @default 10_000 */
+        readonly maxRetryDelayMs?: number;
+        /** How often the connection must answer `select 1` to be kept. @default 5_000 */
+        readonly livenessMs?: number;
+      }
+  );
 
 /**
  * Keys from PostgreSQL LISTEN/NOTIFY: changes that happen in the database (an agent reporting an
  * instance ready, a placement) wake the controllers that care, in milliseconds. Notifications are
  * a hint, never the truth: a lost one costs the time until the next resync, not correctness.
- * The connection is checked every `livenessMs` and replaced when it stops answering.
+ * The connection (a `PostgresListener`, shared or this source's own) is checked every few seconds
+ * and replaced when it stops answering; after every (re)connect `resync`'s keys are enqueued.
  */
 export function postgresSource(options: PostgresSourceOptions): Source {
   let resolveSynced!: () => void;
@@ -42,64 +47,32 @@ export function postgresSource(options: PostgresSourceOptions): Source {
   return {
     name: `postgres:${options.channel}`,
     start(signal: AbortSignal, queue: Enqueuer): void {
-      void listen(options, signal, queue, resolveSynced);
+      if (signal.aborted) return;
+      const log = options.logger.child({ source: options.name });
+      const listener =
+        'listener' in options
+          ? options.listener
+          : new PostgresListener({
+              connectionString: options.connectionString,
+              logger: log,
+              applicationName: `tend listen ${options.channel}`,
+              ...(options.maxRetryDelayMs !== undefined ? { maxRetryDelayMs: options.maxRetryDelayMs } : {}),
+              ...(options.livenessMs !== undefined ? { livenessMs: options.livenessMs } : {}),
+            });
+      const leave = listener.subscribe(options.channel, {
+        onNotification: (payload) => {
+          for (const key of options.map(payload)) queue.add(key);
+        },
+        onListening: async () => {
+          try {
+            for (const key of (await options.resync?.()) ?? []) queue.add(key);
+          } finally {
+            resolveSynced();
+          }
+        },
+      });
+      signal.addEventListener('abort', leave, { once: true });
     },
     synced: () => synced,
   };
-}
-
-async function listen(options: PostgresSourceOptions, signal: AbortSignal, queue: Enqueuer, onSynced: () => void): Promise<void> {
-  const log = options.logger.child({ source: options.name });
-  const livenessMs = options.livenessMs ?? 5_000;
-  for (let failures = 0; !signal.aborted; ) {
-    const client = new pg.Client({
-      connectionString: options.connectionString,
-      application_name: `tend listen ${options.channel}`,
-      keepAlive: true,
-      connectionTimeoutMillis: livenessMs * 2,
-      query_timeout: livenessMs,
-    });
-    const connection = new AbortController();
-    const closed = new Promise<Error | undefined>((resolve) => {
-      client.on('error', resolve);
-      client.on('end', () => resolve(undefined));
-    });
-    try {
-      await client.connect();
-      client.on('notification', (message) => {
-        if (message.channel !== options.channel || message.payload === undefined) return;
-        for (const key of options.map(message.payload)) queue.add(key);
-      });
-      await client.query(`listen ${client.escapeIdentifier(options.channel)}`);
-      failures = 0;
-      for (const key of (await options.resync?.()) ?? []) queue.add(key);
-      onSynced();
-      const stop = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
-      const err = await Promise.race([closed, stop, silence(client, livenessMs, connection.signal)]);
-      if (err) throw err;
-    } catch (err) {
-      if (signal.aborted) break;
-      failures++;
-      const delayMs = Math.min(options.maxRetryDelayMs ?? 10_000, 100 * 2 ** Math.min(failures - 1, 16));
-      log.warn({ err: (err as Error).message, delayMs }, 'LISTEN connection lost; reconnecting');
-      await sleep(delayMs, signal);
-    } finally {
-      connection.abort();
-      // A silent connection may never confirm the end: do not wait for it (keepalive reaps it).
-      await Promise.race([client.end().catch(() => {}), sleep(1_000)]);
-    }
-  }
-}
-
-/** Resolves with an error once `client` fails to answer `select 1` (asked every `everyMs`); never while it answers. */
-async function silence(client: pg.Client, everyMs: number, signal: AbortSignal): Promise<Error> {
-  for (;;) {
-    await sleep(everyMs, signal);
-    if (signal.aborted) return new Promise<never>(() => {});
-    try {
-      await client.query('select 1');
-    } catch (err) {
-      return new Error(`the connection stopped answering (${(err as Error).message})`);
-    }
-  }
 }

@@ -48,3 +48,15 @@ export function databaseFailureOf(err: unknown, connecting: boolean): DatabaseFa
   // Anything else is the socket's: refused, reset, DNS, a connect that timed out, a stream ended.
   return connecting ? 'unreachable' : 'connection_lost';
 }
+
+/**
+ * Whether waiting can cure `err`, the failure of a query: one that concerns the whole database,
+ * except a refused login or a missing database (SQLSTATE classes 28 and 3D), which no wait fixes.
+ * Anything but a query's failure (a MigrationError, a bug) is never waited out.
+ */
+export function passesWithTime(err: unknown): boolean {
+  if (!(err instanceof QueryError || err instanceof PoolExhaustedError)) return false;
+  const cause = err instanceof QueryError ? err.cause : err;
+  if (cause instanceof pg.DatabaseError && /^(28|3D)/.test(cause.code ?? '')) return false;
+  return databaseFailureOf(err, true) !== undefined;
+}

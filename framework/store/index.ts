@@ -33,7 +33,8 @@
  */
 export type { NamedQuery } from './named-query.js';
 export { Store, type Queryable, type Tx, type StoreStats, type StoreHealth } from './store.js';
-export { DATABASE_FAILURE_KINDS, databaseFailureOf, type DatabaseFailureKind } from './database-failure.js';
+export { DATABASE_FAILURE_KINDS, databaseFailureOf, passesWithTime, type DatabaseFailureKind } from './database-failure.js';
+export { untilDatabaseAnswers, type UntilDatabaseAnswersOptions } from './until-database-answers.js';
 export { compileStoreOptions, MAX_POOL_SIZE, type StoreOptions, type CompiledStoreOptions } from './store-options.js';
 export { QueryError } from './query-error.js';
 export { PoolExhaustedError } from './pool-exhausted-error.js';

@@ -33,6 +33,12 @@ export interface StoreOptions {
    */
   readonly connectionWaitMs?: number;
   /**
+   * Refused connections (the server at max_connections) less than this apart are one episode:
+   * logged once when it starts and once this long after the last refusal.
+   * @default 10_000
+   */
+  readonly refusalQuietMs?: number;
+  /**
    * `application_name` shown in `pg_stat_activity`.
    * @default 'tend'
    */
@@ -59,6 +65,7 @@ export interface CompiledStoreOptions {
   readonly queryTimeoutMs: number;
   readonly slowQueryMs: number;
   readonly connectionWaitMs: number;
+  readonly refusalQuietMs: number;
   readonly applicationName: string;
   readonly preparedStatements: boolean;
   readonly logger: Logger;
@@ -96,6 +103,7 @@ export function compileStoreOptions(options: StoreOptions): CompiledStoreOptions
     queryTimeoutMs: milliseconds('queryTimeoutMs', options.queryTimeoutMs ?? (statementTimeoutMs === 0 ? 0 : Math.min(statementTimeoutMs + 5_000, 2 ** 31 - 1)), 0),
     slowQueryMs: milliseconds('slowQueryMs', options.slowQueryMs ?? 200, 0),
     connectionWaitMs: milliseconds('connectionWaitMs', options.connectionWaitMs ?? 5_000, 1),
+    refusalQuietMs: milliseconds('refusalQuietMs', options.refusalQuietMs ?? 10_000, 1),
     applicationName,
     preparedStatements,
     logger: options.logger ?? pino({ level: 'silent' }),

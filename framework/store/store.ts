@@ -37,6 +37,8 @@ export interface StoreStats {
   readonly idle: number;
   /** Queries waiting for a connection. */
   readonly waiting: number;
+  /** Connections the pool may open now: poolSize, or fewer while the server refuses new ones. */
+  readonly max: number;
 }
 
 // pg-pool's words when a checkout waited `connectionTimeoutMillis` in its queue (pg-pool 3.x).
@@ -65,8 +67,18 @@ export class Store implements Queryable, AsyncDisposable {
   private readonly pool: pg.Pool;
   private ended: Promise<void> | undefined;
   private readonly failures = Object.fromEntries(DATABASE_FAILURE_KINDS.map((k) => [k, 0])) as Record<DatabaseFailureKind, number>;
-  /** Set while PostgreSQL cannot be used: since when, and how many queries failed meanwhile. */
-  private outage: { since: number; failed: number } | undefined;
+  /**
+   * Set while PostgreSQL cannot be used: since when, how many queries failed meanwhile, and
+   * whether that was logged (an outage of refused connections only is the refusals' to report).
+   */
+  private outage: { since: number; failed: number; logged: boolean } | undefined;
+  /**
+   * Set while the server refuses new connections (at max_connections): since when, the last
+   * refusal, how many, and the timer that raises the pool's cap again (see `refused`).
+   */
+  private refusals: { since: number; last: number; probed: number; count: number; timer: NodeJS.Timeout } | undefined;
+  /** Connections of the pool that are open (connected, busy or idle). */
+  private open = 0;
   /** performance.now() of the last answer; a failure of a query sent before it is old news. */
   private lastAnswer = -Infinity;
 
@@ -88,6 +100,19 @@ export class Store implements Queryable, AsyncDisposable {
       application_name: o.applicationName,
       // Notices a silently dropped peer (NAT, failover) instead of waiting on a dead socket.
       keepAlive: true,
+    });
+    // Connections open now (pg-pool's totalCount also counts those still connecting): what the pool
+    // can wait for when the server refuses more.
+    const open = new WeakSet<pg.Client>();
+    this.pool.on('connect', (client) => {
+      open.add(client);
+      this.open++;
+      // One that was still connecting when another was refused got in: the cap holds it too.
+      const pool = this.pool.options as { max: number };
+      if (this.refusals && pool.max < this.open) pool.max = this.open;
+    });
+    this.pool.on('remove', (client) => {
+      if (open.delete(client)) this.open--;
     });
     // An idle connection failing (server restart, network) must not crash the process:
     // pg-pool has already removed it; the next query opens a new one.
@@ -175,11 +200,12 @@ export class Store implements Queryable, AsyncDisposable {
 
   /** Pool occupancy right now. */
   stats(): StoreStats {
-    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max: this.pool.options.max ?? this.options.poolSize };
   }
 
   /** Closes every connection once the busy ones are released; later queries reject. Idempotent. */
   async close(): Promise<void> {
+    if (this.refusals) clearTimeout(this.refusals.timer);
     this.ended ??= this.pool.end();
     await this.ended;
   }
@@ -192,18 +218,34 @@ export class Store implements Queryable, AsyncDisposable {
   private async checkout(queryName: string): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
     const started = performance.now();
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      const failure = err instanceof Error && err.message === POOL_WAIT_TIMEOUT ? new PoolExhaustedError(queryName, this.options.poolSize, this.options.connectionWaitMs) : new QueryError(queryName, err);
-      this.failed(failure, true, started);
-      throw failure;
+    for (;;) {
+      try {
+        client = await this.pool.connect();
+        break;
+      } catch (err) {
+        const failure = this.checkoutFailure(queryName, err);
+        // The server is full but this pool has connections (or some still connecting): cap the
+        // pool at the open ones (raised as the others get in) and wait for one.
+        // Again if refused again: a refusal makes pg-pool open a connection for the next waiter
+        // before the cap is lowered.
+        if (databaseFailureOf(failure, true) === 'too_many_connections' && this.pool.totalCount > 0 && performance.now() - started < this.options.connectionWaitMs) {
+          this.failures.too_many_connections++;
+          this.refused(failure);
+          continue;
+        }
+        this.failed(failure, true, started);
+        throw failure;
+      }
     }
     // pg-pool listens for errors only on idle clients; a checked-out client that loses its
     // connection would otherwise emit an unhandled 'error' and crash the process. The query
     // running on it rejects on its own, so here it is only logged.
     client.on('error', this.onBusyClientError);
     return client;
+  }
+
+  private checkoutFailure(queryName: string, err: unknown): QueryError | PoolExhaustedError {
+    return err instanceof Error && err.message === POOL_WAIT_TIMEOUT ? new PoolExhaustedError(queryName, this.options.poolSize, this.options.connectionWaitMs) : new QueryError(queryName, err);
   }
 
   private release(client: pg.PoolClient, failure: unknown): void {
@@ -233,16 +275,73 @@ export class Store implements Queryable, AsyncDisposable {
     this.failures[kind]++;
     // A busy pool is this process's own state, not the database's.
     if (kind === 'pool_exhausted') return;
+    // At max_connections the connections already open still answer: queries fail and succeed in
+    // turn, so an outage line per failure would flap. The refusals are reported as one episode.
+    const refused = kind === 'too_many_connections';
+    if (refused) this.refused(err);
     if (this.outage) {
       this.outage.failed++;
+      if (!refused && !this.outage.logged) {
+        this.outage.logged = true;
+        this.logOutage(err, kind);
+      }
       return;
     }
     if (sentAt < this.lastAnswer) return;
-    this.outage = { since: Date.now(), failed: 1 };
-    const advice = kind === 'too_many_connections'
-      ? `PostgreSQL is at max_connections: every process's pool (poolSize ${this.options.poolSize} here) and every agent and edge count; lower poolSize, raise max_connections, or put PgBouncer in front`
-      : 'queries fail and are retried with backoff until it answers';
-    this.logger.error({ err: err.message, kind, application: this.options.applicationName }, `PostgreSQL cannot be used (${kind.replaceAll('_', ' ')}): ${advice}`);
+    this.outage = { since: Date.now(), failed: 1, logged: !refused };
+    if (!refused) this.logOutage(err, kind);
+  }
+
+  private logOutage(err: Error, kind: DatabaseFailureKind): void {
+    this.logger.error({ err: err.message, kind, application: this.options.applicationName }, `PostgreSQL cannot be used (${kind.replaceAll('_', ' ')}): queries fail and are retried with backoff until it answers`);
+  }
+
+  /**
+   * A connection refused at the server's limit. The pool is capped at the connections it holds,
+   * so queries wait for one of those instead of failing — and instead of asking the server for
+   * more, each ask costing it a backend started and refused. Every `refusalQuietMs` without a
+   * refusal the cap goes back to `poolSize` if the pool is below it (the cap is not what holds it)
+   * or doubles if not (a probe); a refusal lowers it again. The first refusal of an episode is
+   * logged at error with what to change, the cap's return to `poolSize` at warn.
+   */
+  private refused(err: Error): void {
+    const now = Date.now();
+    const pool = this.pool.options as { max: number };
+    pool.max = Math.max(1, Math.min(pool.max, this.open));
+    if (this.refusals) {
+      this.refusals.count++;
+      this.refusals.last = now;
+      return;
+    }
+    // 53300 also comes from a role's CONNECTION LIMIT and from slots reserved for superusers.
+    const message = err instanceof QueryError && err.cause instanceof Error ? err.cause.message : err.message;
+    const limit = /for role/.test(message) ? "this role's CONNECTION LIMIT" : /reserved/.test(message) ? 'max_connections less the slots reserved for superusers' : 'max_connections';
+    this.logger.error(
+      { err: err.message, kind: 'too_many_connections', poolSize: this.options.poolSize, cappedAt: pool.max, application: this.options.applicationName },
+      `PostgreSQL refuses new connections (too many connections: ${limit}): every replica's pool (poolSize ${this.options.poolSize} here), LISTEN connection, agent and edge count; ` +
+        `queries wait for the ${pool.max} connection(s) this pool holds; lower poolSize, raise the limit, or put PgBouncer in front`,
+    );
+    const quietMs = this.options.refusalQuietMs;
+    const check = (): void => {
+      const episode = this.refusals;
+      if (!episode) return;
+      const quietFor = Date.now() - Math.max(episode.last, episode.probed);
+      if (quietFor >= quietMs) {
+        if (this.pool.totalCount < pool.max || pool.max * 2 >= this.options.poolSize) {
+          pool.max = this.options.poolSize;
+          this.refusals = undefined;
+          this.logger.warn(
+            { refused: episode.count, forMs: episode.last - episode.since, poolSize: this.options.poolSize, application: this.options.applicationName },
+            `PostgreSQL refused no new connection for ${quietMs} ms: the pool may open ${this.options.poolSize} again`,
+          );
+          return;
+        }
+        pool.max *= 2;
+        episode.probed = Date.now();
+      }
+      episode.timer = setTimeout(check, quietMs - (Date.now() - Math.max(episode.last, episode.probed))).unref();
+    };
+    this.refusals = { since: now, last: now, probed: now, count: 1, timer: setTimeout(check, quietMs).unref() };
   }
 
   /** A query got an answer: an outage, if there was one, is over. */
@@ -251,6 +350,7 @@ export class Store implements Queryable, AsyncDisposable {
     const outage = this.outage;
     if (!outage) return;
     this.outage = undefined;
+    if (!outage.logged) return;
     this.logger.warn({ downMs: Date.now() - outage.since, failedQueries: outage.failed, application: this.options.applicationName }, 'PostgreSQL answers again');
   }
 

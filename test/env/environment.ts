@@ -32,6 +32,8 @@ export interface StartOptions {
   readonly log?: (line: string) => void;
   /** Folder of CRD YAML files to install. @default crds/ of this repository */
   readonly crdsDir?: string;
+  /** Server parameters of an embedded PostgreSQL (e.g. `{ max_connections: '20' }`); set DATABASE_URL to '' with them. */
+  readonly postgresSettings?: Readonly<Record<string, string>>;
 }
 
 /** Starts etcd, kube-apiserver and PostgreSQL, installs the CRDs; stops what started if a step fails. */
@@ -44,7 +46,7 @@ export async function startTestEnvironment(options: StartOptions = {}): Promise<
   try {
     const [etcd, postgres] = await Promise.all([
       startEtcd(binaries.etcd, dir).then((s) => (started.push(s), s)),
-      startPostgres(dir, env.DATABASE_URL).then((s) => (started.push(s), s)),
+      startPostgres(dir, env.DATABASE_URL || undefined, options.postgresSettings).then((s) => (started.push(s), s)),
     ]);
     const apiserver = await startKubeApiserver(binaries.kubeApiserver, etcd.url, dir);
     started.push(apiserver);

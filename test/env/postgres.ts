@@ -29,9 +29,14 @@ export interface Postgres {
   stop(): Promise<void>;
 }
 
-/** Starts an embedded PostgreSQL under `dir`, or uses `externalUrl` when given. */
-export async function startPostgres(dir: string, externalUrl?: string): Promise<Postgres> {
+/**
+ * Starts an embedded PostgreSQL under `dir`, or uses `externalUrl` when given. `settings` are
+ * server parameters (`-c name=value`) for the embedded server, e.g. a small `max_connections`;
+ * an external server cannot take them, so asking for both is an error.
+ */
+export async function startPostgres(dir: string, externalUrl?: string, settings: Readonly<Record<string, string>> = {}): Promise<Postgres> {
   const database = `tend_test_${process.pid}_${Date.now().toString(36)}`;
+  if (externalUrl && Object.keys(settings).length > 0) throw new Error(`these PostgreSQL settings need a server of the test's own, not DATABASE_URL's: ${Object.keys(settings).join(', ')}`);
   if (externalUrl) return useExternal(externalUrl, database);
 
   const bin = await embeddedBinaries();
@@ -64,9 +69,9 @@ export async function startPostgres(dir: string, externalUrl?: string): Promise<
       args: [
         '-D', dataDir, '-p', String(port), '-k', socketDir,
         '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'max_connections=300',
         // Throwaway data: durability only costs time here.
         '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+        ...Object.entries({ max_connections: '300', ...settings }).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
       ],
     });
     await waitForServer(server, 'accepted connection', async () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -83,7 +84,7 @@ describe('Store', () => {
 
     expect(await store.query(appName, [7])).toEqual([{ name: 'tend-test', n: 7 }]);
     await store.ping();
-    expect(store.stats()).toEqual({ total: 1, idle: 1, waiting: 0 });
+    expect(store.stats()).toEqual({ total: 1, idle: 1, waiting: 0, max: 10 });
   });
 
   it('commits a transaction that succeeds and rolls back one that throws', async () => {
@@ -141,6 +142,35 @@ describe('Store', () => {
     release();
     await busy;
     await expect(store.query(backendPid)).resolves.toHaveLength(1);
+  });
+
+  it('waits for the connections it holds when the server refuses one more, says so once, and opens them again when it stops refusing', async () => {
+    const url = new URL(await databases.create());
+    // A role's CONNECTION LIMIT refuses with the same SQLSTATE as max_connections (53300).
+    const role = `${url.pathname.slice(1)}_limited`;
+    const admin = new pg.Client({ connectionString: url.toString() });
+    await admin.connect();
+    await admin.query(`create role ${admin.escapeIdentifier(role)} login password 'limited' connection limit 2`);
+    await admin.end();
+    url.username = role;
+    url.password = 'limited';
+    const { logger, lines } = capturingLogger();
+    const store = new Store({ connectionString: url.toString(), poolSize: 5, refusalQuietMs: 1_500, logger });
+    stores.push(store);
+
+    // Five at once: the pool asks for five connections, the server gives two; all five run on them.
+    const results = await Promise.all(Array.from({ length: 5 }, () => store.query(sleep, [0.2])));
+
+    expect(results).toHaveLength(5);
+    expect(store.health()).toMatchObject({ available: true, failures: { too_many_connections: 3 } });
+    expect(store.stats()).toMatchObject({ total: 2, max: 2 });
+    const refused = lines().filter((l) => String(l.msg).startsWith('PostgreSQL refuses new connections'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.msg).toContain("this role's CONNECTION LIMIT");
+    expect(lines().filter((l) => String(l.msg).startsWith('PostgreSQL cannot be used'))).toEqual([]);
+    // Nothing refused for 1.5 s: the cap doubles (the pool holds 2 of 2), then, with the pool below it, goes.
+    await waitFor('the pool to open up to poolSize again', () => store.stats().max === 5);
+    expect(lines().filter((l) => String(l.msg).startsWith('PostgreSQL refused no new connection'))).toHaveLength(1);
   });
 
   it('logs queries slower than slowQueryMs by name and duration, never their values', async () => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { PoolExhaustedError, QueryError, databaseFailureOf } from '../../../../framework/store/index.js';
+import { MigrationError, PoolExhaustedError, QueryError, databaseFailureOf, passesWithTime } from '../../../../framework/store/index.js';
 
 /** A server error as pg builds it from an ErrorResponse. */
 function serverError(code: string, severity: string, message = 'x'): pg.DatabaseError {
@@ -30,5 +30,16 @@ describe('what a failed query says about the database', () => {
     expect(databaseFailureOf(new QueryError('q', serverError('53300', 'FATAL', 'sorry, too many clients already')), true)).toBe('too_many_connections');
     expect(databaseFailureOf(new QueryError('q', new Error('Query read timeout')), false)).toBe('no_answer');
     expect(databaseFailureOf(new PoolExhaustedError('q', 2, 5_000), true)).toBe('pool_exhausted');
+  });
+
+  it('waits out an unreachable or full server, never a refused login, a missing database or a statement', () => {
+    expect(passesWithTime(new QueryError('q', socketError('ECONNREFUSED')))).toBe(true);
+    expect(passesWithTime(new QueryError('q', serverError('53300', 'FATAL', 'sorry, too many clients already')))).toBe(true);
+    expect(passesWithTime(new QueryError('q', serverError('57P03', 'FATAL', 'the database system is starting up')))).toBe(true);
+    expect(passesWithTime(new PoolExhaustedError('q', 2, 5_000))).toBe(true);
+    expect(passesWithTime(new QueryError('q', serverError('28P01', 'FATAL', 'password authentication failed for user "tend"')))).toBe(false);
+    expect(passesWithTime(new QueryError('q', serverError('3D000', 'FATAL', 'database "tend" does not exist')))).toBe(false);
+    expect(passesWithTime(new QueryError('q', serverError('42P01', 'ERROR', 'relation "x" does not exist')))).toBe(false);
+    expect(passesWithTime(new MigrationError('000003_x.sql was changed after it was applied'))).toBe(false);
   });
 });
