@@ -170,6 +170,7 @@ describe('health testdata captured from real runs', () => {
       startAgent(name, mkdtempSync(join(tmpdir(), `tend-agent-${name}-`)), await enrolledCredentials(env.postgres.databaseUrl, 'node', name, env.dir));
     }
     await node('idle');
+    await node('vault');
     await node('retired', { decommission: true });
     await tenant('acme', { namespaces: ['acme'], allowedHostnames: ['*.acme.test'] });
     await tenant('paused', { namespaces: ['paused'], allowedHostnames: ['*.paused.test'], suspended: true });
@@ -207,6 +208,7 @@ describe('health testdata captured from real runs', () => {
     await volume('east', 'acme', { node: 'n2' });
     await app('easterly', 'acme', { volumes: [{ volume: 'east', mountPath: '/data' }], rollout: { maxSurge: 0, maxUnavailable: 1 } });
     await volume('spare', 'acme');
+    await volume('vaulted', 'acme', { node: 'vault' }); // its node has no agent to create it
     await volume('misplaced', 'acme', { node: 'nowhere' });
     await app('paused', 'paused');
     await route('paused', 'paused', 'www.paused.test', 'paused');
@@ -260,6 +262,7 @@ describe('health testdata captured from real runs', () => {
       capture({ file: 'no-tenant', kind: 'Route', key: 'orphan/stray', condition: c('Accepted', 'False', 'NoTenant'), health: 'Degraded', messageFrom: 'Ready' }),
 
       capture({ file: 'bound', kind: 'Volume', key: 'acme/data', condition: c('Provisioned', 'True', 'Provisioned'), health: 'Healthy', messageFrom: 'Bound', also: (o) => findCondition(o.status?.conditions, 'Ready')?.status === 'True' }),
+      capture({ file: 'provisioning', kind: 'Volume', key: 'acme/vaulted', condition: c('Provisioned', 'False', 'Provisioning'), health: 'Progressing', messageFrom: 'Ready' }),
       capture({ file: 'waiting-for-first-consumer', kind: 'Volume', key: 'acme/spare', condition: c('Bound', 'False', 'WaitingForFirstConsumer'), health: 'Healthy', messageFrom: 'Ready' }),
       capture({ file: 'node-not-found', kind: 'Volume', key: 'acme/misplaced', condition: c('Bound', 'False', 'NodeNotFound'), health: 'Degraded', messageFrom: 'Ready' }),
       capture({ file: 'quota-exceeded', kind: 'Volume', key: 'tight/second', condition: c('Bound', 'False', 'QuotaExceeded'), health: 'Degraded', messageFrom: 'Ready' }),
@@ -297,9 +300,13 @@ describe('health testdata captured from real runs', () => {
     await capture({ file: 'draining', kind: 'Node', key: 'n2', condition: c('Schedulable', 'False', 'Draining'), health: 'Progressing', messageFrom: 'Schedulable' });
     await updateSpec(clients.node, 'n1', (spec) => ({ ...spec, decommission: true }));
     await capture({ file: 'decommissioned-with-instances', kind: 'Node', key: 'n1', condition: c('Schedulable', 'False', 'Decommissioned'), health: 'Degraded', messageFrom: 'Schedulable', also: (o) => findCondition(o.status?.conditions, 'Ready')?.status === 'True' });
+    await updateSpec(clients.node, 'vault', (spec) => ({ ...spec, decommission: true }));
+    await capture({ file: 'decommission-blocked', kind: 'Node', key: 'vault', condition: c('Ready', 'False', 'DecommissionBlocked'), health: 'Degraded', messageFrom: 'Ready' });
     await agents.get('n2')!.kill();
     await capture({ file: 'node-lost', kind: 'Node', key: 'n2', condition: c('Alive', 'False', 'NodeLost'), health: 'Degraded', messageFrom: 'Ready' });
     await capture({ file: 'node-lost', kind: 'Volume', key: 'acme/east', condition: c('Provisioned', 'False', 'NodeLost'), health: 'Degraded', messageFrom: 'Ready' });
+    await clients.node.delete('n1' as Key);
+    await capture({ file: 'deletion-blocked', kind: 'Node', key: 'n1', condition: c('Ready', 'False', 'DeletionBlocked'), health: 'Progressing', messageFrom: 'Ready' });
     await capture({ file: 'volume-node-lost', kind: 'App', key: 'acme/easterly', condition: c('Available', 'False', 'VolumeNodeLost'), health: 'Degraded', messageFrom: 'Ready' });
   }, 120_000);
 });

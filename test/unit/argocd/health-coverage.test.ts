@@ -31,7 +31,7 @@ const NOT_CONDITIONS: Partial<Record<Kind, readonly string[]>> = {
 /** Reasons with no captured case yet, and why: what it takes to reach them in a test. */
 const NOT_CAPTURED: Record<Kind, Record<string, string>> = {
   App: {
-    VolumeDeleting: 'a Volume being deleted while a new App mounts it: the window is short',
+    VolumeDeleting: 'a Volume the agent is removing: an App that mounts it while its deletion is blocked still starts',
     SizeExceeded: 'a volume over its spec.size needs data written past it and a usage report',
     InvalidCommand: 'the CRD rejects an empty command; only an older object could carry one',
     InvalidSpec: 'the CRD rejects every spec the agent would refuse as invalid',
@@ -42,7 +42,6 @@ const NOT_CAPTURED: Record<Kind, Record<string, string>> = {
   Route: {},
   Volume: {
     RestoreNotAllowed: 'restoring from backups another tenant made: the namespace must change hands',
-    Provisioning: 'the moment before the agent creates it',
     Restoring: 'a restore in progress: needs a backup first',
     ProvisioningFailed: 'the agent failing to create the folder',
     SizeExceeded: 'data written past spec.size and a usage report',
@@ -52,8 +51,6 @@ const NOT_CAPTURED: Record<Kind, Record<string, string>> = {
     Deleting: 'the moment the agent removes the data',
   },
   Node: {
-    DeletionBlocked: 'deleting a node that still has instances (the test environment cannot drop it after)',
-    DecommissionBlocked: 'a retired node still holding a pinned volume',
     SandboxUnavailable: 'an agent on a machine without namespaces (this one has them)',
   },
 };
