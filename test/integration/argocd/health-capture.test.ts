@@ -217,6 +217,8 @@ describe('health testdata captured from real runs', () => {
     await route('first', 'tight', 'a.tight.test', 'first');
     await route('second', 'tight', 'b.tight.test', 'first');
     await volume('first', 'tight', { node: 'n1' });
+    // Which of two pinned volumes gets the tenant's last slot is a race between their reconciles: the first is bound first.
+    await eventually(async () => (findCondition((await clients.volume.get('tight/first' as Key))?.status?.conditions, 'Bound')?.status === 'True' ? true : undefined), { what: 'volume tight/first bound', timeoutMs: 30_000 });
     await volume('second', 'tight', { node: 'n1' });
     await app('busy', 'cpu', { resources: { memory: '64Mi', cpu: '100m' } });
     await app('stray', 'orphan');
@@ -288,8 +290,13 @@ describe('health testdata captured from real runs', () => {
     await eventually(async () => (findCondition((await clients.tenant.get('leaving' as Key))?.status?.conditions, 'Ready')?.status === 'True' ? true : undefined), { what: 'tenant leaving Ready' });
     await clients.tenant.delete('leaving' as Key);
     await capture({ file: 'deletion-blocked', kind: 'Tenant', key: 'leaving', condition: c('Ready', 'False', 'DeletionBlocked'), health: 'Progressing', messageFrom: 'Ready' });
+    // `counter` holds volume data (it was placed on it first): another App gets nothing of it.
+    await app('copycat', 'acme', { volumes: [{ volume: 'data', mountPath: '/data' }], rollout: { maxSurge: 0, maxUnavailable: 1 } });
+    await capture({ file: 'volume-in-use', kind: 'App', key: 'acme/copycat', condition: c('Scheduled', 'False', 'VolumeInUse'), health: 'Degraded', messageFrom: 'Ready' });
     await clients.volume.delete('acme/data' as Key);
     await capture({ file: 'deletion-blocked', kind: 'Volume', key: 'acme/data', condition: c('Ready', 'False', 'DeletionBlocked'), health: 'Progressing', messageFrom: 'Ready' });
+    await app('latecomer', 'acme', { volumes: [{ volume: 'data', mountPath: '/data' }], rollout: { maxSurge: 0, maxUnavailable: 1 } });
+    await capture({ file: 'volume-deleting', kind: 'App', key: 'acme/latecomer', condition: c('Scheduled', 'False', 'VolumeDeleting'), health: 'Degraded', messageFrom: 'Ready' });
   }, 120_000);
 
   it('captures a node cordoned, draining, retired with instances, and lost', async () => {
