@@ -86,7 +86,8 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
     let listener: pg.Client | undefined;
     try {
       // To whichever host takes writes, when the URL lists several: NOTIFYs are sent there.
-      listener = await connectClient(this.options.listenUrl, { application_name: `tend watch ${plural}` });
+      // A host that does not answer at all (a dead machine at the head of a host list) costs 10 s, not TCP's minutes.
+      listener = await connectClient(this.options.listenUrl, { application_name: `tend watch ${plural}`, keepAlive: true, connectionTimeoutMillis: 10_000 });
       listener.on('notification', (message) => {
         if (message.channel === 'tend_resources' && message.payload === plural) rouse();
       });

@@ -10,7 +10,7 @@
  * throughout. Printed: from the primary's stop to each process's first write (or session) on
  * the new primary.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -48,6 +48,7 @@ const backendsOf = q('backends', 'select backends from platform.routing where ho
 
 let env: TestEnvironment;
 let pair: PostgresPair;
+let pairDir: string;
 let store: Store;
 /** Where the test looks: the primary, then the promoted standby (by their own URLs, so a broken host list fails only the processes). */
 let observer: Store;
@@ -58,7 +59,8 @@ const instancePorts = new Set<number>();
 beforeAll(async () => {
   // Its own servers: the pair is shut down and promoted, and the API server's PostgreSQL is not used.
   env = await startTestEnvironment({ env: { ...process.env, DATABASE_URL: '' } });
-  pair = await startPostgresPair(mkdtempSync(join(tmpdir(), 'tend-failover-')));
+  pairDir = mkdtempSync(join(tmpdir(), 'tend-failover-'));
+  pair = await startPostgresPair(pairDir);
   // The test's own Store goes through the same host list as the processes.
   store = new Store({ connectionString: pair.databaseUrl, logger: createLogger({ level: 'silent' }), poolSize: 3, connectionWaitMs: 2_000 });
   await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
@@ -77,6 +79,7 @@ afterAll(async () => {
   await store?.close();
   await observer?.close();
   await pair?.stop();
+  if (pairDir) rmSync(pairDir, { recursive: true, force: true });
   await env?.stop();
 });
 
