@@ -6,8 +6,7 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
-import { createLogger } from '../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
+import { createLogger, frameworkMigrationsFolder, migrate, Store } from '../framework/index.js';
 import { platformMigrationsFolder } from '../migrations/index.js';
 import { parseDuration } from './duration.js';
 import { EXIT, type CliIo } from './io.js';
