@@ -5,9 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_CLIENT_LIMITS, SNAPSHOT_FILE, TrustedProxies, formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
-import { holdOpen } from '../framework/time/hold-open.js';
-import { createLogger } from '../framework/log/logger.js';
-import { Store } from '../framework/store/index.js';
+import { createLogger, holdOpen, Store } from '../framework/index.js';
 import { resolveAgentConnection } from './credentials.js';
 import { runEnroll } from './enroll.js';
 import { EXIT, type CliIo } from './io.js';

@@ -9,10 +9,7 @@
  * stopped and, once stopped, forgotten — fenced, like every other write; then its volume claims
  * go, so an App waiting for its volumes gets them. Idempotent, no leader.
  */
-import type { Key } from '../framework/reconcile/index.js';
-import type { Runnable } from '../framework/runtime/manager.js';
-import type { NamedQuery } from '../framework/store/index.js';
-import { sleep } from '../framework/time/sleep.js';
+import { type Key, type NamedQuery, type Runnable, sleep } from '../framework/index.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
 import type { PlatformDeps } from './platform-deps.js';
 import { appsWithVolumeClaims, releaseVolumeClaims } from './volume-claim-queries.js';

@@ -1,5 +1,5 @@
 /** The SQL of volume claims (platform.volume_claims, migrations/000023_platform_volume_claims.sql). */
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The claims on volumes $1 (namespace/name each). */
 export const claimsOfVolumes: NamedQuery = {

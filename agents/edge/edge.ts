@@ -9,8 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { startHealthServer } from '../../framework/health/index.js';
-import type { Queryable } from '../../framework/store/index.js';
+import { type Queryable, startHealthServer } from '../../framework/index.js';
 import { Balancer } from './balancer.js';
 import { compileClientLimits, timeoutCheckIntervalMs, type ClientLimits } from './client-limits.js';
 import { EdgeMetrics } from './edge-metrics.js';

@@ -217,8 +217,8 @@ describe('health testdata captured from real runs', () => {
     await route('first', 'tight', 'a.tight.test', 'first');
     await route('second', 'tight', 'b.tight.test', 'first');
     await volume('first', 'tight', { node: 'n1' });
-    // Which of two pinned volumes gets the tenant's last slot is a race between their reconciles: the first is bound first.
-    await eventually(async () => (findCondition((await clients.volume.get('tight/first' as Key))?.status?.conditions, 'Bound')?.status === 'True' ? true : undefined), { what: 'volume tight/first bound', timeoutMs: 30_000 });
+    // Volumes bind first come, first served (a bound volume never moves): the second only once the first holds the quota.
+    await eventually(async () => (findCondition((await clients.volume.get('tight/first' as Key))?.status?.conditions, 'Bound')?.status === 'True' ? true : undefined), { what: 'tight/first bound', timeoutMs: 30_000 });
     await volume('second', 'tight', { node: 'n1' });
     await app('busy', 'cpu', { resources: { memory: '64Mi', cpu: '100m' } });
     await app('stray', 'orphan');
