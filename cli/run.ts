@@ -6,8 +6,8 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
-import { createLogger, frameworkMigrationsFolder, migrate, Store } from '../framework/index.js';
-import { platformMigrationsFolder } from '../migrations/index.js';
+import { createLogger, frameworkMigrations, migrate, Store } from '../framework/index.js';
+import { platformMigrations } from '../migrations/index.js';
 import { parseDuration } from './duration.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
@@ -84,7 +84,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
 
   const statementTimeoutMs = values['statement-timeout-ms'] === undefined ? undefined : wholeNumber('run', 'statement-timeout-ms', values['statement-timeout-ms'], 1);
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}`, ...(statementTimeoutMs ? { statementTimeoutMs } : {}) });
-  const applied = await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  const applied = await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
   const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning });
 

@@ -18,8 +18,8 @@ import { enroll } from '../enroll.js';
 import { redactedUrl } from '../redacted-url.js';
 import type { CliIo } from '../io.js';
 import { buildPlatform } from '../../controllers/platform.js';
-import { createLogger, frameworkMigrationsFolder, migrate, Store } from '../../framework/index.js';
-import { platformMigrationsFolder } from '../../migrations/index.js';
+import { createLogger, frameworkMigrations, migrate, Store } from '../../framework/index.js';
+import { platformMigrations } from '../../migrations/index.js';
 import { loadOrCreateSealingKey, loadSealingKey } from '../../secrets/key-file.js';
 import { PostgresSecrets } from '../../secrets/postgres-secrets.js';
 import { postgresDir, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
@@ -85,7 +85,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const controllerStore = store('controllers', 10);
-    await migrate(controllerStore, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    await migrate(controllerStore, { tracks: [frameworkMigrations, platformMigrations] });
     if (secretsKey) await PostgresSecrets.publishKey(controllerStore, secretsKey);
     // The agent and the edge get logins of their own, as on a cluster (migrations/000009), with
     // passwords made afresh at every start and never written anywhere.

@@ -16,8 +16,8 @@ import { KubeClient } from '../../framework/client/index.js';
 import { findCondition } from '../../framework/conditions/index.js';
 import { createLogger } from '../../framework/log/logger.js';
 import type { Key } from '../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../framework/store/index.js';
+import { platformMigrations } from '../../migrations/index.js';
 import { startTestEnvironment, type TestEnvironment } from './environment.js';
 import { eventually } from './eventually.js';
 import { send } from './http-request.js';
@@ -125,7 +125,7 @@ class ChaosCluster {
 
   async start(): Promise<void> {
     const { env, clients } = this;
-    await migrate(this.store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    await migrate(this.store, { tracks: [frameworkMigrations, platformMigrations] });
     const core = clients.kubeConfig.makeApiClient(CoreV1Api);
     for (const tenant of TENANTS) {
       await core.createNamespace({ body: { metadata: { name: tenant } } });

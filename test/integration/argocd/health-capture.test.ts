@@ -26,8 +26,8 @@ import { KubeClient, type Resource } from '../../../framework/client/index.js';
 import { findCondition, type Condition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { enrolledCredentials } from '../../env/enroll.js';
 import { REPO_ROOT, startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
@@ -74,7 +74,7 @@ beforeAll(async () => {
   const core = base.kubeConfig.makeApiClient(CoreV1Api);
   for (const ns of ['acme', 'paused', 'tight', 'cpu', 'rival', 'leaving', 'orphan', 'early']) await core.createNamespace({ body: { metadata: { name: ns } } });
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
 }, 120_000);
 
 afterAll(async () => {

@@ -16,8 +16,8 @@ import { KubeClient, type Resource } from '../../../framework/client/index.js';
 import { findCondition, type Condition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { enrolledCredentials } from '../../env/enroll.js';
 import { REPO_ROOT, startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
@@ -47,7 +47,7 @@ async function kubectl(...args: string[]): Promise<{ code: number; stdout: strin
 beforeAll(async () => {
   env = await startTestEnvironment();
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const { kubeConfig } = platformClients(env.apiserver.kubeconfigPath);
   running = buildPlatform({ kubeConfig, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: 1_000 } }).start(stop.signal);
   // examples/node.yaml's Node, with its agent: the Apps run for real and their status settles.
