@@ -24,7 +24,8 @@ Start as many replicas as you like: there is no leader; they share keys through 
 
 Options:
   --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
-  --database-url URL      PostgreSQL (default: $DATABASE_URL)
+  --database-url URL      PostgreSQL (default: $DATABASE_URL); with standbys, list them all:
+                          postgres://h1,h2/tend?target_session_attrs=read-write (follows failovers)
   --replica NAME          this replica's name in logs and the member list (default: $TEND_REPLICA or host-pid)
   --health-port N         serve /healthz, /readyz and /metrics on this port (default: none)
   --health-host ADDR      address for the health port (default: 127.0.0.1; 0.0.0.0 in a pod)

@@ -154,15 +154,34 @@ export function resolveIntOrPercent(value: number | string | undefined, replicas
   return round === 'up' ? Math.ceil(exact) : Math.floor(exact);
 }
 
+/** maxSurge and maxUnavailable for `replicas`, as the planner applies them: a volume's single writer never surges, and they are never both 0. */
+export function rolloutBounds(app: App, replicas: number): { readonly surge: number; readonly unavailable: number } {
+  const surge = isStateful(app) ? 0 : resolveIntOrPercent(app.spec?.rollout?.maxSurge, replicas, '25%', 'up');
+  const unavailable = resolveIntOrPercent(app.spec?.rollout?.maxUnavailable, replicas, '25%', 'down');
+  return { surge, unavailable: surge === 0 && unavailable === 0 ? 1 : unavailable }; // the CRD rejects both 0; never deadlock
+}
+
+/**
+ * How many ready instances keep the App Available: a Deployment's minimum, `replicas −
+ * maxUnavailable`, and at least one while any is asked for (a single instance that stops for its
+ * rollout is an outage). A scale-up raises the bar only as its new instances become ready: while
+ * the App was Available, the instances it counted then (`status.readyReplicas`) are enough, so a
+ * healthy change never turns Ready False — Progressing says the new ones are on their way.
+ */
+export function availableMinimum(app: App, replicas: number): number {
+  if (replicas === 0) return 0;
+  const minimum = Math.max(1, replicas - rolloutBounds(app, replicas).unavailable);
+  const wasAvailable = app.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false;
+  return wasAvailable ? Math.max(1, Math.min(minimum, app.status?.readyReplicas ?? 0)) : minimum;
+}
+
 /** Plans one reconcile of `app`. */
 export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv): AppPlan {
   const { template, revision } = templateOf(app, env.secretVersions);
   const stateful = isStateful(app);
   // A volume has one writer: at most one instance, and a new one starts only after the old stopped.
   const replicas = stateful ? Math.min(app.spec?.replicas ?? 1, 1) : (app.spec?.replicas ?? 1);
-  const surge = stateful ? 0 : resolveIntOrPercent(app.spec?.rollout?.maxSurge, replicas, '25%', 'up');
-  let unavailable = resolveIntOrPercent(app.spec?.rollout?.maxUnavailable, replicas, '25%', 'down');
-  if (surge === 0 && unavailable === 0) unavailable = 1; // the CRD rejects it; never deadlock
+  const { surge, unavailable } = rolloutBounds(app, replicas);
   const now = env.now.getTime();
   const lostGraceMs = env.lostGraceMs ?? 30_000;
   const steps: AppStep[] = [];
@@ -268,7 +287,7 @@ export function appStatus(app: App, instances: readonly AppInstance[], plan: App
       : { type: 'Scheduled', status: 'True', reason: 'Placed', message: replicas === 0 ? 'scaled to zero' : `${plural(current.length + outcome.placed, 'instance')} placed` },
   );
   updates.push(
-    ready >= replicas
+    ready >= availableMinimum(app, replicas)
       ? { type: 'Available', status: 'True', reason: 'MinimumReplicasReady', message: replicas === 0 ? 'scaled to zero' : `${ready} of ${replicas} ready` }
       : env.volumeBlocked
         ? { type: 'Available', status: 'False', reason: env.volumeBlocked.reason, message: env.volumeBlocked.message }

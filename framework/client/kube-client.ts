@@ -179,7 +179,9 @@ export function toApiError(what: string, err: unknown): ApiError {
     const message = status.message ?? String(err.body ?? err.message);
     return apiError(`${what}: ${message}`, err.code, status.reason, status.details?.causes ?? []);
   }
+  // A watch the server refuses outright (not 200) comes as a plain Error with the status code: a
+  // 410 there must still be a GoneError, or the informer would retry the same version forever.
   const code = (err as { statusCode?: number; code?: unknown }).statusCode;
-  return new ApiError(`${what}: ${(err as Error).message ?? String(err)}`, typeof code === 'number' ? code : 0);
+  return apiError(`${what}: ${(err as Error).message ?? String(err)}`, typeof code === 'number' ? code : 0);
 }
 

@@ -1,4 +1,4 @@
-/** tend's own metrics beside controller-runtime's: membership, the database pool and its failures. */
+/** tend's own metrics beside controller-runtime's: membership, informers' lists, the database pool and its failures. */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DATABASE_FAILURE_KINDS, type DatabaseFailureKind, type Store } from '../store/index.js';
 
@@ -8,17 +8,38 @@ export interface TendMetricSources {
   /** 1 while this replica owns keys. */
   readonly selfActive?: () => boolean;
   readonly store?: Store;
+  /** The informers' list counts: the first list, and each list after a watch too old to resume (410 Gone). */
+  readonly informers?: () => Iterable<{ readonly resource: string; readonly lists: number; readonly expired: number }>;
 }
 
 /** Registers tend_* gauges read at scrape time. */
 export function registerTendMetrics(registry: Registry, sources: TendMetricSources): void {
   const registers = [registry];
-  const { activeMembers, selfActive, store } = sources;
+  const { activeMembers, selfActive, store, informers } = sources;
   if (activeMembers) {
     new Gauge({ name: 'tend_members_active', help: 'Replicas currently owning keys, as this replica sees them', registers, collect() { this.set(activeMembers()); } });
   }
   if (selfActive) {
     new Gauge({ name: 'tend_member_active', help: '1 while this replica holds a live membership and owns keys', registers, collect() { this.set(selfActive() ? 1 : 0); } });
+  }
+  if (informers) {
+    // Read from the informers at scrape time; they only ever grow.
+    const seen = new Map<string, number>();
+    new Counter({
+      name: 'tend_informer_lists_total',
+      help: 'Full lists by informers, by resource and reason: start (the first) or expired (the watch\'s resourceVersion was too old to resume from, 410 Gone: API server restart, etcd compaction)',
+      labelNames: ['resource', 'reason'],
+      registers,
+      collect() {
+        for (const { resource, lists, expired } of informers()) {
+          for (const [reason, count] of [['start', Math.min(lists, 1)], ['expired', expired]] as const) {
+            const id = `${resource} ${reason}`;
+            this.inc({ resource, reason }, count - (seen.get(id) ?? 0));
+            seen.set(id, count);
+          }
+        }
+      },
+    });
   }
   if (store) {
     new Gauge({

@@ -71,6 +71,7 @@ export class Manager {
         ? { activeMembers: () => membership.activeMembers().length, selfActive: () => membership.id !== undefined && membership.activeMembers().includes(membership.id) }
         : {}),
       ...(options.store ? { store: options.store } : {}),
+      informers: () => [...this.informers.entries()].map(([resource, i]) => ({ resource, lists: i.listCount, expired: i.expiredCount })),
     });
   }
 

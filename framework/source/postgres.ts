@@ -1,13 +1,18 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Enqueuer } from '../queue/index.js';
 import type { Key } from '../reconcile/index.js';
+import { connectClient } from '../store/connect-client.js';
 import { sleep } from '../time/sleep.js';
 import type { Source } from './index.js';
 
 export interface PostgresSourceOptions {
   readonly name: string;
-  /** A direct connection (LISTEN does not work through a transaction-pooling PgBouncer). */
+  /**
+   * A direct connection (LISTEN does not work through a transaction-pooling PgBouncer). May list
+   * several hosts (`target_session_attrs=read-write`): each reconnect goes to the one that takes
+   * writes, where the NOTIFYs are sent.
+   */
   readonly connectionString: string;
   /** The NOTIFY channel to listen on. */
   readonly channel: string;
@@ -52,30 +57,30 @@ async function listen(options: PostgresSourceOptions, signal: AbortSignal, queue
   const log = options.logger.child({ source: options.name });
   const livenessMs = options.livenessMs ?? 5_000;
   for (let failures = 0; !signal.aborted; ) {
-    const client = new pg.Client({
-      connectionString: options.connectionString,
-      application_name: `tend listen ${options.channel}`,
-      keepAlive: true,
-      connectionTimeoutMillis: livenessMs * 2,
-      query_timeout: livenessMs,
-    });
+    let client: pg.Client | undefined;
     const connection = new AbortController();
-    const closed = new Promise<Error | undefined>((resolve) => {
-      client.on('error', resolve);
-      client.on('end', () => resolve(undefined));
-    });
     try {
-      await client.connect();
-      client.on('notification', (message) => {
+      client = await connectClient(options.connectionString, {
+        application_name: `tend listen ${options.channel}`,
+        keepAlive: true,
+        connectionTimeoutMillis: livenessMs * 2,
+        query_timeout: livenessMs,
+      });
+      const open = client;
+      const closed = new Promise<Error | undefined>((resolve) => {
+        open.on('error', resolve);
+        open.on('end', () => resolve(undefined));
+      });
+      open.on('notification', (message) => {
         if (message.channel !== options.channel || message.payload === undefined) return;
         for (const key of options.map(message.payload)) queue.add(key);
       });
-      await client.query(`listen ${client.escapeIdentifier(options.channel)}`);
+      await open.query(`listen ${open.escapeIdentifier(options.channel)}`);
       failures = 0;
       for (const key of (await options.resync?.()) ?? []) queue.add(key);
       onSynced();
       const stop = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
-      const err = await Promise.race([closed, stop, silence(client, livenessMs, connection.signal)]);
+      const err = await Promise.race([closed, stop, silence(open, livenessMs, connection.signal)]);
       if (err) throw err;
     } catch (err) {
       if (signal.aborted) break;
@@ -86,7 +91,7 @@ async function listen(options: PostgresSourceOptions, signal: AbortSignal, queue
     } finally {
       connection.abort();
       // A silent connection may never confirm the end: do not wait for it (keepalive reaps it).
-      await Promise.race([client.end().catch(() => {}), sleep(1_000)]);
+      if (client) await Promise.race([client.end().catch(() => {}), sleep(1_000)]);
     }
   }
 }

@@ -13,6 +13,10 @@
  *   hanging; the first failure that concerns the whole database (unreachable, too many
  *   connections, a connection lost or silent) is logged once, and so is the first answer after it;
  *   `health()` counts them by kind for the metrics.
+ * - A URL may list a primary and its standbys, as libpq reads it
+ *   (`postgres://h1:5432,h2:5432/tend?target_session_attrs=read-write`): the pool and every
+ *   `connectClient` go to whichever host takes writes and find the new one after a failover
+ *   (`database-url.ts` parses, `host-pool.ts` and `connect-client.ts` connect).
  * - Only transaction-scoped state (`pg_advisory_xact_lock`, `set local`): behind a PgBouncer in
  *   transaction mode a session-level lock or setting would stick to someone else's connection.
  *   Turn `preparedStatements` off there too.
@@ -33,9 +37,14 @@
  */
 export type { NamedQuery } from './named-query.js';
 export { Store, type Queryable, type Tx, type StoreStats, type StoreHealth } from './store.js';
-export { DATABASE_FAILURE_KINDS, databaseFailureOf, type DatabaseFailureKind } from './database-failure.js';
+export { DATABASE_FAILURE_KINDS, databaseFailureOf, isReadOnlyRefusal, type DatabaseFailureKind } from './database-failure.js';
 export { compileStoreOptions, MAX_POOL_SIZE, type StoreOptions, type CompiledStoreOptions } from './store-options.js';
 export { QueryError } from './query-error.js';
+export { parseDatabaseUrl, withLogin, describeHosts, hostName, type DatabaseTarget, type DatabaseHost, type TargetSessionAttrs } from './database-url.js';
+export { DatabaseUrlError } from './database-url-error.js';
+export { connectClient } from './connect-client.js';
+export { NoAcceptableHostError } from './no-acceptable-host-error.js';
+export { SESSION_CHECK_SQL, sessionRefusal, type SessionFacts } from './session-check.js';
 export { PoolExhaustedError } from './pool-exhausted-error.js';
 export { migrate, frameworkMigrationsFolder, type MigrateOptions, type AppliedMigration } from './migrate.js';
 export { readMigrationFiles, type MigrationFile } from './migration-files.js';

@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { DATABASE_FAILURE_KINDS, databaseFailureOf, type DatabaseFailureKind } from './database-failure.js';
+import { DATABASE_FAILURE_KINDS, databaseFailureOf, isReadOnlyRefusal, type DatabaseFailureKind } from './database-failure.js';
+import { describeHosts, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+import { HostPool, POOL_WAIT_TIMEOUT } from './host-pool.js';
 import type { NamedQuery } from './named-query.js';
 import { PoolExhaustedError } from './pool-exhausted-error.js';
 import { QueryError } from './query-error.js';
@@ -39,10 +41,6 @@ export interface StoreStats {
   readonly waiting: number;
 }
 
-// pg-pool's words when a checkout waited `connectionTimeoutMillis` in its queue (pg-pool 3.x).
-// Matched by message because pg-pool gives the error no code; a test pins the behaviour.
-const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
-
 const PING: NamedQuery = { name: 'tend.ping', text: 'select 1' };
 const BEGIN: NamedQuery = { name: 'tend.begin', text: 'begin' };
 const COMMIT: NamedQuery = { name: 'tend.commit', text: 'commit' };
@@ -51,7 +49,10 @@ const ROLLBACK: NamedQuery = { name: 'tend.rollback', text: 'rollback' };
 /**
  * The process's one PostgreSQL pool, with named queries, transactions, a slow-query log and
  * errors that name the query. Survives a server restart: pg drops dead connections, the
- * queries on them fail once, and later queries open fresh connections.
+ * queries on them fail once, and later queries open fresh connections. With several hosts in the
+ * URL (`postgres://h1,h2/db?target_session_attrs=read-write`) it survives a failover the same way:
+ * new connections go to whichever host takes writes (`HostPool`), and a server that refuses a
+ * write as read-only (25006) has its connections dropped.
  *
  * ```ts
  * await using store = new Store({ connectionString, logger });
@@ -62,7 +63,8 @@ const ROLLBACK: NamedQuery = { name: 'tend.rollback', text: 'rollback' };
 export class Store implements Queryable, AsyncDisposable {
   /** The options in force, defaults filled in. */
   readonly options: CompiledStoreOptions;
-  private readonly pool: pg.Pool;
+  private readonly pool: HostPool;
+  private readonly target: DatabaseTarget;
   private ended: Promise<void> | undefined;
   private readonly failures = Object.fromEntries(DATABASE_FAILURE_KINDS.map((k) => [k, 0])) as Record<DatabaseFailureKind, number>;
   /** Set while PostgreSQL cannot be used: since when, and how many queries failed meanwhile. */
@@ -74,8 +76,9 @@ export class Store implements Queryable, AsyncDisposable {
   constructor(options: StoreOptions) {
     this.options = compileStoreOptions(options);
     const o = this.options;
-    this.pool = new pg.Pool({
-      connectionString: o.connectionString,
+    // Throws DatabaseUrlError at once for a URL tend cannot use.
+    this.target = parseDatabaseUrl(o.connectionString);
+    this.pool = new HostPool(this.target, {
       max: o.poolSize,
       // pg-pool uses one timeout both for waiting on a busy pool and for opening a connection.
       connectionTimeoutMillis: o.connectionWaitMs,
@@ -91,7 +94,7 @@ export class Store implements Queryable, AsyncDisposable {
     });
     // An idle connection failing (server restart, network) must not crash the process:
     // pg-pool has already removed it; the next query opens a new one.
-    this.pool.on('error', (err) => {
+    this.pool.onError((err) => {
       this.failures.connection_lost++;
       this.logger.warn({ err: describe(err), application: options.applicationName }, 'idle PostgreSQL connection failed; the pool dropped it');
     });
@@ -210,7 +213,13 @@ export class Store implements Queryable, AsyncDisposable {
     client.off('error', this.onBusyClientError);
     // A plain statement error (constraint, timeout, syntax) leaves the connection usable, and
     // keeping it keeps its prepared statements; anything else may have broken it: destroy it.
-    const reusable = failure === undefined || (failure instanceof QueryError && isStatementError(failure.cause));
+    // A server that refused a write as read-only is no primary now (demoted, or made read-only):
+    // none of its connections is reused, and new ones look for the host that takes writes.
+    if (isReadOnlyRefusal(failure) && this.pool.trusted(client)) {
+      this.pool.distrust(client);
+      this.logger.warn({ host: this.pool.currentHost, hosts: describeHosts(this.target) }, 'PostgreSQL refused a write as read-only: its connections are dropped; new ones go to the host that takes writes');
+    }
+    const reusable = failure === undefined || (failure instanceof QueryError && isStatementError(failure.cause) && !isReadOnlyRefusal(failure));
     client.release(reusable ? undefined : failure instanceof Error ? failure : new Error(String(failure)));
   }
 
@@ -241,7 +250,9 @@ export class Store implements Queryable, AsyncDisposable {
     this.outage = { since: Date.now(), failed: 1 };
     const advice = kind === 'too_many_connections'
       ? `PostgreSQL is at max_connections: every process's pool (poolSize ${this.options.poolSize} here) and every agent and edge count; lower poolSize, raise max_connections, or put PgBouncer in front`
-      : 'queries fail and are retried with backoff until it answers';
+      : kind === 'read_only'
+        ? `the server takes no writes (a standby, or made read-only): list the primary and its standbys in the URL with target_session_attrs=read-write (${describeHosts(this.target)} now), and queries are retried until one takes writes`
+        : 'queries fail and are retried with backoff until it answers';
     this.logger.error({ err: err.message, kind, application: this.options.applicationName }, `PostgreSQL cannot be used (${kind.replaceAll('_', ' ')}): ${advice}`);
   }
 

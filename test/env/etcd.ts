@@ -42,3 +42,22 @@ export async function startEtcd(binary: string, dir: string): Promise<Etcd> {
   const server = await restartable(launch);
   return Object.assign(server, { url, logFile });
 }
+
+/** etcd's current revision (the newest resourceVersion any object can have), through its v3 JSON gateway. */
+export async function etcdRevision(url: string): Promise<number> {
+  // A range over one key that need not exist: the header carries the store's revision.
+  const res = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('tend-test/revision').toString('base64') }) });
+  if (!res.ok) throw new Error(`etcd range: ${res.status} ${await res.text()}`);
+  return Number(((await res.json()) as { header: { revision: string } }).header.revision);
+}
+
+/**
+ * Compacts etcd's history up to its current revision, as the API server does every 5 minutes:
+ * a watch or list from any older resourceVersion then fails with 410 Gone. Returns the revision.
+ */
+export async function compactEtcd(url: string): Promise<number> {
+  const revision = await etcdRevision(url);
+  const res = await fetch(`${url}/v3/kv/compaction`, { method: 'POST', body: JSON.stringify({ revision: String(revision), physical: true }) });
+  if (!res.ok) throw new Error(`etcd compaction at ${revision}: ${res.status} ${await res.text()}`);
+  return revision;
+}

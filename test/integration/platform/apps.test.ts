@@ -163,6 +163,29 @@ describe('Apps on two nodes with real agents', () => {
     expect(new Set(running.map((i) => i.revision))).toEqual(new Set([rolled.status!.revision]));
   });
 
+  it('scales a healthy App up without Ready turning False: its lastTransitionTime stays', async () => {
+    await clients.app.create(hello('steady', 2));
+    const settled = await readyApp('steady', 2);
+    const since = findCondition(settled.status?.conditions, 'Ready')!.lastTransitionTime;
+    // Every status the API server holds from now on, not just the ones a poll happens to see.
+    const seen: string[] = [];
+    const watching = new AbortController();
+    const watch = clients.app.watch(settled.metadata.resourceVersion!, (event) => {
+      if (event.type === 'MODIFIED' && event.object.metadata.name === 'steady') {
+        const ready = findCondition(event.object.status?.conditions, 'Ready');
+        seen.push(`${ready?.status} ${ready?.reason} ${event.object.status?.readyReplicas}`);
+      }
+    }, watching.signal);
+    await update('steady', (spec) => ({ ...spec, replicas: 3 }));
+    const scaled = await readyApp('steady', 3);
+    await condition('steady', 'Progressing', 'True', 'RolloutComplete');
+    watching.abort();
+    await watch;
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((s) => !s.startsWith('True '))).toEqual([]);
+    expect(findCondition(scaled.status?.conditions, 'Ready')?.lastTransitionTime).toBe(since);
+  });
+
   it('stops a broken revision at its progress deadline while the old instances keep serving', async () => {
     await clients.app.create(hello('broken', 2, { rollout: { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 3 } }));
     await readyApp('broken', 2);

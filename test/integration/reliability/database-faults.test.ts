@@ -152,7 +152,9 @@ describe('the controllers behind a faulty connection to PostgreSQL', () => {
     await scale('a3', 3);
     // Past the query timeout, so every replica has had queries fail for want of an answer.
     await eventually(async () => ((await errors('r1', 'no_answer')) > 0 && (await errors('r2', 'no_answer')) > 0 ? true : undefined), { what: 'queries without an answer on both replicas', timeoutMs: 30_000 });
-    const duringBlackhole = await Promise.all(['r1', 'r2'].map((r) => metric(`http://127.0.0.1:${replicas.get(r)!.healthPort}/metrics`, 'tend_db_available')));
+    // 0 once a query sent during the blackhole has gone unanswered (one sent before the last answer may fail first, and says nothing about now).
+    const available = () => Promise.all(['r1', 'r2'].map((r) => metric(`http://127.0.0.1:${replicas.get(r)!.healthPort}/metrics`, 'tend_db_available')));
+    const duringBlackhole = await eventually(async () => { const v = await available(); return v.every((x) => x === 0) ? v : undefined; }, { what: 'tend_db_available 0 on both replicas during the blackhole', timeoutMs: 30_000 });
     proxy.heal('abandon');
     await converged('convergence after the blackhole');
 

@@ -163,6 +163,54 @@ describe('appStatus', () => {
     expect(findCondition(status.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'ProgressDeadlineExceeded' });
   });
 
+  it('keeps Available and Ready True, and their lastTransitionTime, while a healthy App scales up', () => {
+    const two = app(2);
+    const rev = templateOf(two).revision;
+    const serving = [instance(rev, true), instance(rev, true)];
+    const earlier = new Date(now.getTime() - 3_600_000);
+    const settled = appStatus(two, serving, planApp(two, serving, { now: earlier }), { placed: 0 }, { now: earlier });
+    expect(findCondition(settled.conditions, 'Ready')?.status).toBe('True');
+    // Scaled to 3 (default rollout: maxUnavailable 25% of 3 = 0): the new instance is placed, then starts.
+    const three = { ...app(3), status: settled };
+    const placing = appStatus(three, serving, planApp(three, serving, { now }), { placed: 1 }, { now });
+    const starting = [...serving, instance(rev, false)];
+    const started = appStatus({ ...three, status: placing }, starting, planApp(three, starting, { now }), { placed: 0 }, { now });
+    for (const status of [placing, started]) {
+      for (const type of ['Available', 'Ready']) {
+        expect(findCondition(status.conditions, type)).toMatchObject({ status: 'True', lastTransitionTime: findCondition(settled.conditions, type)!.lastTransitionTime });
+      }
+      expect(findCondition(status.conditions, 'Progressing')).toMatchObject({ status: 'True', reason: 'RollingOut' });
+    }
+    expect(findCondition(started.conditions, 'Available')?.message).toBe('2 of 3 ready');
+  });
+
+  it('turns Available False when an instance it counted is lost during a scale-up', () => {
+    const three = app(3);
+    const rev = templateOf(three).revision;
+    const before = { ...three, status: { readyReplicas: 2, conditions: [{ type: 'Available', status: 'True' as const, reason: 'MinimumReplicasReady', message: '2 of 2 ready', lastTransitionTime: '2026-01-01T00:00:00Z' }] } };
+    const instances = [instance(rev, true), instance(rev, false), instance(rev, false)];
+    const status = appStatus(before, instances, planApp(before, instances, { now }), { placed: 0 }, { now });
+    expect(findCondition(status.conditions, 'Available')).toMatchObject({ status: 'False', reason: 'NotEnoughReady' });
+  });
+
+  it('holds Available to replicas − maxUnavailable, and to at least one ready instance', () => {
+    const four = app(4, { maxSurge: 0, maxUnavailable: 1 });
+    const rev = templateOf(four).revision;
+    const availableWith = (a: App, ready: number, total: number) => {
+      const instances = Array.from({ length: total }, (_, i) => instance(rev, i < ready));
+      return findCondition(appStatus(a, instances, planApp(a, instances, { now }), { placed: 0 }, { now }).conditions, 'Available')?.status;
+    };
+    expect(availableWith(four, 3, 4)).toBe('True');
+    expect(availableWith(four, 2, 4)).toBe('False');
+    // One replica that stops before its replacement starts: nothing serves meanwhile.
+    const one = app(1, { maxSurge: 0, maxUnavailable: 1 });
+    expect(availableWith(one, 0, 1)).toBe('False');
+    // Scaling up from zero: the instances it had were none, so the first one must be ready.
+    const fromZero = { ...app(3), status: { readyReplicas: 0, conditions: [{ type: 'Available', status: 'True' as const, reason: 'MinimumReplicasReady', message: 'scaled to zero', lastTransitionTime: '2026-01-01T00:00:00Z' }] } };
+    expect(availableWith(fromZero, 0, 3)).toBe('False');
+    expect(availableWith(fromZero, 1, 3)).toBe('True');
+  });
+
   it('carries the scheduler\'s message when instances cannot be placed', () => {
     const a = app(1);
     const plan = planApp(a, [], { now });
