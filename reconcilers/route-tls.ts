@@ -32,14 +32,8 @@ export interface CertificateFacts {
 }
 
 /** Why a Route's certificate cannot be served. */
-export type CertificateProblemReason =
-  | 'SecretNotFound'
-  | 'InvalidCertificate'
-  | 'KeyMismatch'
-  | 'CertificateHostMismatch'
-  | 'IssuerNotFound'
-  | 'IssuerRefused'
-  | 'NoCertificatesKey';
+// One line: test/unit/argocd/health-coverage.test.ts reads the reasons from here.
+export type CertificateProblemReason = 'SecretNotFound' | 'InvalidCertificate' | 'KeyMismatch' | 'CertificateHostMismatch' | 'IssuerNotFound' | 'IssuerRefused' | 'NoCertificatesKey';
 
 /** A certificate that cannot be served, and why (the message names no key material). */
 export interface CertificateProblem {
