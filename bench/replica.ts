@@ -6,8 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
-import { createLogger } from '../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
+import { createLogger, frameworkMigrationsFolder, migrate, Store } from '../framework/index.js';
 import { platformMigrationsFolder } from '../migrations/index.js';
 
 interface ReplicaConfig {

@@ -3,7 +3,7 @@
  * nodes, `tend run` replicas as processes on a private etcd + kube-apiserver + PostgreSQL, every App
  * at once; time to all instances committed, the overbooking check in SQL, and where the time went.
  */
-import { seededRandom } from '../framework/testing/seeded-random.js';
+import { seededRandom } from '../framework/testing/index.js';
 import { cpuSeconds } from './process-stats.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,11 +14,7 @@ import { resourceType } from '../api/resource-types.js';
 import type { App } from '../api/types/app.js';
 import type { Node } from '../api/types/node.js';
 import type { Tenant } from '../api/types/tenant.js';
-import { KubeClient } from '../framework/client/index.js';
-import { findCondition } from '../framework/conditions/index.js';
-import { createLogger } from '../framework/log/logger.js';
-import { Informer } from '../framework/source/informer.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
+import { createLogger, findCondition, frameworkMigrationsFolder, Informer, KubeClient, migrate, Store } from '../framework/index.js';
 import { platformMigrationsFolder } from '../migrations/index.js';
 import { DEFAULT_CLUSTER_CONFIG } from '../reconcilers/node.js';
 import { startTestEnvironment, type TestEnvironment } from '../test/env/environment.js';

@@ -6,7 +6,7 @@
  * hold private keys only sealed, and an edge's login alone (without the file) opens none of them.
  * Every edge of one database holds the same key: `tend edge keygen FILE` makes it once.
  */
-import type { Queryable } from '../framework/store/index.js';
+import type { Queryable } from '../framework/index.js';
 import { sealingKeyId, type SealingKey } from '../secrets/seal.js';
 import { currentCertificatesKey, publishCertificatesKey } from './queries.js';
 

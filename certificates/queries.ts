@@ -1,5 +1,5 @@
 /** The certificates key's SQL (migrations/000023_platform_certificates.sql). */
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** Publishes the public half of a certificates key (the controllers' connection); idempotent. */
 export const publishCertificatesKey: NamedQuery = {

@@ -9,7 +9,7 @@
  */
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseDatabaseUrl } from '../framework/store/index.js';
+import { parseDatabaseUrl } from '../framework/index.js';
 import type { CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 

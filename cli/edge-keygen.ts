@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pino from 'pino';
 import { publishCertificatesPublicKey } from '../certificates/certificates-key.js';
-import { Store } from '../framework/store/index.js';
+import { Store } from '../framework/index.js';
 import { loadOrCreateSealingKey } from '../secrets/key-file.js';
 import { sealingKeyId } from '../secrets/seal.js';
 import { databaseUrlOf } from './connection.js';

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import pino from 'pino';
-import { Store, generatePassword, parseDatabaseUrl, scramSha256Verifier, withLogin, type NamedQuery } from '../framework/store/index.js';
+import { generatePassword, type NamedQuery, parseDatabaseUrl, scramSha256Verifier, Store, withLogin } from '../framework/index.js';
 import { databaseUrlOf } from './connection.js';
 import { writeCredentialsFile, type Credentials } from './credentials.js';
 import { EXIT, type CliIo } from './io.js';

@@ -1,4 +1,4 @@
-import { parseDatabaseUrl, withLogin } from '../framework/store/index.js';
+import { parseDatabaseUrl, withLogin } from '../framework/index.js';
 
 /** A database URL fit to print or log: its password replaced by `***` (host lists kept). */
 export function redactedUrl(url: string): string {

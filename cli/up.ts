@@ -1,10 +1,10 @@
 /**
- * `tend up`: the whole platform on this machine in one command (standalone/up.ts). Ctrl-C (or
+ * `tend up`: the whole platform on this machine in one command (cli/standalone/up.ts). Ctrl-C (or
  * SIGTERM) stops it all; the next `tend up` with the same data folder continues where it left off.
  */
 import { resolve } from 'node:path';
 import { parseListenAddress, type ListenAddress } from '../agents/edge/index.js';
-import { runUp } from '../standalone/up.js';
+import { runUp } from './standalone/up.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 import { parseVerbArgs } from './verb-args.js';

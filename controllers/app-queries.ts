@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The app's instances with the Node controller's verdict on their nodes (lost since, draining). */
 export const instancesOfApp: NamedQuery = {

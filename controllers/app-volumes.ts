@@ -4,9 +4,7 @@
  */
 import type { App } from '../api/types/app.js';
 import { binaryQuantity } from '../api/quantity-units.js';
-import { fencedTx } from '../framework/coordination/fence.js';
-import type { ReconcileContext } from '../framework/reconcile/index.js';
-import type { Store } from '../framework/store/index.js';
+import { fencedTx, type ReconcileContext, type Store } from '../framework/index.js';
 import { sizeProblem } from '../reconcilers/placement.js';
 import { chooseVolumeNode, volumeQuotaVerdict, type VolumeQuota } from '../reconcilers/volume-binding.js';
 import { lockTenantVolumes, tenantBoundVolumes } from './volume-queries.js';

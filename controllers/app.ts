@@ -5,13 +5,10 @@
  */
 import { bytes, millicores } from '../api/quantity-units.js';
 import type { App } from '../api/types/app.js';
-import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
-import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import type { Controller } from '../framework/runtime/controller.js';
-import { postgresSource } from '../framework/source/postgres.js';
-import { byNamespace, watches } from '../framework/source/index.js';
-import { keyOfObject } from '../framework/client/index.js';
-import { writeStatus } from '../framework/status/write-status.js';
+import {
+  byNamespace, type Controller, done, keyOf, keyOfObject, parseKey, postgresSource, type ReconcileContext,
+  requeueAfter, type Result, watches, withFinalizer, writeStatus,
+} from '../framework/index.js';
 import { appCountVerdict, appStatus, isStateful, planApp, templateOf, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
 import { forgetAppRevisions, revisionAvailable, revisionView } from './app-revisions.js';
 import { resolveAppVolumes } from './app-volumes.js';

@@ -1,5 +1,5 @@
 /** The Route controller's SQL for platform.certificates (migrations/000023_platform_certificates.sql). */
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The certificate row of a host, whichever Route wrote it (no key material: the planner compares the rest). */
 export const selectCertificate: NamedQuery = {

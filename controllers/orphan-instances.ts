@@ -8,10 +8,7 @@
  * read from the API (the cache may lag); when that says it does not exist either, its instances are
  * stopped and, once stopped, forgotten — fenced, like every other write. Idempotent, no leader.
  */
-import type { Key } from '../framework/reconcile/index.js';
-import type { Runnable } from '../framework/runtime/manager.js';
-import type { NamedQuery } from '../framework/store/index.js';
-import { sleep } from '../framework/time/sleep.js';
+import { type Key, type NamedQuery, type Runnable, sleep } from '../framework/index.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
 import type { PlatformDeps } from './platform-deps.js';
 

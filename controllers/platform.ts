@@ -12,10 +12,10 @@ import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
 import { admit } from '../api/admission.js';
-import { KubeClient, PostgresClient, resourceEventPruner, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
-import { KubeEventRecorder, PostgresEventRecorder } from '../framework/events/index.js';
-import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
-import type { Store } from '../framework/store/index.js';
+import {
+  KubeClient, KubeEventRecorder, Manager, type ManagerOptions, PostgresClient, PostgresEventRecorder,
+  type Resource, type ResourceClient, resourceEventPruner, type ResourceType, type Store,
+} from '../framework/index.js';
 import type { PlatformDeps } from './platform-deps.js';
 import { KubeSecrets } from '../secrets/kube-secrets.js';
 import { PostgresSecrets } from '../secrets/postgres-secrets.js';

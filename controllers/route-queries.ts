@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /**
  * The App's healthy backends: ready, running instances on nodes that are not lost. When every

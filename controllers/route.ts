@@ -7,15 +7,11 @@
  */
 import type { App } from '../api/types/app.js';
 import type { Route } from '../api/types/route.js';
-import { keyOfObject } from '../framework/client/index.js';
-import { fencedTx } from '../framework/coordination/fence.js';
-import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
 import type { CertificateIssuer } from '../certificates/issuer.js';
-import { done, keyOf, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import type { Controller } from '../framework/runtime/controller.js';
-import { byNamespace, specOrMetadataChanged, watches, type Predicate } from '../framework/source/index.js';
-import { postgresSource } from '../framework/source/postgres.js';
-import { writeStatus } from '../framework/status/write-status.js';
+import {
+  byNamespace, type Controller, done, fencedTx, keyOf, keyOfObject, postgresSource, type Predicate,
+  type ReconcileContext, requeueAfter, type Result, specOrMetadataChanged, watches, withFinalizer, writeStatus,
+} from '../framework/index.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { claimNeeded, type HostClaim, type HostRoute } from '../reconcilers/host-claims.js';
 import { matchedKeys, patternKeys } from '../reconcilers/hostnames.js';

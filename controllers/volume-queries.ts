@@ -1,5 +1,5 @@
 /** The SQL of the Volume controller (platform.volumes, migrations/000008_platform_volumes.sql). */
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The row, as reconcilers/volume.ts reads it, with its node's liveness. */
 export const selectVolume: NamedQuery = {

@@ -8,8 +8,7 @@
  * lost for longer than `lostGraceMs` are stopped so replacements can be placed elsewhere.
  */
 import type { App, AppStatus } from '../api/types/app.js';
-import { hash32 } from '../framework/coordination/rendezvous.js';
-import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { type Condition, type ConditionUpdate, hash32, readySummary, setCondition } from '../framework/index.js';
 import { secretRefsOf } from './app-secrets.js';
 import { crashLooping, describeCrashLoop, exitText } from './crash-loop.js';
 

@@ -12,7 +12,7 @@
  * handshakes fail, it is never served with another host's certificate.
  */
 import type { Route } from '../api/types/route.js';
-import type { ConditionUpdate } from '../framework/conditions/index.js';
+import type { ConditionUpdate } from '../framework/index.js';
 import type { HostRoute } from './host-claims.js';
 
 /** How long before expiry CertificateExpiring turns True. @default 14 days */

@@ -12,8 +12,7 @@
  */
 import type { Route, RouteStatus } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
-import { removeCondition, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
-import { deepEqual } from '../framework/status/merge-patch.js';
+import { type Condition, type ConditionUpdate, deepEqual, removeCondition, setCondition } from '../framework/index.js';
 import { hostOwner, type HostClaim, type HostRoute } from './host-claims.js';
 import { moreSpecificElsewhere } from './hostnames.js';
 import { planRouteTls, type CertificateRow, type ObservedTls, type TlsStep } from './route-tls.js';

@@ -8,11 +8,10 @@
  * changes with every write of the Secret and tells nothing about the data.
  */
 import { CoreV1Api, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { ApiError, type ResourceClient, type WatchEvent } from '../framework/client/index.js';
-import { apiError } from '../framework/client/errors.js';
-import { isAbort, toApiError } from '../framework/client/kube-client.js';
-import { poolConnections } from '../framework/client/pooled-kube-config.js';
-import { parseKey, type Key } from '../framework/reconcile/index.js';
+import {
+  ApiError, apiError, isAbort, type Key, parseKey, poolConnections, type ResourceClient, toApiError,
+  type WatchEvent,
+} from '../framework/index.js';
 import type { ObservedSecret } from '../reconcilers/app-secrets.js';
 import type { SecretInClear } from './manifest-secret.js';
 import { envValues, type SecretBackend, type SecretBytes, type SecretValues, type SecretWriter } from './secret-backend.js';

@@ -11,9 +11,7 @@
  * and nobody without that key can check a guess of a value against it.
  */
 import { createHmac, hkdfSync } from 'node:crypto';
-import { ApiError, PostgresClient, type Resource } from '../framework/client/index.js';
-import { keyOf } from '../framework/reconcile/index.js';
-import type { Store } from '../framework/store/index.js';
+import { ApiError, keyOf, PostgresClient, type Resource, type Store } from '../framework/index.js';
 import type { ObservedSecret } from '../reconcilers/app-secrets.js';
 import type { SecretInClear } from './manifest-secret.js';
 import { currentSecretsKey, publishSecretsKey } from './queries.js';

@@ -3,7 +3,7 @@
  * either backend: `kube-secrets.ts` (core/v1 Secrets of the cluster) and `postgres-secrets.ts`
  * (Secrets tend stores, sealed, in standalone mode).
  */
-import type { ResourceClient } from '../framework/client/index.js';
+import type { ResourceClient } from '../framework/index.js';
 import type { ObservedSecret } from '../reconcilers/app-secrets.js';
 import type { SecretInClear } from './manifest-secret.js';
 import type { SecretObject } from './secret-object.js';

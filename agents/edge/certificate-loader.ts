@@ -7,11 +7,7 @@
  * A failed read keeps the table in force.
  */
 import type { Logger } from 'pino';
-import type { Enqueuer } from '../../framework/queue/index.js';
-import { keyOf, type Key } from '../../framework/reconcile/index.js';
-import { postgresSource } from '../../framework/source/postgres.js';
-import type { Queryable } from '../../framework/store/index.js';
-import { sleep } from '../../framework/time/sleep.js';
+import { type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
 import type { SealingKey } from '../../secrets/seal.js';
 import { CertificateTable, type CertificateRow } from './certificate-table.js';
 import { certificatesVersion, loadCertificates } from './queries.js';

@@ -1,5 +1,5 @@
 /** The edge's SQL: it only reads the routing table and the certificates the Route controller writes. */
-import type { NamedQuery } from '../../framework/store/index.js';
+import type { NamedQuery } from '../../framework/index.js';
 
 /**
  * The whole table and its version in one statement, so both come from one snapshot: the version

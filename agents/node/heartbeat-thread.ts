@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { SESSION_CHECK_SQL, hostName, parseDatabaseUrl, type NamedQuery } from '../../framework/store/index.js';
+import { hostName, type NamedQuery, parseDatabaseUrl, SESSION_CHECK_SQL } from '../../framework/index.js';
 
 export interface HeartbeatThreadOptions {
   /** May list several hosts (target_session_attrs=read-write): beats go to the one that takes writes. */

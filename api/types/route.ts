@@ -1,5 +1,4 @@
-import type { Resource } from '../../framework/client/index.js';
-import type { Condition } from '../../framework/conditions/index.js';
+import type { Condition, Resource } from '../../framework/index.js';
 
 /** schemas/route.schema.json's spec. */
 export interface RouteSpec {

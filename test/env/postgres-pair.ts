@@ -20,7 +20,7 @@ import { chmodSync, chownSync, cpSync, mkdirSync, readdirSync, writeFileSync, ap
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { embeddedBinaries, initDataDir, osUser } from '../../standalone/embedded-postgres.js';
+import { embeddedBinaries, initDataDir, osUser } from '../../cli/standalone/embedded-postgres.js';
 import { freePort } from './ports.js';
 import { ServerProcess, waitForServer } from './server-process.js';
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../../../framework/time/clock.js';
+import { type Clock, systemClock } from '../../../framework/index.js';
 import type { CrashBackoffOptions } from './crash-backoff.js';
 import { InstanceSupervisor, type SupervisorContext } from './instance-supervisor.js';
 import { InstanceLogs } from './instance-logs.js';

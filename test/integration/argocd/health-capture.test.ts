@@ -230,6 +230,8 @@ describe('health testdata captured from real runs', () => {
     await route('first', 'tight', 'a.tight.test', 'first');
     await route('second', 'tight', 'b.tight.test', 'first');
     await volume('first', 'tight', { node: 'n1' });
+    // Volumes bind first come, first served (a bound volume never moves): the second only once the first holds the quota.
+    await eventually(async () => (findCondition((await clients.volume.get('tight/first' as Key))?.status?.conditions, 'Bound')?.status === 'True' ? true : undefined), { what: 'tight/first bound', timeoutMs: 30_000 });
     await volume('second', 'tight', { node: 'n1' });
     await app('busy', 'cpu', { resources: { memory: '64Mi', cpu: '100m' } });
     // spec.tls: a Secret's certificate in each state (secure gives its host's certificate: the

@@ -16,7 +16,7 @@ import { runDescribe } from '../../../cli/describe.js';
 import type { CliIo } from '../../../cli/io.js';
 import { runSecret } from '../../../cli/secret.js';
 import { runWhy } from '../../../cli/why.js';
-import { postgresDir } from '../../../standalone/embedded-postgres.js';
+import { postgresDir } from '../../../cli/standalone/embedded-postgres.js';
 import { REPO_ROOT } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { freePort } from '../../env/ports.js';

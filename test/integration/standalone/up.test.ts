@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../../cli/io.js';
 import { runLogs } from '../../../cli/logs.js';
-import { postgresDir } from '../../../standalone/embedded-postgres.js';
+import { postgresDir } from '../../../cli/standalone/embedded-postgres.js';
 import { eventually } from '../../env/eventually.js';
 import { freePort } from '../../env/ports.js';
 import { send } from '../../env/http-request.js';
