@@ -193,5 +193,5 @@ describe('tend up', () => {
     await expectOnlyTendAdmitted(third.process);
     expect(await third.process.stop(30_000)).toMatchObject({ code: 0 });
     expect(await refused(port)).toBe(true);
-  });
+  }, 240_000); // three starts of the whole platform, each up to 120 s on a loaded machine
 });
