@@ -54,6 +54,11 @@ export interface ChaosSummary {
   readonly timeline: readonly string[];
 }
 
+/** The documented failover time: the longest a stable App may be unavailable through the edges (`npm run chaos` checks it). */
+export const FAILOVER_MS = 5_000;
+/** After the last fault, everything converges within this long (`npm run chaos` checks it). */
+export const SETTLE_TARGET_MS = 10_000;
+
 const TENANTS = ['chaos-a', 'chaos-b', 'chaos-c'];
 const NODES = ['c1', 'c2', 'c3'];
 const REPLICAS = ['r1', 'r2', 'r3'];
@@ -82,8 +87,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
 
 interface Tracked {
   replicas: number;
-  /** Highest replicas asked for in the last few seconds (a scale-down's stops lag behind it). */
+  /** Highest replicas asked for since the App last converged, and a few seconds after (a scale-down's stops lag behind it). */
   recentMax: number;
+  /** When recentMax stops counting: Infinity until the App converges, then a few seconds more. */
   recentUntil: number;
   revision: number;
 }
@@ -293,7 +299,7 @@ class ChaosCluster {
       const replicas = Math.floor(Math.random() * 4);
       const app = await this.change(key, (spec) => ({ ...spec, replicas }));
       tracked.recentMax = Math.max(now < tracked.recentUntil ? tracked.recentMax : 0, tracked.replicas, replicas);
-      tracked.recentUntil = now + 15_000;
+      tracked.recentUntil = Infinity;
       tracked.replicas = replicas;
       this.pending.set(key, { since: now, generation: app.metadata.generation! });
       counts.scale++;
@@ -301,7 +307,7 @@ class ChaosCluster {
       tracked.revision++;
       const app = await this.change(key, (spec) => ({ ...spec, env: [{ name: 'REVISION', value: String(tracked.revision) }] }));
       tracked.recentMax = Math.max(now < tracked.recentUntil ? tracked.recentMax : 0, tracked.replicas);
-      tracked.recentUntil = now + 15_000;
+      tracked.recentUntil = Infinity;
       this.pending.set(key, { since: now, generation: app.metadata.generation! });
       counts.rollout++;
     } else {
@@ -353,6 +359,8 @@ class ChaosCluster {
       if (converged) {
         this.convergence.push(now - op.since);
         this.pending.delete(key);
+        const tracked = this.apps.get(key);
+        if (tracked && tracked.recentUntil === Infinity) tracked.recentUntil = now + 5_000;
       }
     }
   }

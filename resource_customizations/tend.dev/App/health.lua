@@ -23,12 +23,13 @@ end
 local degraded = {
   ProgressDeadlineExceeded = true, RolledBack = true, CrashLoopBackOff = true,
   QuotaExceeded = true, InvalidResources = true, Unschedulable = true, SizeExceeded = true,
-  VolumesOnDifferentNodes = true, VolumeSingleWriter = true, VolumeNodeLost = true,
+  VolumesOnDifferentNodes = true, VolumeSingleWriter = true, VolumeNodeLost = true, VolumeInUse = true, VolumeDeleting = true,
   SecretNotFound = true, NoTenant = true,
   RuntimeUnavailable = true, InvalidCommand = true, InvalidSpec = true, RuntimeError = true, SecretUnavailable = true,
 }
 -- Ready False for these passes by itself: instances starting, a volume on its way, a first report.
-local progressing = { NotEnoughReady = true, VolumeNotFound = true, VolumeDeleting = true, NotYetReported = true }
+-- (VolumeDeleting does not: the Volume's deletion waits for this App to stop listing it.)
+local progressing = { NotEnoughReady = true, VolumeNotFound = true, NotYetReported = true }
 
 -- A rollout that failed (past its deadline, or rolled back) is Degraded, whatever else Ready names
 -- first: instances still starting would otherwise make it look like progress.

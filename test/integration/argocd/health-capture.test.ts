@@ -339,8 +339,13 @@ describe('health testdata captured from real runs', () => {
     await eventually(async () => (findCondition((await clients.tenant.get('leaving' as Key))?.status?.conditions, 'Ready')?.status === 'True' ? true : undefined), { what: 'tenant leaving Ready' });
     await clients.tenant.delete('leaving' as Key);
     await capture({ file: 'deletion-blocked', kind: 'Tenant', key: 'leaving', condition: c('Ready', 'False', 'DeletionBlocked'), health: 'Progressing', messageFrom: 'Ready' });
+    // `counter` holds volume data (it was placed on it first): another App gets nothing of it.
+    await app('copycat', 'acme', { volumes: [{ volume: 'data', mountPath: '/data' }], rollout: { maxSurge: 0, maxUnavailable: 1 } });
+    await capture({ file: 'volume-in-use', kind: 'App', key: 'acme/copycat', condition: c('Scheduled', 'False', 'VolumeInUse'), health: 'Degraded', messageFrom: 'Ready' });
     await clients.volume.delete('acme/data' as Key);
     await capture({ file: 'deletion-blocked', kind: 'Volume', key: 'acme/data', condition: c('Ready', 'False', 'DeletionBlocked'), health: 'Progressing', messageFrom: 'Ready' });
+    await app('latecomer', 'acme', { volumes: [{ volume: 'data', mountPath: '/data' }], rollout: { maxSurge: 0, maxUnavailable: 1 } });
+    await capture({ file: 'volume-deleting', kind: 'App', key: 'acme/latecomer', condition: c('Scheduled', 'False', 'VolumeDeleting'), health: 'Degraded', messageFrom: 'Ready' });
   }, 120_000);
 
   it('captures a node cordoned, draining, retired with instances, and lost', async () => {

@@ -13,9 +13,9 @@ describe('kill anything at any time', () => {
     expect(summary.faults.replica + summary.faults.agent + summary.faults.edge).toBeGreaterThanOrEqual(5);
     expect(summary.convergenceMs.count).toBeGreaterThan(10);
     expect(summary.violations).toEqual({ overbooked: [], overPlaced: [], lost: [] });
-    // Availability through the edges is measured, not yet asserted: on this loaded 2-core machine a
-    // stable host has been down for 10-33 s in some runs (issue 14 §1 stays open on it); the figures
-    // are printed above and kept in docs/reliability.md by `npm run chaos`.
+    // Availability and convergence time are figures, not assertions (no timing assertions in tests:
+    // inside the suite this runs beside other test files on 2 cores). `npm run chaos` checks them
+    // against the documented failover time and the 10 s convergence target, and fails when missed.
     expect(summary.edge.served).toBeGreaterThan(0);
   }, 600_000);
 });

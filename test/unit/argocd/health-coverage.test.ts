@@ -15,7 +15,7 @@ const root = dirname(schemasDir());
 
 /** The files whose `reason: '…'` literals (and reason unions) end up in each kind's conditions. */
 const SOURCES = {
-  App: ['reconcilers/app.ts', 'reconcilers/app-secrets.ts', 'reconcilers/no-tenant.ts', 'controllers/app.ts', 'controllers/app-volumes.ts', 'controllers/app-secrets.ts', 'reconcilers/placement.ts', 'agents/node/plan.ts', 'agents/node/sealed-env.ts'],
+  App: ['reconcilers/app.ts', 'reconcilers/app-secrets.ts', 'reconcilers/no-tenant.ts', 'controllers/app.ts', 'controllers/app-volumes.ts', 'reconcilers/volume-claims.ts', 'controllers/app-secrets.ts', 'reconcilers/placement.ts', 'agents/node/plan.ts', 'agents/node/sealed-env.ts'],
   Tenant: ['reconcilers/tenant.ts', 'reconcilers/hostnames.ts'],
   Route: ['reconcilers/route.ts', 'reconcilers/route-tls.ts'],
   Volume: ['reconcilers/volume.ts'],
@@ -31,7 +31,6 @@ const NOT_CONDITIONS: Partial<Record<Kind, readonly string[]>> = {
 /** Reasons with no captured case yet, and why: what it takes to reach them in a test. */
 const NOT_CAPTURED: Record<Kind, Record<string, string>> = {
   App: {
-    VolumeDeleting: 'a Volume the agent is removing: an App that mounts it while its deletion is blocked still starts',
     SizeExceeded: 'a volume over its spec.size needs data written past it and a usage report',
     InvalidCommand: 'the CRD rejects an empty command; only an older object could carry one',
     InvalidSpec: 'the CRD rejects every spec the agent would refuse as invalid',
