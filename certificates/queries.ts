@@ -1,4 +1,4 @@
-/** The certificates key's SQL (migrations/000023_platform_certificates.sql). */
+/** The certificates key's SQL (migrations/000024_platform_certificates.sql). */
 import type { NamedQuery } from '../framework/index.js';
 
 /** Publishes the public half of a certificates key (the controllers' connection); idempotent. */

@@ -1,4 +1,4 @@
-/** The Route controller's SQL for platform.certificates (migrations/000023_platform_certificates.sql). */
+/** The Route controller's SQL for platform.certificates (migrations/000024_platform_certificates.sql). */
 import type { NamedQuery } from '../framework/index.js';
 
 /** The certificate row of a host, whichever Route wrote it (no key material: the planner compares the rest). */

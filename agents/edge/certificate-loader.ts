@@ -12,7 +12,7 @@ import type { SealingKey } from '../../secrets/seal.js';
 import { CertificateTable, type CertificateRow } from './certificate-table.js';
 import { certificatesVersion, loadCertificates } from './queries.js';
 
-/** The channel the certificates trigger notifies (migrations/000023_platform_certificates.sql). */
+/** The channel the certificates trigger notifies (migrations/000024_platform_certificates.sql). */
 export const CERTIFICATES_CHANNEL = 'tend_certificates';
 
 export interface CertificateLoaderOptions {
