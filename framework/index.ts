@@ -9,7 +9,7 @@
  * ```ts
  * import { KubeConfig } from '@kubernetes/client-node';
  * import {
- *   Controller, KubeClient, Manager, Store, createLogger, done, frameworkMigrationsFolder,
+ *   Controller, KubeClient, Manager, Store, createLogger, done, frameworkMigrations,
  *   migrate, requeueAfter, setCondition, writeStatus, type Condition, type Reconciler, type Resource,
  * } from 'tend/framework';   // see examples/custom-controller.ts, type-checked with the repository
  *
@@ -19,7 +19,7 @@
  * const kubeConfig = new KubeConfig();
  * kubeConfig.loadFromDefault();
  * const store = new Store({ connectionString: process.env.DATABASE_URL!, logger });
- * await migrate(store, { folders: [frameworkMigrationsFolder] });
+ * await migrate(store, frameworkMigrations);
  *
  * const widgets = new KubeClient<Widget>({ group: 'example.dev', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true }, kubeConfig);
  * const manager = new Manager({ logger, replica: 'widgets-1', store, healthPort: 8081 });
@@ -70,8 +70,8 @@ export { writeStatus } from './status/write-status.js';
 export { deepEqual, mergePatchOf } from './status/merge-patch.js';
 export {
   MigrationError, NoAcceptableHostError, PoolExhaustedError, QueryError, SESSION_CHECK_SQL, Store, connectClient, describeHosts,
-  frameworkMigrationsFolder, generatePassword, hostName, migrate, parseDatabaseUrl, scramSha256Verifier, withLogin,
-  type AppliedMigration, type DatabaseTarget, type MigrateOptions, type NamedQuery, type Queryable, type StoreOptions, type Tx,
+  frameworkMigrations, frameworkMigrationsFolder, generatePassword, hostName, migrate, parseDatabaseUrl, scramSha256Verifier, withLogin,
+  type AppliedMigration, type DatabaseTarget, type MigrateOptions, type MigrationTrack, type NamedQuery, type Queryable, type StoreOptions, type Tx,
 } from './store/index.js';
 export { systemClock, type Clock } from './time/clock.js';
 export { holdOpen } from './time/hold-open.js';

@@ -20,8 +20,8 @@ import type { CliIo } from '../io.js';
 import { CERTIFICATES_KEY_FILE, publishCertificatesPublicKey } from '../../certificates/certificates-key.js';
 import { LocalCa } from '../../certificates/local-ca.js';
 import { buildPlatform } from '../../controllers/platform.js';
-import { createLogger, frameworkMigrationsFolder, migrate, Store } from '../../framework/index.js';
-import { platformMigrationsFolder } from '../../migrations/index.js';
+import { createLogger, frameworkMigrations, migrate, Store } from '../../framework/index.js';
+import { platformMigrations } from '../../migrations/index.js';
 import { loadOrCreateSealingKey, loadSealingKey } from '../../secrets/key-file.js';
 import { PostgresSecrets } from '../../secrets/postgres-secrets.js';
 import { postgresDir, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
@@ -93,7 +93,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const controllerStore = store('controllers', 10);
-    await migrate(controllerStore, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    await migrate(controllerStore, { tracks: [frameworkMigrations, platformMigrations] });
     if (secretsKey) await PostgresSecrets.publishKey(controllerStore, secretsKey);
     await publishCertificatesPublicKey(controllerStore, certificatesKey);
     // The agent and the edge get logins of their own, as on a cluster (migrations/000009), with

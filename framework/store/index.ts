@@ -17,17 +17,21 @@
  *   (`postgres://h1:5432,h2:5432/tend?target_session_attrs=read-write`): the pool and every
  *   `connectClient` go to whichever host takes writes and find the new one after a failover
  *   (`database-url.ts` parses, `host-pool.ts` and `connect-client.ts` connect).
+ * - Migrations come in tracks, each a numbered sequence with its own `<schema>.migrations` table:
+ *   the framework's (`frameworkMigrations`, schema tend) and each user's, so a third party's
+ *   numbers never collide with the framework's next release.
  * - Only transaction-scoped state (`pg_advisory_xact_lock`, `set local`): behind a PgBouncer in
  *   transaction mode a session-level lock or setting would stick to someone else's connection.
  *   Turn `preparedStatements` off there too.
  *
  * ```ts
- * import { Store, migrate, frameworkMigrationsFolder, type NamedQuery } from './framework/store/index.js';
+ * import { Store, migrate, frameworkMigrations, type NamedQuery } from './framework/store/index.js';
  *
  * const countApps: NamedQuery = { name: 'app.count', text: 'select count(*)::int as n from platform.apps where tenant = $1' };
  *
  * await using store = new Store({ connectionString: databaseUrl, logger });
- * await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+ * // Two tracks: the framework's (tend.migrations), then the platform's own (platform.migrations).
+ * await migrate(store, { tracks: [frameworkMigrations, { folders: [platformMigrationsFolder], schema: 'platform' }] });
  * const [{ n }] = await store.query<{ n: number }>(countApps, ['acme']);
  * await store.tx(async (tx) => {
  *   await tx.query(insertApp, ['acme', 'web']);
@@ -46,7 +50,7 @@ export { connectClient } from './connect-client.js';
 export { NoAcceptableHostError } from './no-acceptable-host-error.js';
 export { SESSION_CHECK_SQL, sessionRefusal, type SessionFacts } from './session-check.js';
 export { PoolExhaustedError } from './pool-exhausted-error.js';
-export { migrate, frameworkMigrationsFolder, type MigrateOptions, type AppliedMigration } from './migrate.js';
+export { migrate, frameworkMigrations, frameworkMigrationsFolder, type MigrateOptions, type MigrationTrack, type AppliedMigration } from './migrate.js';
 export { readMigrationFiles, type MigrationFile } from './migration-files.js';
 export { MigrationError } from './migration-error.js';
 export { scramSha256Verifier, generatePassword, SCRAM_ITERATIONS } from './scram-verifier.js';

@@ -19,8 +19,8 @@ import { KubeClient, type Resource } from '../../../framework/client/index.js';
 import { findCondition, type Condition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { enrolledCredentials } from '../../env/enroll.js';
 import { REPO_ROOT, startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
@@ -50,7 +50,7 @@ async function kubectl(...args: string[]): Promise<{ code: number; stdout: strin
 beforeAll(async () => {
   env = await startTestEnvironment();
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const { kubeConfig } = platformClients(env.apiserver.kubeconfigPath);
   // The hello Route's tls.issuer: local, as `tend run --local-ca-dir DIR` gives it (and a published certificates key).
   await publishCertificatesPublicKey(store, generateSealingKey());

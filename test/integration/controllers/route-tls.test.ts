@@ -23,8 +23,8 @@ import { findCondition, type Condition } from '../../../framework/conditions/ind
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
 import type { Manager } from '../../../framework/runtime/manager.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { loadOrCreateSealingKey } from '../../../secrets/key-file.js';
 import { freshNamespace, kubeConfig } from '../../env/context.js';
 import { enrolledCredentials } from '../../env/enroll.js';
@@ -58,7 +58,7 @@ let localCa: LocalCa;
 beforeAll(async () => {
   const url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await publishCertificatesPublicKey(store, loadOrCreateSealingKey(keyFile));
   userCa = (await LocalCa.loadOrCreate(join(dir, 'user-ca'), { permitted: ['test'] })).ca;
   localCa = (await LocalCa.loadOrCreate(join(dir, 'local-ca'), { permitted: [domain] })).ca;

@@ -16,8 +16,8 @@ import type { App } from '../../../api/types/app.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { FaultProxy } from '../../env/fault-proxy.js';
@@ -48,7 +48,7 @@ beforeAll(async () => {
   proxy = await FaultProxy.start({ host: target.hostname, port: Number(target.port) });
   clients = platformClients(env.apiserver.kubeconfigPath);
   store = new Store({ connectionString: env.postgres.databaseUrl, logger: createLogger({ level: 'silent' }), poolSize: 2 });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await clients.kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: NS }, spec: { namespaces: [NS] } });
   for (const name of ['r1', 'r2']) {

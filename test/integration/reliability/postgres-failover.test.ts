@@ -22,8 +22,8 @@ import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate, type NamedQuery } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate, type NamedQuery } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { REPO_ROOT, startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { send } from '../../env/http-request.js';
@@ -63,7 +63,7 @@ beforeAll(async () => {
   pair = await startPostgresPair(pairDir);
   // The test's own Store goes through the same host list as the processes.
   store = new Store({ connectionString: pair.databaseUrl, logger: createLogger({ level: 'silent' }), poolSize: 3, connectionWaitMs: 2_000 });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await store.query(createMarks);
   observer = observe(pair.urlOn(pair.primary));
   clients = platformClients(env.apiserver.kubeconfigPath);

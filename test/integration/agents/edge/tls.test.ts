@@ -16,8 +16,8 @@ import { publishCertificatesPublicKey } from '../../../../certificates/certifica
 import type { IssuedCertificate } from '../../../../certificates/issuer.js';
 import { LocalCa } from '../../../../certificates/local-ca.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { generateSealingKey } from '../../../../secrets/seal.js';
 import { loadOrCreateSealingKey } from '../../../../secrets/key-file.js';
 import { enrolledCredentials } from '../../../env/enroll.js';
@@ -57,7 +57,7 @@ async function startEdgeProcess(n: number): Promise<(typeof edges)[number]> {
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   ca = (await LocalCa.loadOrCreate(join(dir, 'ca'), { permitted: ['test'] })).ca;
   caPem = ca.certificatePem();
   for (const name of ['shop', 'shop-renewed', 'blog']) issued[name] = await ca.issue(`${name.split('-')[0]}.test`, new Date());
