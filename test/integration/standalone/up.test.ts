@@ -142,11 +142,11 @@ describe('tend up', () => {
     const port = await freePort();
     const first = await startUp(port, 1);
     console.log(`tend up: first start to the first answer through the edge in ${first.firstAnswerMs} ms (PostgreSQL initdb included)`);
-    expect(first.process.tail(40)).toMatch(/tend is up .*\n\s+edge\s+http:\/\/127\.0\.0\.1:\d+/);
-    expect(first.process.tail(40)).toMatch(/examples\s+applied on first start/);
+    expect(first.process.tail(400)).toMatch(/tend is up .*\n\s+edge\s+http:\/\/127\.0\.0\.1:\d+/);
+    expect(first.process.tail(400)).toMatch(/examples\s+applied on first start/);
     // HTTPS out of the box: the example Route's certificate comes from the local CA made now.
-    expect(first.process.tail(40)).toMatch(/https\s+https:\/\/127\.0\.0\.1:\d+\s+try: curl --cacert \S+\/ca\/ca\.crt https:\/\/hello\.localhost:\d+\//);
-    expect(first.process.tail(40)).toMatch(/local CA\s+\S+\/ca\/ca\.crt \(made now\): signs \*\.localhost names only/);
+    expect(first.process.tail(400)).toMatch(/https\s+https:\/\/127\.0\.0\.1:\d+\s+try: curl --cacert \S+\/ca\/ca\.crt https:\/\/hello\.localhost:\d+\//);
+    expect(first.process.tail(400)).toMatch(/local CA\s+\S+\/ca\/ca\.crt \(made now\): signs \*\.localhost names only/);
     const overHttps = await helloOverHttps();
     const counter = await waitForServer(first.process, 'the counter App through the edge', async () => {
       const answer = await send(port, 'counter.localhost', '/');
@@ -168,7 +168,7 @@ describe('tend up', () => {
 
     const second = await startUp(port, 2);
     console.log(`tend up: restart to the first answer in ${second.firstAnswerMs} ms`);
-    expect(second.process.tail(40)).not.toMatch(/examples\s+applied/);
+    expect(second.process.tail(400)).not.toMatch(/examples\s+applied/);
     expect(await snapshot()).toEqual(before);
     // The counter's visits live in its volume: the restart kept them.
     const again = await waitForServer(second.process, 'the counter App again', async () => {
@@ -177,7 +177,7 @@ describe('tend up', () => {
     });
     expect(again).toContain('(visit 2)');
     // The same CA and the same certificate: nothing issued again at a restart.
-    expect(second.process.tail(40)).not.toMatch(/made now/);
+    expect(second.process.tail(400)).not.toMatch(/made now/);
     expect((await helloOverHttps()).fingerprint).toBe(overHttps.fingerprint);
     // Started again: a new run of each instance; the first run is the previous one now.
     const secondRun = await helloListening();
@@ -186,7 +186,7 @@ describe('tend up', () => {
     // kill -9: PostgreSQL and the instances outlive it; the next start adopts both.
     await second.process.kill();
     const third = await startUp(port, 3);
-    expect(third.process.tail(40)).toMatch(/adopted from an earlier run/);
+    expect(third.process.tail(400)).toMatch(/adopted from an earlier run/);
     expect(await snapshot()).toEqual(before);
     // Adopted, the instances' logs are read on from where they were shipped: nothing twice.
     expect(await helloListening()).toEqual(secondRun);
