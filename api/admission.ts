@@ -3,8 +3,7 @@
  * enforce on a Kubernetes API server, answered the way the API server answers (422 Invalid, with
  * one cause per field), so `tend apply` reads the same on either backend.
  */
-import { ApiError } from '../framework/client/index.js';
-import type { Resource } from '../framework/client/index.js';
+import { ApiError, type Resource } from '../framework/index.js';
 import { GROUP } from './kinds.js';
 import { admitObject } from './validate.js';
 

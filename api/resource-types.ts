@@ -1,4 +1,4 @@
-import type { ResourceType } from '../framework/client/index.js';
+import type { ResourceType } from '../framework/index.js';
 import { GROUP, KINDS, VERSION } from './kinds.js';
 
 /** The framework's view of tend's kinds (group, version, plural, scope), by kind name. */

@@ -25,9 +25,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
-import { createLogger } from '../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
-import { platformMigrationsFolder } from '../migrations/index.js';
+import { createLogger, frameworkMigrations, migrate, Store } from '../framework/index.js';
+import { platformMigrations } from '../migrations/index.js';
 import { freePort } from '../test/env/ports.js';
 import { startPostgres } from '../test/env/postgres.js';
 import { ServerProcess, waitForServer } from '../test/env/server-process.js';
@@ -139,7 +138,7 @@ async function main(): Promise<void> {
   const store = new Store({ connectionString: postgres.databaseUrl, logger });
   const processes: ServerProcess[] = [];
   try {
-    await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
     const [blue, green] = await Promise.all([startBackend('blue'), startBackend('green')]);
     processes.push(blue.process, green.process);
     const row = (port: number, name: string) => JSON.stringify([{ address: '127.0.0.1', port, instance: name }]);

@@ -6,9 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
-import { createLogger } from '../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
-import { platformMigrationsFolder } from '../migrations/index.js';
+import { createLogger, frameworkMigrations, migrate, Store } from '../framework/index.js';
+import { platformMigrations } from '../migrations/index.js';
 
 interface ReplicaConfig {
   readonly kubeconfig: string;
@@ -25,7 +24,7 @@ const logger = createLogger({ level: 'warn', replica: config.replica });
 const kubeConfig = new KubeConfig();
 kubeConfig.loadFromFile(config.kubeconfig);
 const store = new Store({ connectionString: config.databaseUrl, logger });
-await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
 
 const runs = new Map<string, number>();
 const manager = buildPlatform({

@@ -3,7 +3,7 @@
  * nodes, `tend run` replicas as processes on a private etcd + kube-apiserver + PostgreSQL, every App
  * at once; time to all instances committed, the overbooking check in SQL, and where the time went.
  */
-import { seededRandom } from '../framework/testing/seeded-random.js';
+import { seededRandom } from '../framework/testing/index.js';
 import { cpuSeconds } from './process-stats.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,12 +14,8 @@ import { resourceType } from '../api/resource-types.js';
 import type { App } from '../api/types/app.js';
 import type { Node } from '../api/types/node.js';
 import type { Tenant } from '../api/types/tenant.js';
-import { KubeClient } from '../framework/client/index.js';
-import { findCondition } from '../framework/conditions/index.js';
-import { createLogger } from '../framework/log/logger.js';
-import { Informer } from '../framework/source/informer.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../framework/store/index.js';
-import { platformMigrationsFolder } from '../migrations/index.js';
+import { createLogger, findCondition, frameworkMigrations, Informer, KubeClient, migrate, Store } from '../framework/index.js';
+import { platformMigrations } from '../migrations/index.js';
 import { DEFAULT_CLUSTER_CONFIG } from '../reconcilers/node.js';
 import { startTestEnvironment, type TestEnvironment } from '../test/env/environment.js';
 import { freePort } from '../test/env/ports.js';
@@ -142,7 +138,7 @@ async function startCluster(options: EndToEndOptions, namespaces: readonly strin
     },
   };
   try {
-    await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
     const nodeNames = Array.from({ length: options.nodes }, (_, i) => `node-${String(i).padStart(3, '0')}`);
     // What `tend agent` writes on each heartbeat, for every simulated node in one statement.
     const beat = () => store.query({

@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { schedule, type NodeView, type PlacementRequest, type PlacementStrategy, type ScheduleResult, type TenantBudget } from '../reconcilers/placement.js';
 import { runEndToEnd } from './scheduler-e2e.js';
-import { seededRandom } from '../framework/testing/seeded-random.js';
+import { seededRandom } from '../framework/testing/index.js';
 
 const Mi = 1024 ** 2;
 const Gi = 1024 ** 3;

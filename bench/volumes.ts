@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs, promisify } from 'node:util';
 import { backupVolume, restoreVolume, volumeUsageBytes } from '../agents/node/volumes/archive.js';
 import { FolderBackupStore } from '../agents/node/volumes/folder-backup-store.js';
-import { seededRandom } from '../framework/testing/seeded-random.js';
+import { seededRandom } from '../framework/testing/index.js';
 
 const { values } = parseArgs({
   options: {

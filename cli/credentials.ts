@@ -9,6 +9,7 @@
  */
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { parseDatabaseUrl } from '../framework/index.js';
 import type { CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 
@@ -83,8 +84,9 @@ export function resolveAgentConnection(
 
 function hasPassword(url: string): boolean {
   try {
-    return new URL(url).password !== '';
+    if (parseDatabaseUrl(url).password) return true;
   } catch {
-    return /password=/i.test(url);
+    // Malformed: the Store says why; here only whether a password shows.
   }
+  return /password=/i.test(url);
 }

@@ -7,7 +7,7 @@ import { GROUP, findKind } from '../api/kinds.js';
 import { findManifestFiles } from '../api/manifest-files.js';
 import { parseManifests } from '../api/manifests.js';
 import type { KindInfo } from '../api/kinds.js';
-import { keyOf } from '../framework/reconcile/index.js';
+import { keyOf } from '../framework/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindAndName, kindNamed } from './connection.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';

@@ -4,9 +4,7 @@
  */
 import { stringify } from 'yaml';
 import { GROUP } from '../api/kinds.js';
-import type { Condition } from '../framework/conditions/index.js';
-import type { Resource } from '../framework/client/index.js';
-import { keyOf } from '../framework/reconcile/index.js';
+import { type Condition, keyOf, type Resource } from '../framework/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindAndName } from './connection.js';
 import type { App } from '../api/types/app.js';
 import { envSection } from './format/app-env.js';

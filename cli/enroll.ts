@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import pino from 'pino';
-import { Store, generatePassword, scramSha256Verifier, type NamedQuery } from '../framework/store/index.js';
+import { generatePassword, type NamedQuery, parseDatabaseUrl, scramSha256Verifier, Store, withLogin } from '../framework/index.js';
 import { databaseUrlOf } from './connection.js';
 import { writeCredentialsFile, type Credentials } from './credentials.js';
 import { EXIT, type CliIo } from './io.js';
@@ -51,12 +51,8 @@ Options:
 export async function enroll(store: Store, kind: Credentials['kind'], name: string, hostUrl: string): Promise<string> {
   const password = generatePassword();
   const [row] = await store.query<{ role: string }>(enrollQuery, [kind, name, scramSha256Verifier(password)]);
-  const url = new URL(hostUrl);
-  url.username = row!.role;
-  url.password = password;
-  url.searchParams.delete('password');
-  url.searchParams.delete('user');
-  return url.toString();
+  // withLogin keeps a host list (postgres://h1,h2/db?target_session_attrs=read-write) as it is.
+  return withLogin(hostUrl, { user: row!.role, password });
 }
 
 /** Run `tend KIND enroll`; returns the exit code. */
@@ -78,7 +74,7 @@ export async function runEnroll(kind: Credentials['kind'], args: readonly string
   try {
     const url = await enroll(store, kind, name, values['host-url'] ?? databaseUrl);
     writeCredentialsFile(file, { kind, name, databaseUrl: url });
-    io.out(`${kind} ${name} enrolled as PostgreSQL role ${new URL(url).username}; credentials in ${file} (mode 0600)`);
+    io.out(`${kind} ${name} enrolled as PostgreSQL role ${parseDatabaseUrl(url).user}; credentials in ${file} (mode 0600)`);
     io.out(`copy it to the host, then: ${kind === 'node' ? `tend agent --node ${name}` : 'tend edge'} --credentials-file FILE`);
   } finally {
     await store.close();

@@ -4,8 +4,7 @@
  */
 import { stringify } from 'yaml';
 import { GROUP } from '../api/kinds.js';
-import type { Resource } from '../framework/client/index.js';
-import { keyOf } from '../framework/reconcile/index.js';
+import { keyOf, type Resource } from '../framework/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindNamed } from './connection.js';
 import { renderTable } from './format/table.js';
 import { EXIT, type CliIo } from './io.js';

@@ -1,5 +1,5 @@
 /** What `tend logs app/NAME | instance/ID` and `tend why` read of what instances print (platform.instance_logs). */
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** An instance whose output is asked for. */
 export interface LoggedInstance {

@@ -6,9 +6,7 @@
  * prefixed with its instance, as `kubectl logs -l … --prefix` does.
  */
 import { GROUP } from '../api/kinds.js';
-import type { Key } from '../framework/reconcile/index.js';
-import type { Store } from '../framework/store/index.js';
-import { sleep } from '../framework/time/sleep.js';
+import { type Key, sleep, type Store } from '../framework/index.js';
 import { kindNamed, type Connection } from './connection.js';
 import { EXIT, type CliIo } from './io.js';
 import * as q from './instance-log-queries.js';

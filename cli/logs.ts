@@ -10,7 +10,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { entriesAfter, latestEntries, type JournalRow } from '../framework/journal/index.js';
+import { entriesAfter, type JournalRow, latestEntries } from '../framework/index.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, kindNamed } from './connection.js';
 import { parseDuration } from './duration.js';
 import { showInstanceLogs, type LogTarget } from './instance-logs.js';

@@ -1,6 +1,5 @@
 /** The events of one object, from wherever the backend keeps them (tend.events or core/v1 Events). */
-import { eventsFor, type EventRow } from '../framework/events/index.js';
-import type { Resource } from '../framework/client/index.js';
+import { type EventRow, eventsFor, type Resource } from '../framework/index.js';
 import type { Connection } from './connection.js';
 
 /** One event as describe and why print it. */

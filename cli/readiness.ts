@@ -2,8 +2,7 @@
  * How a person reads an object's status: is it Ready, and if not, what one sentence says why.
  * Shared by `tend apply --wait`, `tend get` and `tend why`.
  */
-import type { Condition } from '../framework/conditions/index.js';
-import type { Resource } from '../framework/client/index.js';
+import type { Condition, Resource } from '../framework/index.js';
 
 /** Where an object stands, from its status. */
 export interface Readiness {

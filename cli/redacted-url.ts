@@ -1,12 +1,14 @@
-/** A database URL fit to print or log: its password replaced by `***`. */
+import { parseDatabaseUrl, withLogin } from '../framework/index.js';
+
+/** A database URL fit to print or log: its password replaced by `***` (host lists kept). */
 export function redactedUrl(url: string): string {
+  let hidden = url;
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
-    return parsed.toString();
+    if (parseDatabaseUrl(url).password !== undefined) hidden = withLogin(url, { password: '***' });
   } catch {
-    // Not a URL (a libpq key=value string): hide whatever follows password=.
-    return url.replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
+    // Not one tend could use: still never print what may follow user: in it.
+    hidden = url.replace(/^([a-z]+:\/\/[^:/?@]*:)[^/?]*@/i, '$1***@');
   }
+  // A password in the query (?password=) or in a libpq key=value string.
+  return hidden.replace(/((?:^|[?&\s])password\s*=\s*)('[^']*'|[^&\s]+)/gi, '$1***');
 }

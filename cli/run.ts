@@ -6,9 +6,9 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
-import { createLogger } from '../framework/log/logger.js';
-import { MAX_POOL_SIZE, Store, frameworkMigrationsFolder, migrate, untilDatabaseAnswers } from '../framework/store/index.js';
-import { platformMigrationsFolder } from '../migrations/index.js';
+import { LocalCa } from '../certificates/local-ca.js';
+import { createLogger, frameworkMigrations, MAX_POOL_SIZE, migrate, Store, untilDatabaseAnswers } from '../framework/index.js';
+import { platformMigrations } from '../migrations/index.js';
 import { parseDuration } from './duration.js';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
@@ -23,7 +23,8 @@ Start as many replicas as you like: there is no leader; they share keys through 
 
 Options:
   --kubeconfig PATH       kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
-  --database-url URL      PostgreSQL (default: $DATABASE_URL)
+  --database-url URL      PostgreSQL (default: $DATABASE_URL); with standbys, list them all:
+                          postgres://h1,h2/tend?target_session_attrs=read-write (follows failovers)
   --replica NAME          this replica's name in logs and the member list (default: $TEND_REPLICA or host-pid)
   --health-port N         serve /healthz, /readyz and /metrics on this port (default: none)
   --health-host ADDR      address for the health port (default: 127.0.0.1; 0.0.0.0 in a pod)
@@ -45,6 +46,11 @@ Options:
   --heartbeat-ms N        membership heartbeat period (default: 2000)
   --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
   --join-delay-ms N       a new replica takes keys after this delay (default: 3000)
+  --local-ca-dir DIR      let Routes name issuer: local (spec.tls), a certificate authority kept in
+                          DIR (ca.crt, ca.key 0600; made there when missing) that signs *.localhost
+                          names only; the same DIR on every replica (default: no issuer)
+  --certificate-expiry-window D  Routes say CertificateExpiring=True this long before their
+                          certificate expires, e.g. 720h (default: 336h, 14 days)
   -h, --help              show this help`;
 
 /** Run `tend run`; resolves with the exit code once the replica has stopped. */
@@ -84,6 +90,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
     },
   };
 
+  const tls = values['certificate-expiry-window'] ? { certificateExpiryWindowMs: parseDuration('run', 'certificate-expiry-window', values['certificate-expiry-window']) } : {};
   const statementTimeoutMs = values['statement-timeout-ms'] === undefined ? undefined : wholeNumber('run', 'statement-timeout-ms', values['statement-timeout-ms'], 1);
   const poolSize = values['pool-size'] === undefined ? undefined : wholeNumber('run', 'pool-size', values['pool-size'], 1);
   if (poolSize !== undefined && poolSize > MAX_POOL_SIZE) throw new UsageError(`run: --pool-size must be at most ${MAX_POOL_SIZE}, got ${poolSize} (every replica opens its own pool: add replicas, not connections, or put PgBouncer in front)`);
@@ -103,7 +110,7 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
   // ones it replaces) is waited for: exiting would only be restarted into the same wait.
   let applied;
   try {
-    applied = await untilDatabaseAnswers(() => migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] }), { logger, signal: stop.signal });
+    applied = await untilDatabaseAnswers(() => migrate(store, { tracks: [frameworkMigrations, platformMigrations] }), { logger, signal: stop.signal });
   } catch (err) {
     if (!stop.signal.aborted) throw err;
     await store.close();
@@ -111,7 +118,8 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
     return EXIT.ok;
   }
   if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
-  const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning });
+  const issuers = values['local-ca-dir'] ? [(await LocalCa.loadOrCreate(values['local-ca-dir'])).ca] : [];
+  const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning, issuers, ...tls });
   await manager.start(stop.signal);
   logger.info('stopped');
   return EXIT.ok;
@@ -142,6 +150,8 @@ function parse(args: readonly string[]) {
       'heartbeat-ms': { type: 'string' },
       'member-ttl-ms': { type: 'string' },
       'join-delay-ms': { type: 'string' },
+      'local-ca-dir': { type: 'string' },
+      'certificate-expiry-window': { type: 'string' },
     },
     false,
   );

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { keyOf } from '../framework/reconcile/index.js';
+import { keyOf } from '../framework/index.js';
 import { secretInClear } from '../secrets/manifest-secret.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect } from './connection.js';
 import { columns } from './format/sections.js';

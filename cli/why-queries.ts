@@ -1,5 +1,5 @@
 /** What `tend why` reads from the platform tables and the journal. */
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** One instance, desired and observed. */
 export interface InstanceRow {

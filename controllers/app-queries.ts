@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The app's instances with the Node controller's verdict on their nodes (lost since, draining). */
 export const instancesOfApp: NamedQuery = {
@@ -7,7 +7,8 @@ export const instancesOfApp: NamedQuery = {
                 i.created_at as "createdAt", i.restarts, i.last_exit as "lastExit", i.reason, i.message, i.no_tenant_since as "noTenantSince",
                 n.lost_since as "nodeLostSince", n.state in ('draining', 'decommissioned') as "nodeDraining",
                 n.state = 'draining' and n.draining_since + n.drain_deadline_seconds * interval '1 second' < now() as "nodeDrainExpired",
-                i.sealed_to is not null and i.sealed_to is distinct from ag.sealing_key as "sealedStale"
+                i.sealed_to is not null and i.sealed_to is distinct from ag.sealing_key as "sealedStale",
+                jsonb_path_query_array(i.spec, '$.volumes[*].volume') as volumes
          from platform.instances i
          join platform.nodes n on n.name = i.node
          left join platform.node_agents ag on ag.node = i.node

@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The revisions of the App with uid $1, newest number first (reconcilers/app-revisions.ts RevisionRow). */
 export const revisionsOfApp: NamedQuery = {

@@ -5,9 +5,7 @@
  * App to plan — the spec's, or the revision rolled back to.
  */
 import type { App } from '../api/types/app.js';
-import type { EventRecorder } from '../framework/events/index.js';
-import type { ReconcileContext } from '../framework/reconcile/index.js';
-import type { Store } from '../framework/store/index.js';
+import type { EventRecorder, ReconcileContext, Store } from '../framework/index.js';
 import type { AppInstance } from '../reconcilers/app.js';
 import { REVISION_HISTORY_LIMIT, planRevisions, revisionTemplateOf, withTemplate, type RevisionRow } from '../reconcilers/app-revisions.js';
 import { forgetRevisions, markRevisionAvailable, markRolledBack, pruneRevisions, recordRevision, revisionsOfApp } from './app-revision-queries.js';

@@ -5,10 +5,7 @@
  * are placed — in memory only, sealed to each instance's node by place-instances.ts.
  */
 import type { App } from '../api/types/app.js';
-import { keyOfObject } from '../framework/client/index.js';
-import { keyOf, type Key } from '../framework/reconcile/index.js';
-import type { Informer, Source } from '../framework/source/index.js';
-import { watches } from '../framework/source/index.js';
+import { type Informer, type Key, keyOf, keyOfObject, type Source, watches } from '../framework/index.js';
 import { describeSecretRef, resolveSecrets, secretEnvTooLarge, secretRefsOf, type SecretResolution } from '../reconcilers/app-secrets.js';
 import type { SecretObject } from '../secrets/secret-object.js';
 import type { PlatformDeps } from './platform-deps.js';

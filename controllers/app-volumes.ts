@@ -4,15 +4,15 @@
  */
 import type { App } from '../api/types/app.js';
 import { binaryQuantity } from '../api/quantity-units.js';
-import { fencedTx } from '../framework/coordination/fence.js';
-import type { ReconcileContext } from '../framework/reconcile/index.js';
-import type { Store } from '../framework/store/index.js';
+import { fencedTx, type ReconcileContext, type Store } from '../framework/index.js';
 import { sizeProblem } from '../reconcilers/placement.js';
 import { chooseVolumeNode, volumeQuotaVerdict, type VolumeQuota } from '../reconcilers/volume-binding.js';
 import { lockTenantVolumes, tenantBoundVolumes } from './volume-queries.js';
 import { volumeNodeLostMessage } from '../reconcilers/volume.js';
 import { bindVolume, lockNodes, nodeFreeDisk, tenantVolumeOverSize, volumesOfApp } from './app-queries.js';
 import { liveNodes } from './place-instances.js';
+import { volumeClaimVerdict, volumeDeletingMessage, type VolumeClaim } from '../reconcilers/volume-claims.js';
+import { claimsOfVolumes, insertVolumeClaims, lockVolumeClaims } from './volume-claim-queries.js';
 
 /** Where a stateful App may run, and why it may not. */
 export interface AppVolumes {
@@ -24,6 +24,8 @@ export interface AppVolumes {
   readonly blocked?: { readonly reason: string; readonly message: string };
   /** A volume of it holds more than its size: VolumesWithinSize=False SizeExceeded (it keeps running). */
   readonly overSize?: string;
+  /** Its volumes that another App holds (VolumeInUse): an instance of it mounting one stops. */
+  readonly heldElsewhere?: readonly string[];
 }
 
 interface BindOptions {
@@ -36,6 +38,8 @@ interface BindOptions {
   readonly allowUnisolatedNodes: boolean;
   /** The owning tenant's volume limits, checked under its lock as volumes are bound. */
   readonly quota?: { readonly tenant: string; readonly limits: VolumeQuota };
+  /** Whether the Volume `namespace/name` is being deleted (its deletionTimestamp set, the deletion maybe waiting). */
+  readonly deleting?: (key: string) => boolean;
 }
 
 interface VolumeRow {
@@ -61,8 +65,11 @@ export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app
   if (missing.length > 0) {
     return { unplaced: { reason: 'VolumeNotFound', message: `${missing.map((k) => `volume ${k.split('/')[1]}`).join(', ')} not found in namespace ${ns}: create the Volume (or wait for its controller)` } };
   }
-  const deleting = rows.filter((r) => r.desired === 'deleted');
-  if (deleting.length > 0) return { unplaced: { reason: 'VolumeDeleting', message: `volume ${deleting[0]!.key} is being deleted` } };
+  // A Volume being deleted is mounted by no new instance, also while its deletion waits for the Apps listing it.
+  const deleting = rows.filter((r) => r.desired === 'deleted' || options.deleting?.(r.key));
+  if (deleting.length > 0) return { unplaced: { reason: 'VolumeDeleting', message: volumeDeletingMessage(deleting[0]!.key) } };
+  const held = await claim(store, ctx, `${ns}/${app.metadata.name}`, keys);
+  if (held) return { unplaced: { reason: held.reason, message: held.message }, heldElsewhere: held.volumes };
 
   const unbound = rows.filter((r) => r.node === null);
   if (unbound.length > 0) {
@@ -90,6 +97,25 @@ export async function resolveAppVolumes(store: Store, ctx: ReconcileContext, app
       : {}),
     ...(lost ? { blocked: { reason: 'VolumeNodeLost', message: volumeNodeLostMessage(lost.key, lost.node!, lost.nodeLostSince!, lost.latestBackup ?? undefined) } } : {}),
   };
+}
+
+/**
+ * Claims the App's free volumes (all or none, under the claims lock, re-read in a fresh statement);
+ * undefined when the App holds them all now, else which are held by another App and why.
+ */
+async function claim(store: Store, ctx: ReconcileContext, app: string, keys: readonly string[]): Promise<{ reason: string; message: string; volumes: readonly string[] } | undefined> {
+  const verdict = volumeClaimVerdict(app, keys, await store.query<VolumeClaim>(claimsOfVolumes, [keys]));
+  if ('reason' in verdict) return verdict;
+  if (verdict.claim.length === 0) return undefined;
+  const fresh = await fencedTx(store, ctx.fence, async (tx) => {
+    await tx.query(lockVolumeClaims, []);
+    const now = volumeClaimVerdict(app, keys, await tx.query<VolumeClaim>(claimsOfVolumes, [keys]));
+    if ('claim' in now && now.claim.length > 0) await tx.query(insertVolumeClaims, [now.claim, app]);
+    return now;
+  });
+  if ('reason' in fresh) return fresh;
+  if (fresh.claim.length > 0) ctx.log.info({ volumes: fresh.claim }, 'volumes claimed');
+  return undefined;
 }
 
 function sizeExceeded(v: { key: string; usage: number; size: number }): string {

@@ -5,14 +5,10 @@
  */
 import { bytes, millicores } from '../api/quantity-units.js';
 import type { App } from '../api/types/app.js';
-import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
-import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import type { Controller } from '../framework/runtime/controller.js';
-import { postgresSource } from '../framework/source/postgres.js';
-import type { PostgresListener } from '../framework/source/postgres-listener.js';
-import { byNamespace, watches } from '../framework/source/index.js';
-import { keyOfObject } from '../framework/client/index.js';
-import { writeStatus } from '../framework/status/write-status.js';
+import {
+  byNamespace, type Controller, done, keyOf, keyOfObject, parseKey, postgresSource, type ReconcileContext,
+  requeueAfter, type Key, type Result, watches, withFinalizer, writeStatus, type PostgresListener,
+} from '../framework/index.js';
 import { appCountVerdict, appStatus, isStateful, planApp, templateOf, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
 import { forgetAppRevisions, revisionAvailable, revisionView } from './app-revisions.js';
 import { resolveAppVolumes } from './app-volumes.js';
@@ -26,6 +22,7 @@ import { placeInstances } from './place-instances.js';
 import { appSecrets } from './app-secrets.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 import { MOUNTS, mountedVolumes, ownedNamespaces, owningTenant, tenancyChanged, tenantsByNamespace } from './shared-indexes.js';
+import { releaseVolumeClaims } from './volume-claim-queries.js';
 
 /** Keeps an App until its instances are stopped and gone. */
 export const APP_FINALIZER = 'tend.dev/app';
@@ -37,6 +34,8 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     indexers: { namespace: byNamespace, [MOUNTS]: mountedVolumes },
   });
   const tenants = tenantsByNamespace(deps);
+  // A Volume being deleted is mounted by no new instance, also while its deletion waits.
+  const volumeObjects = manager.informer(clients.volume);
   const secrets = appSecrets(deps, apps);
   const liveWithinMs = cluster.heartbeatMs * cluster.missedHeartbeats;
 
@@ -47,6 +46,9 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
 
   async function reconcileLive(ctx: ReconcileContext, declared: App): Promise<Result> {
     const key = `${declared.metadata.namespace}/${declared.metadata.name}`;
+    // Volumes it no longer mounts, once no instance of it does: the next App waiting may have them.
+    const released = await store.query<{ volume: string }>(releaseVolumeClaims, [key, mountedVolumes(declared), String(ctx.fence)]);
+    if (released.length > 0) ctx.log.info({ volumes: released.map((r) => r.volume) }, 'volume claims released');
     const tenant = await owningTenant(store, tenants, declared.metadata.namespace!);
     const instances = await observe(key);
     if (!tenant) {
@@ -79,12 +81,13 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     const secretVersions = resolved.versions;
     const tenantApps = tenant.spec?.quota?.apps === undefined ? [] : (await ownedNamespaces(store, tenants, tenant)).flatMap((ns) => apps.cache.byIndex('namespace', ns));
     const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
-    const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions });
     const memory = bytes(app.spec!.resources.memory);
     const cpu = millicores(app.spec!.resources.cpu ?? '100m');
     const invalid = sizeProblem(memory, cpu);
     const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
-    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes, quota: { tenant: tenant.metadata.name, limits: volumeQuotaOf(tenant) } }) : {};
+    const deleting = (volume: string) => volumeObjects.cache.get(volume as Key)?.metadata.deletionTimestamp !== undefined;
+    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes, quota: { tenant: tenant.metadata.name, limits: volumeQuotaOf(tenant) }, deleting }) : {};
+    const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions, ...(volumes.heldElsewhere ? { volumeHeldElsewhere: volumes.heldElsewhere } : {}) });
     // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
     // nothing (what runs keeps running) and say why.
     const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
@@ -164,6 +167,7 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
   async function cleanup(ctx: ReconcileContext, app: App): Promise<'removed' | Result> {
     const key = `${app.metadata.namespace}/${app.metadata.name}`;
     if (!(await drainInstances(store, ctx.fence, await observe(key)))) return requeueAfter(1_000);
+    await store.query(releaseVolumeClaims, [key, [], String(ctx.fence)]);
     await forgetAppRevisions(store, ctx, app);
     return 'removed';
   }
@@ -188,7 +192,9 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
       },
       logger: deps.logger,
     }),
-    // A volume appearing, bound or removed concerns the apps that mount it.
+    // A Volume's deletion starting (it may wait for Apps) concerns the Apps that mount it.
+    watches(volumeObjects, (v) => apps.cache.byIndex(MOUNTS, keyOfObject(v)).map(keyOfObject), (c) => c.type === 'updated' && c.old?.metadata.deletionTimestamp !== c.object.metadata.deletionTimestamp),
+    // A volume appearing, bound or removed, or its claim let go, concerns the apps that mount it.
     postgresSource({
       name: 'app-volumes',
       listener: deps.listener,

@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 const columns = `namespace, tenant, tenant_uid as "tenantUid", claimed_at as "claimedAt"`;
 

@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The scheduler's view of one node, as last written. */
 export const selectNodeRow: NamedQuery = {

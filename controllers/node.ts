@@ -4,13 +4,10 @@
  * from PostgreSQL without the agent ever writing the API server.
  */
 import type { Node } from '../api/types/node.js';
-import { keyOf } from '../framework/reconcile/index.js';
-import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
-import { done, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import type { Controller } from '../framework/runtime/controller.js';
-import { postgresSource } from '../framework/source/postgres.js';
-import type { PostgresListener } from '../framework/source/postgres-listener.js';
-import { writeStatus } from '../framework/status/write-status.js';
+import {
+  type Controller, done, keyOf, postgresSource, type ReconcileContext, requeueAfter, type Result, withFinalizer,
+  writeStatus, type PostgresListener,
+} from '../framework/index.js';
 import { planNode, type ClusterConfig, type NodeObserved, type NodePlan, type NodeRow } from '../reconcilers/node.js';
 import { deleteNodeRow, forgetNodeIdentity, revokeNodeIdentity, selectNodeAgent, selectNodeAllocation, selectNodeRow, selectNodeVolumes, upsertNodeRow } from './node-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';

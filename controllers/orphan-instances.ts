@@ -6,14 +6,13 @@
  *
  * Each replica sweeps the apps it owns: one that has instances but is absent from the informer is
  * read from the API (the cache may lag); when that says it does not exist either, its instances are
- * stopped and, once stopped, forgotten — fenced, like every other write. Idempotent, no leader.
+ * stopped and, once stopped, forgotten — fenced, like every other write; then its volume claims
+ * go, so an App waiting for its volumes gets them. Idempotent, no leader.
  */
-import type { Key } from '../framework/reconcile/index.js';
-import type { Runnable } from '../framework/runtime/manager.js';
-import type { NamedQuery } from '../framework/store/index.js';
-import { sleep } from '../framework/time/sleep.js';
+import { type Key, type NamedQuery, type Runnable, sleep } from '../framework/index.js';
 import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
 import type { PlatformDeps } from './platform-deps.js';
+import { appsWithVolumeClaims, releaseVolumeClaims } from './volume-claim-queries.js';
 
 /** The apps that have instance rows. */
 const appsWithInstances: NamedQuery = {
@@ -45,14 +44,15 @@ export function orphanInstanceCollector(deps: PlatformDeps, options: { readonly 
 
   async function sweep(): Promise<void> {
     if (!apps.hasSynced) return;
-    const rows = await store.query<{ app: string }>(appsWithInstances, []);
-    for (const { app } of rows) {
+    const rows = [...await store.query<{ app: string }>(appsWithInstances, []), ...await store.query<{ app: string }>(appsWithVolumeClaims, [])];
+    for (const app of new Set(rows.map((r) => r.app))) {
       const key = app as Key;
       if (!manager.ownership.owns('app', key) || apps.cache.get(key)) continue;
       if (await clients.app.get(key)) continue; // the cache lags: the App exists
       const instances = await store.query<DrainableInstance>(instancesOfApp, [app]);
-      log.info({ app, instances: instances.map((i) => i.id) }, 'collecting the instances of a deleted App');
-      await drainInstances(store, manager.ownership.fence(), instances);
+      log.info({ app, instances: instances.map((i) => i.id) }, 'collecting the instances and volume claims of a deleted App');
+      const fence = manager.ownership.fence();
+      if (await drainInstances(store, fence, instances)) await store.query(releaseVolumeClaims, [app, [], String(fence)]);
     }
   }
 

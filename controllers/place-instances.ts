@@ -6,9 +6,7 @@
  * is placed on the next attempt, from a fresh snapshot.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { fencedTx } from '../framework/coordination/fence.js';
-import type { ReconcileContext } from '../framework/reconcile/index.js';
-import type { Store, Tx } from '../framework/store/index.js';
+import { fencedTx, type ReconcileContext, type Store, type Tx } from '../framework/index.js';
 import type { InstanceTemplate, PlacementOutcome } from '../reconcilers/app.js';
 import { PLACEMENT_BATCH, schedule, type Placement, type PlacementRequest, type TenantBudget } from '../reconcilers/placement.js';
 import type { BindingNode } from '../reconcilers/volume-binding.js';

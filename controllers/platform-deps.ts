@@ -4,13 +4,10 @@ import type { Node } from '../api/types/node.js';
 import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
-import type { Resource, ResourceClient } from '../framework/client/index.js';
-import type { EventRecorder } from '../framework/events/index.js';
-import type { Reconciler } from '../framework/reconcile/index.js';
-import { Controller } from '../framework/runtime/controller.js';
-import type { Informer, Source } from '../framework/source/index.js';
-import type { Manager } from '../framework/runtime/manager.js';
-import type { Store } from '../framework/store/index.js';
+import {
+  Controller, type EventRecorder, type Informer, type Manager, type Reconciler, type Resource,
+  type ResourceClient, type Source, type Store,
+} from '../framework/index.js';
 import type { SecretBackend } from '../secrets/secret-backend.js';
 
 /** What every platform controller is built from; the same whichever backend stores resources. */

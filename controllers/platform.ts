@@ -12,15 +12,15 @@ import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
 import { admit } from '../api/admission.js';
-import { KubeClient, PostgresClient, resourceEventPruner, type Resource, type ResourceClient, type ResourceType } from '../framework/client/index.js';
-import { KubeEventRecorder, PostgresEventRecorder } from '../framework/events/index.js';
-import { Manager, type ManagerOptions } from '../framework/runtime/manager.js';
-import { PostgresListener } from '../framework/source/postgres-listener.js';
-import type { Store } from '../framework/store/index.js';
+import {
+  KubeClient, KubeEventRecorder, Manager, type ManagerOptions, PostgresClient, PostgresEventRecorder, PostgresListener,
+  type Resource, type ResourceClient, resourceEventPruner, type ResourceType, type Store,
+} from '../framework/index.js';
 import type { PlatformDeps } from './platform-deps.js';
 import { KubeSecrets } from '../secrets/kube-secrets.js';
 import { PostgresSecrets } from '../secrets/postgres-secrets.js';
 import type { SealingKey } from '../secrets/seal.js';
+import type { CertificateIssuer } from '../certificates/issuer.js';
 import { tenantController } from './tenant.js';
 import { nodeController } from './node.js';
 import { appController } from './app.js';
@@ -57,6 +57,10 @@ export interface PlatformOptions {
   readonly secretsKey?: SealingKey;
   /** How often each replica looks for instances whose App is gone. @default 30_000 */
   readonly orphanSweepMs?: number;
+  /** Certificate issuers Routes may name in spec.tls.issuer (tend up's local CA). @default none */
+  readonly issuers?: readonly CertificateIssuer[];
+  /** How long before a certificate expires its Routes say CertificateExpiring=True. @default 14 days */
+  readonly certificateExpiryWindowMs?: number;
 }
 
 /** Builds the manager with every platform controller; `manager.start(signal)` runs it. */
@@ -89,7 +93,11 @@ export function buildPlatform(options: PlatformOptions): Manager {
   manager.add(tenantController({ ...deps, listener }));
   manager.add(nodeController({ ...deps, cluster, listener }));
   manager.add(appController({ ...deps, cluster, listener }));
-  manager.add(routeController({ ...deps, listener }));
+  manager.add(routeController({
+    ...deps,
+    listener,
+    tls: { issuers: options.issuers ?? [], ...(options.certificateExpiryWindowMs !== undefined ? { expiryWindowMs: options.certificateExpiryWindowMs } : {}) },
+  }));
   manager.add(volumeController({ ...deps, cluster, listener }));
   manager.add(orphanInstanceCollector(deps, options.orphanSweepMs ? { everyMs: options.orphanSweepMs } : {}));
   // Resources in PostgreSQL: their watch log needs compaction, as etcd's does.

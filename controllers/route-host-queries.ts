@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The claims on host $1 and those of Route $2 on any host (platform.host_claims), earliest first. */
 export const hostClaims: NamedQuery = {

@@ -4,10 +4,7 @@
  */
 import type { App } from '../api/types/app.js';
 import type { Tenant } from '../api/types/tenant.js';
-import { findCondition } from '../framework/conditions/index.js';
-import { keyOf, type Key } from '../framework/reconcile/index.js';
-import { specOrMetadataChanged, type Informer, type Predicate } from '../framework/source/index.js';
-import type { Queryable } from '../framework/store/index.js';
+import { findCondition, type Informer, type Key, keyOf, type Predicate, type Queryable, specOrMetadataChanged } from '../framework/index.js';
 import { hostKeys, overlapKeys, patternKeys } from '../reconcilers/hostnames.js';
 import { namespaceOwner, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
 import { claimsOfNamespace, claimsOfNamespaces } from './namespace-claim-queries.js';

@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** What PostgreSQL holds for one tenant. */
 export const selectTenantRow: NamedQuery = {

@@ -6,15 +6,11 @@ import type { App } from '../api/types/app.js';
 import type { Route } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
-import { keyOfObject, type Resource } from '../framework/client/index.js';
-import { findCondition } from '../framework/conditions/index.js';
-import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
-import { done, keyOf, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import type { Controller } from '../framework/runtime/controller.js';
-import { byNamespace, specOrMetadataChanged, watches, type Informer, type Predicate } from '../framework/source/index.js';
-import { postgresSource } from '../framework/source/postgres.js';
-import type { PostgresListener } from '../framework/source/postgres-listener.js';
-import { writeStatus } from '../framework/status/write-status.js';
+import {
+  byNamespace, type Controller, done, findCondition, type Informer, keyOf, keyOfObject, postgresSource,
+  type Predicate, type ReconcileContext, type Resource, type Result, specOrMetadataChanged, watches,
+  withFinalizer, writeStatus, type PostgresListener,
+} from '../framework/index.js';
 import { planClaims, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
 import { planTenant, type PlacedUsage, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
 import { tenantUsage } from './app-queries.js';

@@ -1,5 +1,5 @@
 /** The SQL of the Volume controller (platform.volumes, migrations/000008_platform_volumes.sql). */
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The row, as reconcilers/volume.ts reads it, with its node's liveness. */
 export const selectVolume: NamedQuery = {
@@ -57,10 +57,15 @@ export const releaseBackupSet: NamedQuery = {
          on conflict (store_key) do nothing`,
 };
 
-/** Asks the node's agent to remove the data ($1 key, $2 fence). */
+/**
+ * Asks the node's agent to remove the data ($1 key, $2 fence) — not while an App still holds the
+ * volume (platform.volume_claims): its instance may still be writing, whatever the caches say.
+ * Letting go of the claim notifies tend_volumes, and the Volume controller asks again.
+ */
 export const markVolumeDeleted: NamedQuery = {
   name: 'platform.volume_mark_deleted',
   text: `update platform.volumes set desired = 'deleted' where key = $1 and desired <> 'deleted'
+           and not exists (select 1 from platform.volume_claims c where c.volume = $1)
            and tend.fenced($2::bigint)`,
 };
 

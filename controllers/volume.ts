@@ -6,16 +6,11 @@
  */
 import { Gauge } from 'prom-client';
 import type { Volume } from '../api/types/volume.js';
-import { keyOfObject } from '../framework/client/index.js';
-import { findCondition } from '../framework/conditions/index.js';
-import { fencedTx } from '../framework/coordination/fence.js';
-import { withFinalizer } from '../framework/finalizers/with-finalizer.js';
-import { done, keyOf, parseKey, requeueAfter, type ReconcileContext, type Result } from '../framework/reconcile/index.js';
-import type { Controller } from '../framework/runtime/controller.js';
-import { byNamespace, specOrMetadataChanged, watches } from '../framework/source/index.js';
-import { postgresSource } from '../framework/source/postgres.js';
-import type { PostgresListener } from '../framework/source/postgres-listener.js';
-import { writeStatus } from '../framework/status/write-status.js';
+import {
+  byNamespace, type Controller, done, fencedTx, findCondition, keyOf, keyOfObject, parseKey, postgresSource,
+  type Queryable, type ReconcileContext, requeueAfter, type Result, specOrMetadataChanged, watches,
+  withFinalizer, writeStatus, type PostgresListener,
+} from '../framework/index.js';
 import { planVolume, restoreToResolve, type VolumeObserved, type VolumePlan, type VolumeRow } from '../reconcilers/volume.js';
 import { resolveRestore, type RestoreCandidate, type RestoreSource } from '../reconcilers/volume-restore.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
@@ -25,7 +20,6 @@ import { deleteVolumeRow, lockTenantVolumes, markVolumeDeleted, releaseBackupSet
 import { volumeQuotaOf, volumeQuotaVerdict } from '../reconcilers/volume-binding.js';
 import { bytes } from '../api/quantity-units.js';
 import type { Tenant } from '../api/types/tenant.js';
-import type { Queryable } from '../framework/store/index.js';
 
 /** Keeps a Volume until no App mounts it and its data is removed from its node. */
 export const VOLUME_FINALIZER = 'tend.dev/volume';

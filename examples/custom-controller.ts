@@ -7,7 +7,7 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import {
-  Controller, KubeClient, Manager, Store, createLogger, done, frameworkMigrationsFolder, migrate,
+  Controller, KubeClient, Manager, Store, createLogger, done, frameworkMigrations, migrate,
   requeueAfter, setCondition, writeStatus, type Condition, type Reconciler, type Resource,
 } from '../framework/index.js';
 
@@ -18,7 +18,7 @@ const logger = createLogger({ replica });
 const kubeConfig = new KubeConfig();
 kubeConfig.loadFromDefault();
 const store = new Store({ connectionString: process.env.DATABASE_URL ?? 'postgres://localhost/tend', logger });
-await migrate(store, { folders: [frameworkMigrationsFolder] });
+await migrate(store, frameworkMigrations);
 
 const widgets = new KubeClient<Widget>({ group: 'test.tend.dev', version: 'v1', kind: 'Widget', plural: 'widgets', namespaced: true }, kubeConfig);
 const manager = new Manager({ logger, replica, store, healthPort: 0 });

@@ -8,8 +8,7 @@
  * lost for longer than `lostGraceMs` are stopped so replacements can be placed elsewhere.
  */
 import type { App, AppStatus } from '../api/types/app.js';
-import { hash32 } from '../framework/coordination/rendezvous.js';
-import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { type Condition, type ConditionUpdate, hash32, readySummary, setCondition } from '../framework/index.js';
 import { secretRefsOf } from './app-secrets.js';
 import { crashLooping, describeCrashLoop, exitText } from './crash-loop.js';
 
@@ -46,6 +45,8 @@ export interface AppInstance {
   readonly message?: string | null;
   /** When the App controller first found the instance's namespace owned by no Tenant (cleared when one claims it). */
   readonly noTenantSince?: Date;
+  /** The volumes its template mounts (namespace/name). */
+  readonly volumes?: readonly string[];
 }
 
 /** What an instance runs, as the agent reads it (platform.instances.spec). */
@@ -95,6 +96,11 @@ export interface AppEnv {
   readonly volumeBlocked?: { readonly reason: string; readonly message: string };
   /** A volume of the App holds more than its spec.size (the process runtime cannot enforce it): VolumesWithinSize=False SizeExceeded. */
   readonly volumeOverSize?: string;
+  /**
+   * Volumes it mounts that another App holds (reconcilers/volume-claims.ts): an instance of it
+   * mounting one stops (one writer), whatever else the plan says.
+   */
+  readonly volumeHeldElsewhere?: readonly string[];
   /**
    * The tenant keeps the App from running (`TenantSuspended`, `NoTenant`): nothing is placed or
    * rolled out, and with `stop` every instance stops — the App itself and its volumes are kept.
@@ -200,7 +206,14 @@ export function planApp(app: App, instances: readonly AppInstance[], env: AppEnv
   // Stateless instances on a node lost past the grace period are given up and replaced; a stateful
   // one stays: its data is on that node (its status says what to do instead).
   const stopped = new Set<string>();
+  const heldElsewhere = new Set(env.volumeHeldElsewhere ?? []);
   for (const i of instances) {
+    const held = i.volumes?.find((v) => heldElsewhere.has(v));
+    if (i.desired === 'running' && held) {
+      steps.push({ op: 'stop', id: i.id, why: `volume ${held} is held by another App` });
+      stopped.add(i.id);
+      continue;
+    }
     if (stateful) continue;
     if (i.desired === 'running' && i.nodeLostSince && now - i.nodeLostSince.getTime() > lostGraceMs) {
       steps.push({ op: 'stop', id: i.id, why: `node ${i.node} lost since ${i.nodeLostSince.toISOString()}` });

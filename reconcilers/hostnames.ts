@@ -11,7 +11,7 @@
  * that finding the candidates costs a few lookups, not a pass over all tenants.
  */
 import type { Tenant } from '../api/types/tenant.js';
-import type { ConditionUpdate } from '../framework/conditions/index.js';
+import type { ConditionUpdate } from '../framework/index.js';
 
 /** A parsed pattern: `shop.example` (exact) or `*.example` (wildcard, name `example`). */
 interface Pattern {

@@ -6,7 +6,7 @@
  * replica restarts and every replica counts from the same moment. Pure.
  */
 import type { App } from '../api/types/app.js';
-import { rfc3339Seconds } from '../framework/time/rfc3339.js';
+import { rfc3339Seconds } from '../framework/index.js';
 import type { AppInstance, TenantBlock } from './app.js';
 
 export interface NoTenantVerdict {

@@ -8,10 +8,8 @@
 import { Quantity } from '../api/quantity.js';
 import { formatQuantity } from '../api/quantity-format.js';
 import { binaryQuantity, bytes, millicores } from '../api/quantity-units.js';
-import { rfc3339Seconds } from '../framework/time/rfc3339.js';
+import { type Condition, type ConditionUpdate, deepEqual, readySummary, rfc3339Seconds, setCondition } from '../framework/index.js';
 import type { Node, NodeStatus } from '../api/types/node.js';
-import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
-import { deepEqual } from '../framework/status/merge-patch.js';
 
 /** Cluster-wide settings every replica must agree on. */
 export interface ClusterConfig {

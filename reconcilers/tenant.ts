@@ -8,7 +8,7 @@ import type { App } from '../api/types/app.js';
 import type { Tenant, TenantStatus, TenantUsage } from '../api/types/tenant.js';
 import type { Volume } from '../api/types/volume.js';
 import type { Route } from '../api/types/route.js';
-import { readySummary, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
+import { type Condition, type ConditionUpdate, readySummary, setCondition } from '../framework/index.js';
 import { hostnamesCondition } from './hostnames.js';
 import { namespaceOwner, type NamespaceClaim } from './namespace-claims.js';
 

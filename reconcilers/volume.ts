@@ -8,10 +8,9 @@
  * turns what the agent reports into conditions a person can act on.
  */
 import { binaryQuantity, bytes } from '../api/quantity-units.js';
-import { rfc3339Seconds } from '../framework/time/rfc3339.js';
+import { type Condition, type ConditionUpdate, readySummary, removeCondition, rfc3339Seconds, setCondition } from '../framework/index.js';
 import type { Volume, VolumeStatus } from '../api/types/volume.js';
 import { BACKUP_REQUEST_ANNOTATION } from '../api/types/volume.js';
-import { readySummary, removeCondition, setCondition, type Condition, type ConditionUpdate } from '../framework/conditions/index.js';
 import { backupStale, nextBackupAt } from '../agents/node/volumes/backup-schedule.js';
 import { backupKeyOf, type RestoreSource } from './volume-restore.js';
 

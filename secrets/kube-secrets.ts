@@ -8,14 +8,13 @@
  * changes with every write of the Secret and tells nothing about the data.
  */
 import { CoreV1Api, Watch, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { ApiError, type ResourceClient, type WatchEvent } from '../framework/client/index.js';
-import { apiError } from '../framework/client/errors.js';
-import { isAbort, toApiError } from '../framework/client/kube-client.js';
-import { poolConnections } from '../framework/client/pooled-kube-config.js';
-import { parseKey, type Key } from '../framework/reconcile/index.js';
+import {
+  ApiError, apiError, isAbort, type Key, parseKey, poolConnections, type ResourceClient, toApiError,
+  type WatchEvent,
+} from '../framework/index.js';
 import type { ObservedSecret } from '../reconcilers/app-secrets.js';
 import type { SecretInClear } from './manifest-secret.js';
-import { envValue, type SecretBackend, type SecretValues, type SecretWriter } from './secret-backend.js';
+import { envValues, type SecretBackend, type SecretBytes, type SecretValues, type SecretWriter } from './secret-backend.js';
 import { SECRET_TYPE, type SecretObject } from './secret-object.js';
 
 /** Secrets listed per page: the first list never holds more than this many Secrets' data at once. */
@@ -37,16 +36,17 @@ export class KubeSecrets implements SecretBackend, SecretWriter {
   }
 
   async values(secret: SecretObject, keys: readonly string[]): Promise<SecretValues> {
+    return envValues(secret.metadata.namespace ?? '', secret.metadata.name, await this.bytes(secret, keys));
+  }
+
+  async bytes(secret: SecretObject, keys: readonly string[]): Promise<SecretBytes> {
     const { namespace = '', name } = secret.metadata;
     const read = await call(`Secret ${namespace}/${name} get`, () => this.api.readNamespacedSecret({ namespace, name }));
     if (read.metadata?.resourceVersion !== secret.metadata.resourceVersion) return { stale: true };
-    const values = new Map<string, string>();
+    const values = new Map<string, Buffer>();
     for (const key of keys) {
       const encoded = read.data?.[key];
-      if (encoded === undefined) continue;
-      const env = envValue(namespace, name, key, Buffer.from(encoded, 'base64'));
-      if ('problem' in env) return env;
-      values.set(key, env.value);
+      if (encoded !== undefined) values.set(key, Buffer.from(encoded, 'base64'));
     }
     return { values };
   }

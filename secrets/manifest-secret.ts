@@ -3,7 +3,7 @@
  * for the moment between reading it and sealing or sending it. Checked as the API server would:
  * keys, base64 of `data`, size.
  */
-import type { Resource } from '../framework/client/index.js';
+import type { Resource } from '../framework/index.js';
 import { SECRET_KEY_PATTERN, SECRET_MAX_BYTES } from './secret-object.js';
 
 /** A Secret's name, namespace, type, labels and values. */

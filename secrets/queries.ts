@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../framework/store/index.js';
+import type { NamedQuery } from '../framework/index.js';
 
 /** The control plane's public sealing key, published at start (standalone mode); idempotent. */
 export const publishSecretsKey: NamedQuery = {

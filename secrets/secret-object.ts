@@ -4,7 +4,7 @@
  * sealed to the control plane (`spec.data`: key → sealed value). Neither form ever holds a value
  * in clear once it is past the code that reads it for sealing.
  */
-import type { Resource, ResourceType } from '../framework/client/index.js';
+import type { Resource, ResourceType } from '../framework/index.js';
 
 /** core/v1 secrets, in either backend. */
 export const SECRET_TYPE: ResourceType = { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true };

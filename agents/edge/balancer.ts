@@ -7,7 +7,7 @@
  * Ejections are kept by address, outside the routing table, so they survive a table swap: an
  * unrelated route change must not send traffic back to a backend that just refused it.
  */
-import { systemClock, type Clock } from '../../framework/time/clock.js';
+import { type Clock, systemClock } from '../../framework/index.js';
 import type { Backend, RouteEntry } from './routing-table.js';
 
 export interface BalancerOptions {

@@ -15,11 +15,7 @@
  * the saved table until a read succeeds.
  */
 import type { Logger } from 'pino';
-import type { Enqueuer } from '../../framework/queue/index.js';
-import { keyOf, type Key } from '../../framework/reconcile/index.js';
-import { postgresSource } from '../../framework/source/postgres.js';
-import type { Queryable } from '../../framework/store/index.js';
-import { sleep } from '../../framework/time/sleep.js';
+import { type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
 import { loadRouting, routingVersion } from './queries.js';
 import type { RoutingSnapshot } from './routing-snapshot.js';
 import { RoutingTable, type RoutingRow } from './routing-table.js';

@@ -12,12 +12,7 @@
  * volumes starts only once they are ready here and gets their directories in its environment.
  */
 import type { Logger } from 'pino';
-import type { Enqueuer } from '../../framework/queue/index.js';
-import { keyOf } from '../../framework/reconcile/index.js';
-import { postgresSource } from '../../framework/source/postgres.js';
-import { PostgresListener } from '../../framework/source/postgres-listener.js';
-import type { Store } from '../../framework/store/index.js';
-import { sleep } from '../../framework/time/sleep.js';
+import { type Enqueuer, keyOf, postgresSource, PostgresListener, sleep, type Store } from '../../framework/index.js';
 import { freePort } from './free-port.js';
 import { resumeLogs, shipLogs, type LogShippingOptions } from './log-shipping.js';
 import { nodeSealingKey, openSealedEnv } from './sealed-env.js';

@@ -12,9 +12,10 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { NamedQuery } from '../../framework/store/index.js';
+import { hostName, type NamedQuery, parseDatabaseUrl, SESSION_CHECK_SQL } from '../../framework/index.js';
 
 export interface HeartbeatThreadOptions {
+  /** May list several hosts (target_session_attrs=read-write): beats go to the one that takes writes. */
   readonly connectionString: string;
   readonly applicationName: string;
   readonly query: NamedQuery;
@@ -38,6 +39,27 @@ const WORKER = `
 const { parentPort, workerData: w } = require('node:worker_threads');
 const pg = require(w.pg);
 let stopped = false, lastAlive = Date.now(), wake = () => {}, timer;
+// The first host that connects and, unless any will do, is no standby and takes writes (as
+// connect-client.ts does; the URL was split by parseDatabaseUrl in the agent).
+async function open() {
+  let last;
+  for (const [i, url] of w.hostUrls.entries()) {
+    const c = new pg.Client({ connectionString: url, application_name: w.applicationName, connectionTimeoutMillis: w.connectTimeoutMs });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      if (w.attrs !== 'any') {
+        const f = (await c.query(w.checkSql)).rows[0];
+        if (f.in_recovery || (w.attrs === 'read-write' && f.read_only === 'on')) throw new Error(w.hostNames[i] + ': takes no writes');
+      }
+      return c;
+    } catch (err) {
+      last = err;
+      await c.end().catch(() => {});
+    }
+  }
+  throw last;
+}
 parentPort.on('message', (m) => {
   if (m === 'alive') lastAlive = Date.now();
   else if (m === 'stop') { stopped = true; clearTimeout(timer); wake(); }
@@ -48,11 +70,7 @@ parentPort.on('message', (m) => {
     let ok = true;
     if (Date.now() - lastAlive <= w.stallMs) {
       try {
-        if (!client) {
-          client = new pg.Client({ connectionString: w.connectionString, application_name: w.applicationName });
-          client.on('error', () => {});
-          await client.connect();
-        }
+        if (!client) client = await open();
         await client.query({ name: w.query.name, text: w.query.text, values: w.values });
         parentPort.postMessage({ ok: true });
       } catch (err) {
@@ -76,11 +94,17 @@ parentPort.on('message', (m) => {
 /** Starts beating at once, then every `intervalMs`. */
 export function startHeartbeatThread(options: HeartbeatThreadOptions): HeartbeatThread {
   const { logger } = options;
+  const target = parseDatabaseUrl(options.connectionString);
   const worker = new Worker(WORKER, {
     eval: true,
     workerData: {
       pg: createRequire(import.meta.url).resolve('pg'),
-      connectionString: options.connectionString,
+      hostUrls: target.hostUrls,
+      hostNames: target.hostUrls.map((_, i) => (target.hosts[i] ? hostName(target.hosts[i]) : 'the server')),
+      attrs: target.targetSessionAttrs,
+      checkSql: SESSION_CHECK_SQL,
+      // A host that does not answer at all (a dead machine) must not hold the beats for TCP's minutes.
+      connectTimeoutMs: Math.max(2_000, Math.min(options.intervalMs, 10_000)),
       applicationName: options.applicationName,
       query: { name: options.query.name, text: options.query.text },
       values: options.values,

@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../../framework/store/index.js';
+import type { NamedQuery } from '../../framework/index.js';
 
 /**
  * Stores one pass's chunks in one statement ($1 the node; $2… one array per column, in the order

@@ -10,8 +10,7 @@
  * resumes each instance from its newest stored chunk.
  */
 import type { Logger } from 'pino';
-import type { Store } from '../../framework/store/index.js';
-import { sleep } from '../../framework/time/sleep.js';
+import { sleep, type Store } from '../../framework/index.js';
 import { insertLogChunks, logPositions, pruneLogs } from './log-queries.js';
 import type { InstanceLogSource, LogChunk, LogPosition } from './runtime/runtime.js';
 

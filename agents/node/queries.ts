@@ -1,4 +1,4 @@
-import type { NamedQuery } from '../../framework/store/index.js';
+import type { NamedQuery } from '../../framework/index.js';
 
 /** Registers or renews the agent: one row per node, the heartbeat, the measured machine and its sealing key's public half. */
 export const heartbeatAgent: NamedQuery = {

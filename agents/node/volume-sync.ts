@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { Queryable } from '../../framework/store/index.js';
+import type { Queryable } from '../../framework/index.js';
 import { backupVolume, restoreVolume, volumeUsageBytes } from './volumes/archive.js';
 import { backupDue, backupsToPrune } from './volumes/backup-schedule.js';
 import type { BackupInfo, BackupStore } from './volumes/backup-store.js';

@@ -1,5 +1,4 @@
-import type { Resource } from '../../framework/client/index.js';
-import type { Condition } from '../../framework/conditions/index.js';
+import type { Condition, Resource } from '../../framework/index.js';
 import type { QuantityValue } from './tenant.js';
 
 /** One spec.env entry: a value, or one key of a Secret in the App's namespace. */

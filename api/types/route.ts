@@ -1,5 +1,4 @@
-import type { Resource } from '../../framework/client/index.js';
-import type { Condition } from '../../framework/conditions/index.js';
+import type { Condition, Resource } from '../../framework/index.js';
 
 /** schemas/route.schema.json's spec. */
 export interface RouteSpec {
@@ -7,6 +6,14 @@ export interface RouteSpec {
   pathPrefix?: string;
   app: string;
   port?: number;
+  tls?: RouteTls;
+}
+
+/** schemas/route.schema.json's spec.tls: exactly one of secretName and issuer. */
+export interface RouteTls {
+  secretName?: string;
+  issuer?: string;
+  redirect?: boolean;
 }
 
 export interface RouteStatus {

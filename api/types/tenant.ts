@@ -1,5 +1,4 @@
-import type { Resource } from '../../framework/client/index.js';
-import type { Condition } from '../../framework/conditions/index.js';
+import type { Condition, Resource } from '../../framework/index.js';
 
 /** Quantities as the API accepts them: `512Mi`, `250m`, or a plain number. */
 export type QuantityValue = string | number;

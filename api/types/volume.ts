@@ -1,5 +1,4 @@
-import type { Resource } from '../../framework/client/index.js';
-import type { Condition } from '../../framework/conditions/index.js';
+import type { Condition, Resource } from '../../framework/index.js';
 import type { QuantityValue } from './tenant.js';
 
 /** schemas/volume.schema.json's spec. */

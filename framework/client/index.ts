@@ -12,8 +12,8 @@
  */
 import type { Key } from '../reconcile/index.js';
 
-export { ConflictError, GoneError, NotFoundError, ApiError } from './errors.js';
-export { KubeClient } from './kube-client.js';
+export { ConflictError, GoneError, NotFoundError, ApiError, apiError } from './errors.js';
+export { KubeClient, isAbort, toApiError } from './kube-client.js';
 export { PostgresClient, pruneResourceEvents, type PostgresClientOptions } from './postgres-client.js';
 export { resourceEventPruner, type ResourceEventPrunerOptions } from './resource-event-pruner.js';
 export { poolConnections } from './pooled-kube-config.js';

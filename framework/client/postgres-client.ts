@@ -21,9 +21,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Key } from '../reconcile/index.js';
 import { parseKey } from '../reconcile/index.js';
+import { connectClient } from '../store/connect-client.js';
 import type { Store, Tx } from '../store/index.js';
 import { rfc3339Seconds } from '../time/rfc3339.js';
 import { ApiError, apiError } from './errors.js';
@@ -80,22 +81,24 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
       pending = true;
       wake?.();
     };
-    const listener = new pg.Client({ connectionString: this.options.listenUrl, application_name: `tend watch ${plural}` });
-    listener.on('notification', (message) => {
-      if (message.channel === 'tend_resources' && message.payload === plural) rouse();
-    });
-    listener.on('error', (err) => {
-      failure = err;
-      rouse();
-    });
-    listener.on('end', () => {
-      failure ??= new Error('LISTEN connection ended');
-      rouse();
-    });
     const onAbort = (): void => rouse();
     signal.addEventListener('abort', onAbort, { once: true });
+    let listener: pg.Client | undefined;
     try {
-      await listener.connect();
+      // To whichever host takes writes, when the URL lists several: NOTIFYs are sent there.
+      // A host that does not answer at all (a dead machine at the head of a host list) costs 10 s, not TCP's minutes.
+      listener = await connectClient(this.options.listenUrl, { application_name: `tend watch ${plural}`, keepAlive: true, connectionTimeoutMillis: 10_000 });
+      listener.on('notification', (message) => {
+        if (message.channel === 'tend_resources' && message.payload === plural) rouse();
+      });
+      listener.on('error', (err) => {
+        failure = err;
+        rouse();
+      });
+      listener.on('end', () => {
+        failure ??= new Error('LISTEN connection ended');
+        rouse();
+      });
       await listener.query('listen tend_resources');
       while (!signal.aborted) {
         if (failure) throw new ApiError(`${this.type.kind} watch: ${failure.message}`, 0);
@@ -133,9 +136,11 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
       throw err instanceof ApiError ? err : new ApiError(`${this.type.kind} watch: ${(err as Error).message}`, 0);
     } finally {
       signal.removeEventListener('abort', onAbort);
-      listener.removeAllListeners('end');
-      listener.on('error', () => {});
-      await listener.end().catch(() => {});
+      if (listener) {
+        listener.removeAllListeners('end');
+        listener.on('error', () => {});
+        await listener.end().catch(() => {});
+      }
     }
   }
 

@@ -1,9 +1,13 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
+import { connectClient } from '../store/connect-client.js';
 import { sleep } from '../time/sleep.js';
 
 export interface PostgresListenerOptions {
-  /** A direct connection (LISTEN does not work through a transaction-pooling PgBouncer). */
+  /**
+   * A direct connection (LISTEN does not work through a transaction-pooling PgBouncer). May list
+   * several hosts (`target_session_attrs=read-write`): each reconnect goes to the one that takes writes.
+   */
   readonly connectionString: string;
   readonly logger: Logger;
   /** `application_name` of the connection in `pg_stat_activity`. @default 'tend listen' */
@@ -83,21 +87,22 @@ export class PostgresListener {
   private async run(signal: AbortSignal): Promise<void> {
     const livenessMs = this.options.livenessMs ?? 5_000;
     for (let failures = 0; !signal.aborted; ) {
-      const client = new pg.Client({
-        connectionString: this.options.connectionString,
-        application_name: this.options.applicationName ?? 'tend listen',
-        keepAlive: true,
-        connectionTimeoutMillis: livenessMs * 2,
-        query_timeout: livenessMs,
-      });
+      let client: pg.Client | undefined;
       const connection = new AbortController();
-      const closed = new Promise<Error | undefined>((resolve) => {
-        client.on('error', resolve);
-        client.on('end', () => resolve(undefined));
-      });
       try {
-        await client.connect();
-        client.on('notification', (message) => {
+        // Several hosts in the URL: each (re)connect goes to the one that takes writes, where the NOTIFYs are sent.
+        client = await connectClient(this.options.connectionString, {
+          application_name: this.options.applicationName ?? 'tend listen',
+          keepAlive: true,
+          connectionTimeoutMillis: livenessMs * 2,
+          query_timeout: livenessMs,
+        });
+        const open = client;
+        const closed = new Promise<Error | undefined>((resolve) => {
+          open.on('error', resolve);
+          open.on('end', () => resolve(undefined));
+        });
+        open.on('notification', (message) => {
           if (message.payload === undefined) return;
           for (const subscriber of this.channels.get(message.channel) ?? []) {
             try {
@@ -107,7 +112,7 @@ export class PostgresListener {
             }
           }
         });
-        const current = { client, listening: new Set<string>() };
+        const current = { client: open, listening: new Set<string>() };
         // A channel subscribed meanwhile is visited too (a Map's iteration includes added keys).
         for (const channel of this.channels.keys()) await this.listenOn(current, channel);
         this.connected = current;
@@ -115,7 +120,7 @@ export class PostgresListener {
         for (const subscribers of [...this.channels.values()]) for (const subscriber of [...subscribers]) await this.tell(subscriber);
         // The last subscriber may have left while this connected: an aborted signal fires no more.
         const stop = signal.aborted ? Promise.resolve(undefined) : new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
-        const err = await Promise.race([closed, stop, silence(client, livenessMs, connection.signal)]);
+        const err = await Promise.race([closed, stop, silence(open, livenessMs, connection.signal)]);
         if (err) throw err;
       } catch (err) {
         if (signal.aborted) break;
@@ -127,7 +132,7 @@ export class PostgresListener {
         this.connected = undefined;
         connection.abort();
         // A silent connection may never confirm the end: do not wait for it (keepalive reaps it).
-        await Promise.race([client.end().catch(() => {}), sleep(1_000)]);
+        if (client) await Promise.race([client.end().catch(() => {}), sleep(1_000)]);
       }
     }
   }

@@ -25,7 +25,11 @@ export type PostgresSourceOptions = PostgresSourceCommon &
         readonly listener: PostgresListener;
       }
     | {
-        /** A direct connection of this source's own (LISTEN does not work through a transaction-pooling PgBouncer). */
+        /**
+         * A direct connection of this source's own (LISTEN does not work through a transaction-pooling
+         * PgBouncer). May list several hosts (`target_session_attrs=read-write`): each reconnect goes
+         * to the one that takes writes, where the NOTIFYs are sent.
+         */
         readonly connectionString: string;
         /** Longest wait between reconnect attempts. @default 10_000 */
         readonly maxRetryDelayMs?: number;

@@ -19,14 +19,17 @@ export type DatabaseFailureKind =
   /** An open connection gave no answer within the query timeout: a partition, or a dead peer. */
   | 'no_answer'
   /** This process's own pool had no free connection within the wait. */
-  | 'pool_exhausted';
+  | 'pool_exhausted'
+  /** The server refused a write as read-only (SQLSTATE 25006): a standby, or a primary made read-only or demoted. */
+  | 'read_only';
 
 /** Every kind, for pre-initialised metric series. */
-export const DATABASE_FAILURE_KINDS: readonly DatabaseFailureKind[] = ['unreachable', 'too_many_connections', 'connection_lost', 'no_answer', 'pool_exhausted'];
+export const DATABASE_FAILURE_KINDS: readonly DatabaseFailureKind[] = ['unreachable', 'too_many_connections', 'connection_lost', 'no_answer', 'pool_exhausted', 'read_only'];
 
 // SQLSTATEs that are about the server, not the statement (class 08 connection exception, 53300,
 // 57P01-57P03 admin/crash shutdown and cannot-connect-now).
 const TOO_MANY = '53300';
+const READ_ONLY = '25006';
 const SERVER_GOING = new Set(['57P01', '57P02', '57P03']);
 
 /**
@@ -39,6 +42,7 @@ export function databaseFailureOf(err: unknown, connecting: boolean): DatabaseFa
   const cause = err instanceof QueryError ? err.cause : err;
   if (cause instanceof pg.DatabaseError) {
     if (cause.code === TOO_MANY) return 'too_many_connections';
+    if (cause.code === READ_ONLY) return 'read_only';
     if (cause.code !== undefined && (cause.code.startsWith('08') || SERVER_GOING.has(cause.code))) return connecting ? 'unreachable' : 'connection_lost';
     // FATAL and PANIC end the session; a plain ERROR is the statement's.
     if (cause.severity === 'FATAL' || cause.severity === 'PANIC') return connecting ? 'unreachable' : 'connection_lost';
@@ -47,6 +51,12 @@ export function databaseFailureOf(err: unknown, connecting: boolean): DatabaseFa
   if (cause instanceof Error && cause.message === 'Query read timeout') return 'no_answer';
   // Anything else is the socket's: refused, reset, DNS, a connect that timed out, a stream ended.
   return connecting ? 'unreachable' : 'connection_lost';
+}
+
+/** Whether `err` is a write refused because the session is read-only (25006 read_only_sql_transaction). */
+export function isReadOnlyRefusal(err: unknown): boolean {
+  const cause = err instanceof QueryError ? err.cause : err;
+  return cause instanceof pg.DatabaseError && cause.code === READ_ONLY;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { DATABASE_FAILURE_KINDS, databaseFailureOf, type DatabaseFailureKind } from './database-failure.js';
+import { DATABASE_FAILURE_KINDS, databaseFailureOf, isReadOnlyRefusal, type DatabaseFailureKind } from './database-failure.js';
+import { describeHosts, parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
+import { HostPool, POOL_WAIT_TIMEOUT } from './host-pool.js';
 import type { NamedQuery } from './named-query.js';
 import { PoolExhaustedError } from './pool-exhausted-error.js';
 import { QueryError } from './query-error.js';
@@ -41,10 +43,6 @@ export interface StoreStats {
   readonly max: number;
 }
 
-// pg-pool's words when a checkout waited `connectionTimeoutMillis` in its queue (pg-pool 3.x).
-// Matched by message because pg-pool gives the error no code; a test pins the behaviour.
-const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
-
 const PING: NamedQuery = { name: 'tend.ping', text: 'select 1' };
 const BEGIN: NamedQuery = { name: 'tend.begin', text: 'begin' };
 const COMMIT: NamedQuery = { name: 'tend.commit', text: 'commit' };
@@ -53,7 +51,10 @@ const ROLLBACK: NamedQuery = { name: 'tend.rollback', text: 'rollback' };
 /**
  * The process's one PostgreSQL pool, with named queries, transactions, a slow-query log and
  * errors that name the query. Survives a server restart: pg drops dead connections, the
- * queries on them fail once, and later queries open fresh connections.
+ * queries on them fail once, and later queries open fresh connections. With several hosts in the
+ * URL (`postgres://h1,h2/db?target_session_attrs=read-write`) it survives a failover the same way:
+ * new connections go to whichever host takes writes (`HostPool`), and a server that refuses a
+ * write as read-only (25006) has its connections dropped.
  *
  * ```ts
  * await using store = new Store({ connectionString, logger });
@@ -64,7 +65,8 @@ const ROLLBACK: NamedQuery = { name: 'tend.rollback', text: 'rollback' };
 export class Store implements Queryable, AsyncDisposable {
   /** The options in force, defaults filled in. */
   readonly options: CompiledStoreOptions;
-  private readonly pool: pg.Pool;
+  private readonly pool: HostPool;
+  private readonly target: DatabaseTarget;
   private ended: Promise<void> | undefined;
   private readonly failures = Object.fromEntries(DATABASE_FAILURE_KINDS.map((k) => [k, 0])) as Record<DatabaseFailureKind, number>;
   /**
@@ -77,8 +79,6 @@ export class Store implements Queryable, AsyncDisposable {
    * refusal, how many, and the timer that raises the pool's cap again (see `refused`).
    */
   private refusals: { since: number; last: number; probed: number; count: number; timer: NodeJS.Timeout } | undefined;
-  /** Connections of the pool that are open (connected, busy or idle). */
-  private open = 0;
   /** performance.now() of the last answer; a failure of a query sent before it is old news. */
   private lastAnswer = -Infinity;
 
@@ -86,8 +86,9 @@ export class Store implements Queryable, AsyncDisposable {
   constructor(options: StoreOptions) {
     this.options = compileStoreOptions(options);
     const o = this.options;
-    this.pool = new pg.Pool({
-      connectionString: o.connectionString,
+    // Throws DatabaseUrlError at once for a URL tend cannot use.
+    this.target = parseDatabaseUrl(o.connectionString);
+    this.pool = new HostPool(this.target, {
       max: o.poolSize,
       // pg-pool uses one timeout both for waiting on a busy pool and for opening a connection.
       connectionTimeoutMillis: o.connectionWaitMs,
@@ -101,22 +102,13 @@ export class Store implements Queryable, AsyncDisposable {
       // Notices a silently dropped peer (NAT, failover) instead of waiting on a dead socket.
       keepAlive: true,
     });
-    // Connections open now (pg-pool's totalCount also counts those still connecting): what the pool
-    // can wait for when the server refuses more.
-    const open = new WeakSet<pg.Client>();
-    this.pool.on('connect', (client) => {
-      open.add(client);
-      this.open++;
-      // One that was still connecting when another was refused got in: the cap holds it too.
-      const pool = this.pool.options as { max: number };
-      if (this.refusals && pool.max < this.open) pool.max = this.open;
-    });
-    this.pool.on('remove', (client) => {
-      if (open.delete(client)) this.open--;
+    // One that was still connecting when another was refused got in: the cap holds it too.
+    this.pool.onOpened(() => {
+      if (this.refusals && this.pool.max < this.pool.openCount) this.pool.max = this.pool.openCount;
     });
     // An idle connection failing (server restart, network) must not crash the process:
     // pg-pool has already removed it; the next query opens a new one.
-    this.pool.on('error', (err) => {
+    this.pool.onError((err) => {
       this.failures.connection_lost++;
       this.logger.warn({ err: describe(err), application: options.applicationName }, 'idle PostgreSQL connection failed; the pool dropped it');
     });
@@ -200,7 +192,7 @@ export class Store implements Queryable, AsyncDisposable {
 
   /** Pool occupancy right now. */
   stats(): StoreStats {
-    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max: this.pool.options.max ?? this.options.poolSize };
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount, max: this.pool.max };
   }
 
   /** Closes every connection once the busy ones are released; later queries reject. Idempotent. */
@@ -252,7 +244,13 @@ export class Store implements Queryable, AsyncDisposable {
     client.off('error', this.onBusyClientError);
     // A plain statement error (constraint, timeout, syntax) leaves the connection usable, and
     // keeping it keeps its prepared statements; anything else may have broken it: destroy it.
-    const reusable = failure === undefined || (failure instanceof QueryError && isStatementError(failure.cause));
+    // A server that refused a write as read-only is no primary now (demoted, or made read-only):
+    // none of its connections is reused, and new ones look for the host that takes writes.
+    if (isReadOnlyRefusal(failure) && this.pool.trusted(client)) {
+      this.pool.distrust(client);
+      this.logger.warn({ host: this.pool.currentHost, hosts: describeHosts(this.target) }, 'PostgreSQL refused a write as read-only: its connections are dropped; new ones go to the host that takes writes');
+    }
+    const reusable = failure === undefined || (failure instanceof QueryError && isStatementError(failure.cause) && !isReadOnlyRefusal(failure));
     client.release(reusable ? undefined : failure instanceof Error ? failure : new Error(String(failure)));
   }
 
@@ -293,7 +291,10 @@ export class Store implements Queryable, AsyncDisposable {
   }
 
   private logOutage(err: Error, kind: DatabaseFailureKind): void {
-    this.logger.error({ err: err.message, kind, application: this.options.applicationName }, `PostgreSQL cannot be used (${kind.replaceAll('_', ' ')}): queries fail and are retried with backoff until it answers`);
+    const advice = kind === 'read_only'
+      ? `the server takes no writes (a standby, or made read-only): list the primary and its standbys in the URL with target_session_attrs=read-write (${describeHosts(this.target)} now), and queries are retried until one takes writes`
+      : 'queries fail and are retried with backoff until it answers';
+    this.logger.error({ err: err.message, kind, application: this.options.applicationName }, `PostgreSQL cannot be used (${kind.replaceAll('_', ' ')}): ${advice}`);
   }
 
   /**
@@ -306,8 +307,8 @@ export class Store implements Queryable, AsyncDisposable {
    */
   private refused(err: Error): void {
     const now = Date.now();
-    const pool = this.pool.options as { max: number };
-    pool.max = Math.max(1, Math.min(pool.max, this.open));
+    const pool = this.pool;
+    pool.max = Math.max(1, Math.min(pool.max, pool.openCount));
     if (this.refusals) {
       this.refusals.count++;
       this.refusals.last = now;

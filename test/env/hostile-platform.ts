@@ -20,8 +20,8 @@ import type { App } from '../../api/types/app.js';
 import { findCondition } from '../../framework/conditions/index.js';
 import { createLogger } from '../../framework/log/logger.js';
 import type { Key } from '../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../framework/store/index.js';
+import { platformMigrations } from '../../migrations/index.js';
 import { DEFAULT_CLUSTER_CONFIG } from '../../reconcilers/node.js';
 import { startTestEnvironment, REPO_ROOT, type TestEnvironment } from './environment.js';
 import { enrolledCredentials } from './enroll.js';
@@ -58,7 +58,7 @@ export async function startHostilePlatform(options: HostileOptions): Promise<Hos
   const env = await startTestEnvironment();
   const clients = platformClients(env.apiserver.kubeconfigPath);
   const store = new Store({ connectionString: env.postgres.databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const core = clients.kubeConfig.makeApiClient(CoreV1Api);
   for (const name of [GOOD_NAMESPACE, HOSTILE_NAMESPACE]) await core.createNamespace({ body: { metadata: { name } } });
 

@@ -25,8 +25,8 @@ import { KubeClient } from '../../framework/client/index.js';
 import { findCondition, type Condition } from '../../framework/conditions/index.js';
 import { createLogger } from '../../framework/log/logger.js';
 import type { Key } from '../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../framework/store/index.js';
+import { platformMigrations } from '../../migrations/index.js';
 import { REPO_ROOT, startTestEnvironment, type TestEnvironment } from './environment.js';
 import { eventually } from './eventually.js';
 import { metric, send } from './http-request.js';
@@ -130,7 +130,7 @@ class OutageRun {
   async run(): Promise<OutageSummary> {
     const { env, clients } = this;
     const setupMs = Math.max(90_000, 6 * this.heartbeatMs);
-    await migrate(this.store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    await migrate(this.store, { tracks: [frameworkMigrations, platformMigrations] });
     await clients.kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
     await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: NS }, spec: { namespaces: [NS], allowedHostnames: ['*.outage.test'] } });
     this.processes.set('replica', startTend('replica', [

@@ -5,7 +5,7 @@
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { embeddedBinaries, initDataDir, osUser } from '../../standalone/embedded-postgres.js';
+import { embeddedBinaries, initDataDir, osUser } from '../../cli/standalone/embedded-postgres.js';
 import { dropDatabaseAndRoles } from './drop-database.js';
 import { freePort } from './ports.js';
 import { ServerProcess, restartable, waitForServer } from './server-process.js';

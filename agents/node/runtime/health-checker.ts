@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import type { Clock } from '../../../framework/time/clock.js';
+import type { Clock } from '../../../framework/index.js';
 import type { InstanceSpec } from './runtime.js';
 
 export type HealthCheck = NonNullable<InstanceSpec['healthCheck']>;

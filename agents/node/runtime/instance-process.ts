@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import type { Clock } from '../../../framework/time/clock.js';
+import type { Clock } from '../../../framework/index.js';
 import { isSameLiveProcess, readProcStat } from './procfs.js';
 
 /** How a process ended. */

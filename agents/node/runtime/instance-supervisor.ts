@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../../../framework/time/clock.js';
+import type { Clock } from '../../../framework/index.js';
 import { CrashBackoff, type CrashBackoffOptions } from './crash-backoff.js';
 import { HealthChecker } from './health-checker.js';
 import type { InstanceLogs } from './instance-logs.js';

@@ -5,7 +5,7 @@
  * Which one runs is detected at startup, never assumed.
  */
 import type { Logger } from 'pino';
-import type { Clock } from '../../../framework/time/clock.js';
+import type { Clock } from '../../../framework/index.js';
 import { CgroupMemoryGuard, detectCgroupV2 } from './cgroup-memory-guard.js';
 import type { InstanceSpec } from './runtime.js';
 import { RssMemoryGuard } from './rss-memory-guard.js';

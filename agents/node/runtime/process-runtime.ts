@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../../../framework/time/clock.js';
+import { type Clock, systemClock } from '../../../framework/index.js';
 import type { CrashBackoffOptions } from './crash-backoff.js';
 import { InstanceSupervisor, type SupervisorContext } from './instance-supervisor.js';
 import { InstanceLogs } from './instance-logs.js';
@@ -10,6 +10,7 @@ import { isSameLiveProcess } from './procfs.js';
 import type { InstanceSpec, InstanceStatus, Runtime } from './runtime.js';
 import { Sandbox, detectSandbox } from './sandbox.js';
 import { StateDir } from './state-dir.js';
+import { liveUids } from './live-uids.js';
 import { DEFAULT_INSTANCE_UIDS, UidAllocator, type UidRange } from './uid-range.js';
 
 /** How far instances are isolated from the host, the agent and each other on this node. */
@@ -116,7 +117,7 @@ export class ProcessRuntime implements Runtime {
       if (detected.available) {
         sandbox = {
           sandbox: new Sandbox({ uids: options.instanceUids ?? DEFAULT_INSTANCE_UIDS, hiddenPaths: [stateDir.path, ...(options.hiddenPaths ?? [])], rootDir: join(stateDir.path, 'sandbox-root'), ...(options.instanceMaxProcesses !== undefined ? { maxProcesses: options.instanceMaxProcesses } : {}) }),
-          uids: new UidAllocator(options.instanceUids ?? DEFAULT_INSTANCE_UIDS),
+          uids: new UidAllocator(options.instanceUids ?? DEFAULT_INSTANCE_UIDS, liveUids),
         };
         this.isolation = { sandboxed: true, reason: detected.reason };
       } else {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../../../framework/time/clock.js';
+import type { Clock } from '../../../framework/index.js';
 import { formatBytes, type MemoryGuard, type MemoryWatch } from './memory-guard.js';
 import { processTree, readProcessTable, readRssBytes } from './procfs.js';
 import type { InstanceSpec } from './runtime.js';

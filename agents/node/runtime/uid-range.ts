@@ -1,7 +1,9 @@
 /**
  * The uids sandboxed instances run as: one per instance, taken from a configured range round
  * robin, kept for the instance's whole life (restarts, spec changes, agent restarts — the
- * state record carries it) and given back when the instance is removed.
+ * state record carries it) and given back when the instance is removed. A uid some process on the
+ * host still runs as is never handed out: its owner could signal the new instance, and its
+ * processes count against the new instance's process limit (RLIMIT_NPROC is per uid).
  */
 
 /** An inclusive range of uids, e.g. 900000-999999. */
@@ -31,7 +33,8 @@ export class UidAllocator {
   private readonly used = new Set<number>();
   private next: number;
 
-  constructor(readonly range: UidRange) {
+  /** `busy` lists the uids live processes run as now (read at each allocation; default none). */
+  constructor(readonly range: UidRange, private readonly busy: () => ReadonlySet<number> = () => new Set()) {
     this.next = range.first;
   }
 
@@ -42,12 +45,15 @@ export class UidAllocator {
     return true;
   }
 
-  /** The first free uid after the last one handed out, wrapping around; throws when none is left. */
+  /** The first free uid after the last one handed out, wrapping around, that no live process runs as; throws when none is left. */
   allocate(): number {
     const size = this.range.last - this.range.first + 1;
-    if (this.used.size >= size) throw new Error(`no free instance uid left in ${this.range.first}-${this.range.last}`);
+    const busy = this.busy();
     let uid = this.next;
-    while (this.used.has(uid)) uid = uid >= this.range.last ? this.range.first : uid + 1;
+    for (let tried = 0; this.used.has(uid) || busy.has(uid); tried++) {
+      if (tried >= size) throw new Error(`no free instance uid left in ${this.range.first}-${this.range.last} (${this.used.size} held by instances, others by processes still running)`);
+      uid = uid >= this.range.last ? this.range.first : uid + 1;
+    }
     this.used.add(uid);
     // Not the lowest free one: a uid just given back is reused last, so a stale process or file of
     // the instance that had it meets a new owner as late as possible.

@@ -17,8 +17,8 @@ import type { CliIo } from '../../../cli/io.js';
 import { runNode } from '../../../cli/node.js';
 import { runWhy } from '../../../cli/why.js';
 import { createLogger } from '../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
 const databases = new FreshDatabases('enroll');
@@ -56,7 +56,7 @@ const credentialsIn = (file: string) => JSON.parse(readFileSync(file, 'utf8')) a
 beforeAll(async () => {
   url = await databases.create();
   const store = new Store({ connectionString: url, logger: createLogger({ level: 'warn' }) });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await store.close();
 });
 

@@ -17,8 +17,8 @@ import { runRollout } from '../../../cli/rollout.js';
 import { runWhy } from '../../../cli/why.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { createLogger } from '../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { freshNamespace, kubeConfig, testEnv } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
@@ -69,7 +69,7 @@ interface Backend {
 async function postgresBackend(): Promise<Backend> {
   const url = await databases.create();
   const store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const stop = new AbortController();
   const running = buildPlatform({ store, logger, replica: 'cli-pg', membership: false }).start(stop.signal);
   let n = 0;
@@ -88,7 +88,7 @@ async function postgresBackend(): Promise<Backend> {
 async function kubernetesBackend(): Promise<Backend> {
   const url = await databases.create();
   const store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const shard = testShard('cli');
   const stop = new AbortController();
   const running = buildPlatform({ kubeConfig: kubeConfig(), store, logger, replica: 'cli-kube', membership: false, selector: shard.selector }).start(stop.signal);

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forgetRevisions, markRevisionAvailable, markRolledBack, pruneRevisions, recordRevision, revisionsOfApp } from '../../../controllers/app-revision-queries.js';
 import { isFenced } from '../../../framework/coordination/fence.js';
 import { createLogger } from '../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { REVISION_HISTORY_LIMIT, type RevisionRow } from '../../../reconcilers/app-revisions.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
@@ -17,7 +17,7 @@ let store: Store;
 
 beforeAll(async () => {
   store = new Store({ connectionString: await databases.create(), logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
 });
 
 afterAll(async () => {

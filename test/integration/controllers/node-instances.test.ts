@@ -14,8 +14,8 @@ import { runApply } from '../../../cli/apply.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Manager } from '../../../framework/runtime/manager.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tend-node-instances-'));
   const url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   manager = buildPlatform({ store, logger, replica: 'test', membership: false });
   running = manager.start(stop.signal);
   // No agent ever reports for this node, so nothing requeues its key: every reconcile counted below has a cause.

@@ -11,8 +11,8 @@ import { PostgresClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
@@ -27,7 +27,7 @@ const HEARTBEAT_MS = 1_000;
 beforeAll(async () => {
   const url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   clients = platformClients((type) => new PostgresClient(type, store, { listenUrl: url, admit }));
   // The control plane is back from an outage: its (only) replica rejoined the member list just now,
   // and the node's last heartbeat is from two minutes ago, written before the outage.

@@ -8,8 +8,8 @@ import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, generatePassword, migrate, scramSha256Verifier } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, generatePassword, migrate, scramSha256Verifier } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { kubeConfig } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
@@ -27,7 +27,7 @@ const HEARTBEAT_MS = 300;
 
 beforeAll(async () => {
   store = new Store({ connectionString: await databases.create(), logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const manager = buildPlatform({
     kubeConfig: kubeConfig(), store, logger, replica: 'test', membership: false, selector: shard.selector,
     cluster: { heartbeatMs: HEARTBEAT_MS, missedHeartbeats: 3 },

@@ -9,8 +9,8 @@ import { admit } from '../../../api/admission.js';
 import { buildPlatform, platformClients } from '../../../controllers/platform.js';
 import { PostgresClient } from '../../../framework/client/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
@@ -23,7 +23,7 @@ let running: Promise<void>;
 beforeAll(async () => {
   const url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const clients = platformClients((type) => new PostgresClient(type, store, { listenUrl: url, admit }));
   // An App that exists: its instance must be left alone.
   await clients.app.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name: 'kept', namespace: 'live' }, spec: { replicas: 1, command: ['node', 'server.mjs'], resources: { memory: '64Mi' } } });

@@ -11,8 +11,8 @@ import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 
@@ -30,7 +30,7 @@ beforeAll(async () => {
   kc.loadFromFile(env.apiserver.kubeconfigPath);
   tenants = new KubeClient<Tenant>(resourceType('Tenant'), kc);
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const manager = buildPlatform({ kubeConfig: kc, store, logger, replica: 'solo', membership: { heartbeatMs: 200, ttlMs: 2_000, joinDelayMs: 0 } });
   running = manager.start(stop.signal);
 }, 120_000);

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsOfApp } from '../../../controllers/route-queries.js';
 import { createLogger } from '../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
 const databases = new FreshDatabases('route-backends');
@@ -16,7 +16,7 @@ let store: Store;
 
 beforeAll(async () => {
   store = new Store({ connectionString: await databases.create(), logger: createLogger({ level: 'silent' }) });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await store.query({
     name: 'test.nodes',
     text: `insert into platform.nodes (name, uid, generation, address, state, allocatable_memory, allocatable_cpu, lost_since)

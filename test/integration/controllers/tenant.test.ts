@@ -12,8 +12,8 @@ import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
 import type { Manager } from '../../../framework/runtime/manager.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { freshNamespace, kubeConfig } from '../../env/context.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
@@ -37,7 +37,7 @@ type Row = { generation: number; namespaces: string[]; writes: number; xmin: str
 
 beforeAll(async () => {
   store = new Store({ connectionString: await databases.create(), logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   // Resync every 300 ms so the steady-state test sees reconciles that must write nothing.
   manager = buildPlatform({ kubeConfig: kubeConfig(), store, logger, replica: 'test', resyncMs: 300, selector: shard.selector, membership: { heartbeatMs: 200, ttlMs: 1_000, joinDelayMs: 0 } });
   running = manager.start(stop.signal);

@@ -7,8 +7,8 @@ import type { App } from '../../../api/types/app.js';
 import { resolveAppVolumes } from '../../../controllers/app-volumes.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key, ReconcileContext } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
 const GiB = 2 ** 30;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   // One pool per "replica": the binds really run concurrently on separate connections.
   for (let i = 0; i < 4; i++) stores.push(new Store({ connectionString: url, logger, poolSize: 2 }));
   const store = stores[0]!;
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await store.query({ name: 'test.node', text: `insert into platform.nodes (name, uid, generation, state, allocatable_memory, allocatable_cpu, disk) values ('n1', 'u', 1, 'ready', $1, 4000, $2)` }, [8 * GiB, 10 * GiB]);
   await store.query({
     name: 'test.agent',

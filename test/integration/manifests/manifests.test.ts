@@ -9,8 +9,8 @@ import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { freshNamespace, kubeConfig, kubectl } from '../../env/context.js';
 import { REPO_ROOT } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
@@ -67,7 +67,7 @@ describe('manifests/ (deploying tend itself)', () => {
     const kc = await serviceAccountConfig();
     const logger = createLogger({ level: 'silent' });
     const store = new Store({ connectionString: await databases.create(), logger });
-    await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+    await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
     const stop = new AbortController();
     const running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'sa', membership: false, selector: shard.selector }).start(stop.signal);
     try {

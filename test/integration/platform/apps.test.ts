@@ -15,8 +15,8 @@ import { buildPlatform } from '../../../controllers/platform.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { platformClients } from '../../env/platform-clients.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
@@ -45,7 +45,7 @@ beforeAll(async () => {
   clients = platformClients(env.apiserver.kubeconfigPath);
   const kc = clients.kubeConfig;
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   running = buildPlatform({ kubeConfig: kc, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 } }).start(stop.signal);
   for (const node of ['n1', 'n2']) {
     await clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: { name: node }, spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' } } });

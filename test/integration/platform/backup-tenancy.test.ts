@@ -17,8 +17,8 @@ import { ConflictError, PostgresClient, type Resource, type ResourceClient } fro
 import { findCondition, type Condition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { enrolledCredentials } from '../../env/enroll.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
@@ -39,7 +39,7 @@ let agent: ServerProcess;
 beforeAll(async () => {
   const url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   clients = platformClients((type) => new PostgresClient(type, store, { listenUrl: url, admit }));
   running = buildPlatform({ store, logger, replica: 'test', membership: false, resyncMs: 2_000, cluster: { heartbeatMs: 1_000, deletedBackupRetentionMs: RETENTION_MS } }).start(stop.signal);
   for (const [name, namespaces] of [['acme', ['shop']], ['beta', []]] as const) {

@@ -22,8 +22,8 @@ import { KubeClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { freshNamespace, kubeConfig, testEnv } from '../../env/context.js';
 import { enrolledCredentials } from '../../env/enroll.js';
 import { eventually } from '../../env/eventually.js';
@@ -53,7 +53,7 @@ setTimeout(() => { console.error('crashing ' + id + ' after ' + n + ' ticks'); p
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   running = buildPlatform({ kubeConfig: kubeConfig(), store, logger, replica: 'test', selector: shard.selector, membership: false, cluster: { heartbeatMs: 1_000 } }).start(stop.signal);
   ns = await freshNamespace('logs');
   await new KubeClient<Tenant>(resourceType('Tenant'), kubeConfig()).create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: ns, labels: shard.labels }, spec: { namespaces: [ns] } });

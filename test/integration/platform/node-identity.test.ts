@@ -11,8 +11,8 @@ import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from '.
 import { insertLogChunks, logPositions, pruneLogs } from '../../../agents/node/log-queries.js';
 import { recordVolumeBackups, volumesOfNode } from '../../../agents/node/volume-queries.js';
 import { createLogger } from '../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, generatePassword, migrate, scramSha256Verifier, type NamedQuery } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, generatePassword, migrate, scramSha256Verifier, type NamedQuery } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 
 const logger = createLogger({ level: 'warn' });
@@ -54,7 +54,7 @@ async function instance(id: string, node: string): Promise<void> {
 beforeAll(async () => {
   url = await databases.create();
   admin = new Store({ connectionString: url, logger });
-  await migrate(admin, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(admin, { tracks: [frameworkMigrations, platformMigrations] });
   for (const node of ['node-a', 'node-b']) {
     await admin.query(sql(`insert into platform.nodes (name, uid, generation, state, allocatable_memory, allocatable_cpu) values ($1, $1, 1, 'ready', 1073741824, 2000)`), [node]);
     await admin.query(sql(`insert into platform.volumes (key, uid, tenant, size, node, bound_at) values ($1, $1, 'acme', 1048576, $2, now())`), [`default/data-${node}`, node]);
@@ -273,7 +273,7 @@ describe('migrating as a role that is not a superuser', () => {
     const { ownerUrl } = await ownedDatabase('createrole');
     const owner = new Store({ connectionString: ownerUrl, logger });
     try {
-      await migrate(owner, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+      await migrate(owner, { tracks: [frameworkMigrations, platformMigrations] });
       await owner.query(sql(`insert into platform.nodes (name, uid, generation, state, allocatable_memory, allocatable_cpu) values ('n', 'n', 1, 'ready', 1, 1)`));
       const password = generatePassword();
       const [row] = await owner.query<{ role: string }>(sql('select platform.enroll($1, $2, $3) as role'), ['node', 'n', scramSha256Verifier(password)]);
@@ -298,7 +298,7 @@ describe('migrating as a role that is not a superuser', () => {
     const { ownerUrl } = await ownedDatabase('nocreaterole');
     const owner = new Store({ connectionString: ownerUrl, logger });
     try {
-      await migrate(owner, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+      await migrate(owner, { tracks: [frameworkMigrations, platformMigrations] });
       await expect(owner.query(sql('select platform.enroll($1, $2, $3) as role'), ['node', 'n', scramSha256Verifier(generatePassword())])).rejects.toThrow(/may not create roles; grant it CREATEROLE/);
     } finally {
       await owner.close();

@@ -12,8 +12,8 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { platformClients } from '../../env/platform-clients.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
@@ -69,7 +69,7 @@ beforeAll(async () => {
   clients = platformClients(env.apiserver.kubeconfigPath);
   const kc = clients.kubeConfig;
   store = new Store({ connectionString: env.postgres.databaseUrl, logger: createLogger({ level: 'silent' }) });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await beatAll();
   heartbeats = setInterval(() => void beatAll().catch(() => {}), BEAT_MS);
 

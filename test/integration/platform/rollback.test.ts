@@ -18,8 +18,8 @@ import { PostgresClient } from '../../../framework/client/index.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
 import { send } from '../../env/http-request.js';
@@ -44,7 +44,7 @@ let edgePort: number;
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   clients = platformClients((type) => new PostgresClient(type, store, { listenUrl: url, admit }));
   // A pool of its own: the manager closes its store when it stops.
   const own = new Store({ connectionString: url, logger });

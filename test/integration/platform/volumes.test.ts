@@ -20,8 +20,8 @@ import { ApiError, ConflictError, PostgresClient, type Resource, type ResourceCl
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { REPO_ROOT } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { FreshDatabases } from '../../env/fresh-database.js';
@@ -51,7 +51,7 @@ function startAgent(node: string): ServerProcess {
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   clients = platformClients((type) => new PostgresClient(type, store, { listenUrl: url, admit }));
   running = buildPlatform({ store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 } }).start(stop.signal);
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['default'] } });

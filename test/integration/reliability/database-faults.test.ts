@@ -16,8 +16,8 @@ import type { App } from '../../../api/types/app.js';
 import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
 import { FaultProxy } from '../../env/fault-proxy.js';
@@ -48,7 +48,7 @@ beforeAll(async () => {
   proxy = await FaultProxy.start({ host: target.hostname, port: Number(target.port) });
   clients = platformClients(env.apiserver.kubeconfigPath);
   store = new Store({ connectionString: env.postgres.databaseUrl, logger: createLogger({ level: 'silent' }), poolSize: 2 });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   await clients.kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NS } } });
   await clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: NS }, spec: { namespaces: [NS] } });
   for (const name of ['r1', 'r2']) {
@@ -152,7 +152,9 @@ describe('the controllers behind a faulty connection to PostgreSQL', () => {
     await scale('a3', 3);
     // Past the query timeout, so every replica has had queries fail for want of an answer.
     await eventually(async () => ((await errors('r1', 'no_answer')) > 0 && (await errors('r2', 'no_answer')) > 0 ? true : undefined), { what: 'queries without an answer on both replicas', timeoutMs: 30_000 });
-    const duringBlackhole = await Promise.all(['r1', 'r2'].map((r) => metric(`http://127.0.0.1:${replicas.get(r)!.healthPort}/metrics`, 'tend_db_available')));
+    // 0 once a query sent during the blackhole has gone unanswered (one sent before the last answer may fail first, and says nothing about now).
+    const available = () => Promise.all(['r1', 'r2'].map((r) => metric(`http://127.0.0.1:${replicas.get(r)!.healthPort}/metrics`, 'tend_db_available')));
+    const duringBlackhole = await eventually(async () => { const v = await available(); return v.every((x) => x === 0) ? v : undefined; }, { what: 'tend_db_available 0 on both replicas during the blackhole', timeoutMs: 30_000 });
     proxy.heal('abandon');
     await converged('convergence after the blackhole');
 

@@ -21,8 +21,8 @@ import { findCondition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
 import type { Manager } from '../../../framework/runtime/manager.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
+import { platformMigrations } from '../../../migrations/index.js';
 import { KubeSecrets } from '../../../secrets/kube-secrets.js';
 import { freshNamespace, kubeConfig } from '../../env/context.js';
 import { enrolledCredentials } from '../../env/enroll.js';
@@ -60,7 +60,7 @@ function startAgent(run: number): ServerProcess {
 beforeAll(async () => {
   const url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   manager = buildPlatform({ kubeConfig: kubeConfig(), store, logger, replica: 'test', selector: shard.selector, membership: false, cluster: { heartbeatMs: 1_000 } });
   running = manager.start(stop.signal);
   ns = await freshNamespace('secrets');

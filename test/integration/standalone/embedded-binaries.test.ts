@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { osUser, reachableBinaries } from '../../../standalone/embedded-postgres.js';
+import { osUser, reachableBinaries } from '../../../cli/standalone/embedded-postgres.js';
 
 const run = promisify(execFile);
 const root = process.getuid?.() === 0;

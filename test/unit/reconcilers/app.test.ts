@@ -45,6 +45,16 @@ describe('planApp', () => {
     expect(ops(planApp(a, [...old, readyNew], { now }))).toEqual([`stop ${old[2]!.id}`]);
   });
 
+  it('stops an instance that mounts a volume another App holds, and places none there', () => {
+    const a: App = { ...app(1), spec: { ...app(1).spec!, volumes: [{ volume: 'data', mountPath: '/data' }] } };
+    const rev = templateOf(a).revision;
+    const writer = instance(rev, true, { volumes: ['acme/data'] });
+    const elsewhere = instance('other', true, { volumes: ['acme/logs'] });
+    const plan = planApp(a, [writer, elsewhere], { now, volumeHeldElsewhere: ['acme/data'] });
+    expect(plan.steps).toContainEqual({ op: 'stop', id: writer.id, why: 'volume acme/data is held by another App' });
+    expect(plan.steps.some((s) => s.op === 'stop' && s.id === elsewhere.id && s.why.includes('held'))).toBe(false);
+  });
+
   it('stops first when maxSurge is 0', () => {
     const old = [instance('old', true), instance('old', true), instance('old', true), instance('old', true)];
     expect(ops(planApp(app(4, { maxSurge: 0, maxUnavailable: 1 }), old, { now }))).toEqual([`stop ${old[3]!.id}`]);

@@ -5,8 +5,8 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrustedProxies, startEdge, type Edge, type EdgeOptions } from '../../../../agents/edge/index.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 import { metric, send } from '../../../env/http-request.js';
@@ -72,7 +72,7 @@ function trickle(socket: import('node:net').Socket, chunk: string, everyMs: numb
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger: createLogger({ level: 'warn' }) });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   echo = await backend('echo');
   edge = await edgeWith({
     limits: { headerTimeoutMs: HEADER_MS, requestTimeoutMs: REQUEST_MS, keepAliveTimeoutMs: KEEP_ALIVE_MS, upstreamTimeoutMs: UPSTREAM_MS, webSocketIdleTimeoutMs: WS_IDLE_MS },

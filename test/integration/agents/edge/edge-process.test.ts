@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 import { ServerProcess, waitForServer } from '../../../env/server-process.js';
 import { startTend } from '../../../env/tend-process.js';
@@ -57,7 +57,7 @@ function memoryMiB(pid: number): { peak: number; now: number } {
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   echo = await startBackend('echo');
   // BIG bytes down, or counts what comes up; in 64 KiB writes that respect backpressure.
   bulk = await startBackend('bulk', (req, res) => {

@@ -4,8 +4,8 @@ import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdge, type Edge } from '../../../../agents/edge/index.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 import { freePort } from '../../../env/ports.js';
@@ -43,7 +43,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   alive = await startBackend('alive');
   backends.push(alive);
   edge = await startEdge({ store, listenUrl: url, logger, listen: { host: '127.0.0.1', port: 0 }, checkMs: 600_000, ejectMs: 60_000 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdge, type Edge } from '../../../../agents/edge/index.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 import { metric, send } from '../../../env/http-request.js';
@@ -26,7 +26,7 @@ const get = async (host: string, path = '/') => {
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   [blue, green] = await Promise.all([startBackend('blue'), startBackend('green')]);
   await setRoute(store, 'shop.test', '/', 'shop/web', [blue.row]);
   await setRoute(store, 'shop.test', '/api', 'shop/api', [green.row]);

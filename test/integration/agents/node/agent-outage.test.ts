@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { startPostgres, type Postgres } from '../../../env/postgres.js';
 import type { ServerProcess } from '../../../env/server-process.js';
@@ -26,7 +26,7 @@ beforeAll(async () => {
   // This test stops PostgreSQL, so it needs a server of its own even when DATABASE_URL names one.
   postgres = await startPostgres(dir);
   store = new Store({ connectionString: postgres.databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
 }, 120_000);
 
 afterAll(async () => {

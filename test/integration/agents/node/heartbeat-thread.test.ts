@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHeartbeatThread, type HeartbeatThreadOptions } from '../../../../agents/node/heartbeat-thread.js';
 import { heartbeatAgent } from '../../../../agents/node/queries.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 
@@ -21,7 +21,7 @@ let store: Store;
 beforeAll(async () => {
   url = await databases.create();
   store = new Store({ connectionString: url, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   for (const [name, text] of [
     ['test.beat_table', `create table beats (node text, at timestamptz default clock_timestamp())`],
     ['test.beat_function', `create function log_beat() returns trigger language plpgsql as $$ begin insert into beats (node) values (new.node); return null; end $$`],

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resumeLogs, shipLogs } from '../../../../agents/node/log-shipping.js';
 import type { InstanceLogSource, LogChunk, LogPosition } from '../../../../agents/node/runtime/runtime.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate, type NamedQuery } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate, type NamedQuery } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 
@@ -19,7 +19,7 @@ const sql = (text: string): NamedQuery => ({ name: `test.${text.slice(0, 30)}`, 
 
 beforeAll(async () => {
   store = new Store({ connectionString: await databases.create(), logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   for (const node of ['n1', 'n2']) await store.query(sql(`insert into platform.nodes (name, uid, generation, state, allocatable_memory, allocatable_cpu) values ($1, $1, 1, 'ready', 1073741824, 2000)`), [node]);
   for (const [id, node] of [['a', 'n1'], ['b', 'n1'], ['other', 'n2']]) {
     await store.query(sql(`insert into platform.instances (id, app, tenant, revision, node, memory, cpu, spec) values ($1, 'default/web', 'acme', 'r1', $2, 1, 1, '{"command":["x"]}')`), [id, node]);

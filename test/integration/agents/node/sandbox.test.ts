@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceRecord } from '../../../../agents/node/runtime/state-dir.js';
 import { volumeDir } from '../../../../agents/node/volume-sync.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { REPO_ROOT } from '../../../env/environment.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
@@ -34,7 +34,7 @@ const agents: ServerProcess[] = [];
 beforeAll(async () => {
   databaseUrl = await databases.create();
   store = new Store({ connectionString: databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   root = mkdtempSync(join(tmpdir(), 'tend-sandbox-'));
 });
 

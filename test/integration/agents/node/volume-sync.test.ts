@@ -9,8 +9,8 @@ import type { VolumeBackupRecord } from '../../../../agents/node/volume-queries.
 import { VolumeSyncState, syncVolumes, volumeDir, type VolumeSyncOptions } from '../../../../agents/node/volume-sync.js';
 import { FolderBackupStore } from '../../../../agents/node/volumes/folder-backup-store.js';
 import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
-import { platformMigrationsFolder } from '../../../../migrations/index.js';
+import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 
@@ -30,7 +30,7 @@ let hex = 0;
 beforeAll(async () => {
   databaseUrl = await databases.create();
   store = new Store({ connectionString: databaseUrl, logger });
-  await migrate(store, { folders: [frameworkMigrationsFolder, platformMigrationsFolder] });
+  await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   for (const node of [NODE, AGENT_NODE]) {
     await store.query(
       {

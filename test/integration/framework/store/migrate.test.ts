@@ -1,8 +1,11 @@
-import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { frameworkMigrationsFolder, migrate, MigrationError, Store, type NamedQuery } from '../../../../framework/store/index.js';
+import {
+  frameworkMigrations, frameworkMigrationsFolder, migrate, MigrationError, readMigrationFiles, Store, type NamedQuery,
+} from '../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../migrations/index.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 
 const fixtures = resolve(import.meta.dirname, '../../../fixtures/migrations');
@@ -157,5 +160,94 @@ describe('migrate', () => {
 
     expect(applied[0]?.name).toBe('000001_core');
     expect(await exists(store, 'tend.migrations')).toBe(true);
+  });
+});
+
+interface Recorded {
+  readonly version: number;
+  readonly name: string;
+  readonly checksum: string;
+  readonly applied_at: Date;
+}
+
+const recorded = (store: Store, table: string): Promise<Recorded[]> =>
+  store.query<Recorded>({ name: `test.recorded.${table}`, text: `select version, name, checksum, applied_at from ${table} order by version` });
+
+describe('migrate with tracks', () => {
+  it('records each track in its own table, in order, and the numbers of one may repeat in another', async () => {
+    const store = await freshStore();
+    const applied = await migrate(store, { tracks: [{ folders: [folder('ordered')], schema: 'tend_a' }, { folders: [folder('once')], schema: 'tend_b' }] });
+
+    expect(applied.map((m) => `${m.track}:${m.name}`)).toEqual([
+      'tend_a:000001_create_widgets',
+      'tend_a:000002_add_colour',
+      'tend_b:000001_create_ledger',
+      'tend_b:000002_record_once',
+      'tend_b:000003_record_again',
+    ]);
+    expect((await recorded(store, 'tend_a.migrations')).map((r) => r.name)).toEqual(['000001_create_widgets', '000002_add_colour']);
+    expect((await recorded(store, 'tend_b.migrations')).map((r) => r.name)).toEqual(['000001_create_ledger', '000002_record_once', '000003_record_again']);
+    expect(await migrate(store, { tracks: [{ folders: [folder('ordered')], schema: 'tend_a' }, { folders: [folder('once')], schema: 'tend_b' }] })).toEqual([]);
+  });
+
+  it("refuses the framework's folder in one sequence with another, and two tracks in one table", async () => {
+    const store = await freshStore();
+
+    await expect(migrate(store, { folders: [frameworkMigrationsFolder, folder('extra')] })).rejects.toThrow(/framework's migrations are a track of their own/);
+    await expect(migrate(store, { tracks: [{ folders: [folder('ordered')] }, { folders: [folder('extra')] }] })).rejects.toThrow(/two tracks record into tend\.migrations/);
+    await expect(migrate(store, { tracks: [{ folders: [folder('ordered')], schema: 'tend_a' }, { folders: [folder('ordered')], schema: 'tend_b' }] })).rejects.toThrow(
+      /is in the tracks of both tend_a and tend_b/,
+    );
+    expect(await exists(store, 'tend.migrations')).toBe(false);
+  });
+
+  it('brings a database migrated as one sequence (before tracks) into the two tracks, with nothing lost and nothing run again, ten replicas at once', async () => {
+    // The layout before tracks: the framework's and the platform's files numbered in one
+    // sequence, all recorded in tend.migrations — what migrate() did with one track holding both
+    // folders. Here a release of that time: every file up to 000020.
+    const oldRelease = mkdtempSync(join(tmpdir(), 'tend-old-release-'));
+    tempDirs.push(oldRelease);
+    const frameworkFiles = await readMigrationFiles(frameworkMigrations.folders);
+    const platformFiles = await readMigrationFiles(platformMigrations.folders);
+    for (const file of [...frameworkFiles, ...platformFiles].filter((f) => f.version <= 20)) copyFileSync(file.file, join(oldRelease, basename(file.file)));
+    const url = await databases.create();
+    const old = new Store({ connectionString: url, poolSize: 2 });
+    stores.push(old);
+    await migrate(old, { folders: [oldRelease] });
+    const before = await recorded(old, 'tend.migrations');
+    expect(before.map((r) => r.version)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    // Data of both: a framework row and a platform row.
+    await old.query({ name: 'test.insert_member', text: `insert into tend.members (name, active_at, expires_at) values ('old-replica', now(), now() + interval '1 hour')` });
+    await old.query({ name: 'test.insert_claim', text: `insert into platform.namespace_claims (namespace, tenant, tenant_uid, claimed_at) values ('shop', 'acme', 'u1', now())` });
+
+    // The new release starts: ten replicas at once, each with both tracks.
+    const replicas = Array.from({ length: 10 }, () => new Store({ connectionString: url, poolSize: 2 }));
+    stores.push(...replicas);
+    const results = await Promise.all(replicas.map((store) => migrate(store, { tracks: [frameworkMigrations, platformMigrations] })));
+
+    // Only the files newer than the old release ran, each once, into its own track.
+    const newer = (files: typeof frameworkFiles, track: string) => files.filter((f) => f.version > 20).map((f) => `${track}:${f.name}`);
+    expect(results.flat().map((m) => `${m.track}:${m.name}`).sort()).toEqual([...newer(frameworkFiles, 'tend'), ...newer(platformFiles, 'platform')].sort());
+    const framework = await recorded(old, 'tend.migrations');
+    const platform = await recorded(old, 'platform.migrations');
+    expect(framework.map((r) => r.name)).toEqual(frameworkFiles.map((f) => f.name));
+    expect(platform.map((r) => r.name)).toEqual(platformFiles.map((f) => f.name));
+    // The old records moved as they were: same checksum, same time (not applied again).
+    const moved = [...framework, ...platform].filter((r) => r.version <= 20).sort((a, b) => a.version - b.version);
+    expect(moved).toEqual(before);
+    expect(await old.query({ name: 'test.select_member', text: `select name from tend.members where name = 'old-replica'` })).toEqual([{ name: 'old-replica' }]);
+    expect(await old.query({ name: 'test.select_claim', text: `select tenant from platform.namespace_claims where namespace = 'shop'` })).toEqual([{ tenant: 'acme' }]);
+    // And the next start finds nothing to do.
+    expect(await migrate(old, { tracks: [frameworkMigrations, platformMigrations] })).toEqual([]);
+  });
+
+  it('tells a caller that migrates only one track of a database migrated as one sequence what to do', async () => {
+    const store = await freshStore();
+    await migrate(store, { folders: [folder('ordered'), folder('extra')] });
+
+    const error = await migrate(store, { folders: [folder('ordered')], schema: 'tend' }).catch((err: unknown) => err);
+    expect((error as Error).message).toMatch(/database is ahead of this code/);
+    await migrate(store, { tracks: [{ folders: [folder('ordered')] }, { folders: [folder('extra')], schema: 'tend_extra' }] });
+    expect((await recorded(store, 'tend_extra.migrations')).map((r) => r.name)).toEqual(['000003_create_gadgets']);
   });
 });

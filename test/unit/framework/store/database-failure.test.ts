@@ -30,6 +30,8 @@ describe('what a failed query says about the database', () => {
     expect(databaseFailureOf(new QueryError('q', serverError('53300', 'FATAL', 'sorry, too many clients already')), true)).toBe('too_many_connections');
     expect(databaseFailureOf(new QueryError('q', new Error('Query read timeout')), false)).toBe('no_answer');
     expect(databaseFailureOf(new PoolExhaustedError('q', 2, 5_000), true)).toBe('pool_exhausted');
+    // A write refused by a standby or a primary made read-only: the server, not the statement.
+    expect(databaseFailureOf(new QueryError('q', serverError('25006', 'ERROR', 'cannot execute INSERT in a read-only transaction')), false)).toBe('read_only');
   });
 
   it('waits out an unreachable or full server, never a refused login, a missing database or a statement', () => {

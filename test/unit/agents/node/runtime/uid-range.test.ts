@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UidAllocator, parseUidRange } from '../../../../../agents/node/runtime/uid-range.js';
+import { liveUids } from '../../../../../agents/node/runtime/live-uids.js';
 
 describe('parseUidRange', () => {
   it('reads FIRST-LAST and refuses ranges that would reach system accounts, nobody or past the last uid', () => {
@@ -25,5 +26,20 @@ describe('UidAllocator', () => {
     // A uid given back is reused as late as possible: the search goes on from the last one handed out.
     expect(uids.allocate()).toBe(5000);
     expect(uids.allocate()).toBe(5002);
+  });
+
+  it('skips a uid some live process still runs as, and says so when only those are left', () => {
+    const running = new Set([5000, 5002]);
+    const uids = new UidAllocator({ first: 5000, last: 5003 }, () => running);
+    expect([uids.allocate(), uids.allocate()]).toEqual([5001, 5003]);
+    expect(() => uids.allocate()).toThrow(/no free instance uid left in 5000-5003 \(2 held by instances, others by processes still running\)/);
+    running.delete(5002); // the leftover exited
+    expect(uids.allocate()).toBe(5002);
+  });
+});
+
+describe('liveUids', () => {
+  it('lists the uids of running processes: this one\'s among them', () => {
+    expect(liveUids().has(process.getuid!())).toBe(true);
   });
 });

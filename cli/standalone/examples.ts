@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { schemasDir } from '../api/load-schema.js';
-import { parseManifests, type Manifest } from '../api/manifests.js';
+import { schemasDir } from '../../api/load-schema.js';
+import { parseManifests, type Manifest } from '../../api/manifests.js';
 
 /** Every example: Tenant, Node, the hello App with its Route, and the counter App with its Volume. */
 export const FIRST_START_EXAMPLES = ['tenant.yaml', 'node.yaml', 'hello.yaml', 'volume.yaml'] as const;

@@ -1,7 +1,7 @@
 /** Log lines for a person at the terminal: pino JSON in, one readable line each out (tend up's warnings). */
 import { Writable } from 'node:stream';
-import { formatLogLine, parseLogLine } from '../cli/format/log-line.js';
-import type { CliIo } from '../cli/io.js';
+import { formatLogLine, parseLogLine } from '../format/log-line.js';
+import type { CliIo } from '../io.js';
 
 /** A pino destination that prints each line readably on `io.err`. */
 export function terminalLogStream(io: CliIo, color = Boolean(process.stderr.isTTY)): Writable {

@@ -14,8 +14,8 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from '../agents/node/free-port.js';
-import { generatePassword, scramSha256Verifier } from '../framework/store/scram-verifier.js';
+import { freePort } from '../../agents/node/free-port.js';
+import { generatePassword, scramSha256Verifier } from '../../framework/index.js';
 
 const run = promisify(execFile);
 
