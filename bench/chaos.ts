@@ -24,7 +24,7 @@ try {
 }
 const [head, ...rest] = doc.split(/\n(?=## )/);
 writeFileSync(file, [head!.trimEnd() + '\n', section, ...rest].join('\n'));
-if (summary.violations.overbooked.length + summary.violations.overPlaced.length + summary.violations.lost.length > 0) {
+if (summary.violations.overbooked.length + summary.violations.overPlaced.length + summary.violations.lost.length + summary.violations.sharedVolume.length > 0) {
   console.error(JSON.stringify(summary.violations, null, 2));
   process.exitCode = 1;
 }

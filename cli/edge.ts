@@ -1,11 +1,16 @@
 /**
- * `tend edge --listen ADDR`: the HTTP edge proxy. Reads its routes from PostgreSQL only.
- * SIGTERM drains: no new connections, requests in flight finish (up to --drain-ms), exit 0.
+ * `tend edge --listen ADDR [--https-listen ADDR]`: the edge proxy, plain HTTP and HTTPS. Reads its
+ * routes and certificates from PostgreSQL only. SIGTERM drains: no new connections, requests in
+ * flight finish (up to --drain-ms), exit 0. `tend edge keygen FILE` makes the certificates key.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_CLIENT_LIMITS, SNAPSHOT_FILE, TrustedProxies, formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { CERTIFICATES_KEY_FILE } from '../certificates/certificates-key.js';
 import { createLogger, holdOpen, Store } from '../framework/index.js';
+import { loadSealingKey } from '../secrets/key-file.js';
+import type { SealingKey } from '../secrets/seal.js';
+import { runKeygen } from './edge-keygen.js';
 import { resolveAgentConnection } from './credentials.js';
 import { runEnroll } from './enroll.js';
 import { EXIT, type CliIo } from './io.js';
@@ -16,12 +21,20 @@ import { wholeNumber } from './whole-number.js';
 /** Usage text of the verb. */
 export const EDGE_USAGE = `Usage: tend edge [options]
        tend edge enroll NAME [options]   (see: tend edge enroll --help)
+       tend edge keygen FILE [--database-url URL]   (see: tend edge keygen --help)
 
-Run the HTTP edge: route requests by host and path prefix to the healthy instances in
-platform.routing, reloading on every change. Prints where it listens.
+Run the edge: route requests by host and path prefix to the healthy instances in
+platform.routing, reloading on every change; with --https-listen also HTTPS, each host with the
+certificate its Route's spec.tls gives (platform.certificates, chosen by SNI; a host without one
+gets no handshake). Prints where it listens.
 
 Options:
   --listen HOST:PORT        where the proxy listens (default: 127.0.0.1:8080; :8080 for all interfaces)
+  --https-listen HOST:PORT  where it listens for HTTPS (default: none, plain HTTP only)
+  --certificates-key-file FILE  the certificates key that opens the stored private keys (0600, from
+                            tend edge keygen; the same file on every edge; default: STATE-DIR/certificates.key
+                            when it exists)
+  --https-public-port N     the HTTPS port clients reach, for redirects to https (default: that of --https-listen)
   --admin-listen HOST:PORT  /healthz, /readyz and /metrics (default: 127.0.0.1:0, a free port)
   --state-dir DIR           where the last routing table read is kept (DIR/routing.json, mode 0600) and
                             served from when PostgreSQL cannot be reached at start (default: .tend/edge)
@@ -48,8 +61,12 @@ Options:
 /** Run `tend edge`; resolves with the exit code once the edge has stopped. */
 export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (args[0] === 'enroll') return runEnroll('edge', args.slice(1), io, env);
+  if (args[0] === 'keygen') return runKeygen(args.slice(1), io, env);
   const { values } = parseVerbArgs('edge', args, {
     listen: { type: 'string' },
+    'https-listen': { type: 'string' },
+    'certificates-key-file': { type: 'string' },
+    'https-public-port': { type: 'string' },
     'credentials-file': { type: 'string' },
     'admin-listen': { type: 'string' },
     'state-dir': { type: 'string' },
@@ -74,6 +91,8 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
   const { databaseUrl } = resolveAgentConnection('edge', 'edge', values, env, io);
   const listen = address(values.listen ?? '127.0.0.1:8080', 'listen');
   const adminListen = address(values['admin-listen'] ?? '127.0.0.1:0', 'admin-listen');
+  const httpsListen = values['https-listen'] === undefined ? undefined : address(values['https-listen'], 'https-listen');
+  const httpsPublicPort = whole(values['https-public-port'], 'https-public-port', 1);
   const numbers = {
     checkMs: whole(values['check-ms'], 'check-ms', 1),
     ejectMs: whole(values['eject-ms'], 'eject-ms', 0),
@@ -94,6 +113,17 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
   const trustedProxies = trusted(values['trusted-proxies']);
   const stateDir = resolve(values['state-dir'] ?? '.tend/edge');
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const keyFile = values['certificates-key-file'] ?? (existsSync(join(stateDir, CERTIFICATES_KEY_FILE)) ? join(stateDir, CERTIFICATES_KEY_FILE) : undefined);
+  let certificatesKey: SealingKey | undefined;
+  if (keyFile) {
+    try {
+      certificatesKey = loadSealingKey(keyFile);
+    } catch (err) {
+      throw new UsageError(`edge: --certificates-key-file: ${(err as Error).message}`);
+    }
+  } else if (httpsListen) {
+    io.err(`tend edge: warning: no certificates key (--certificates-key-file, or ${join(stateDir, CERTIFICATES_KEY_FILE)}): no host can be served over HTTPS; make one with tend edge keygen FILE`);
+  }
   const logger = createLogger({ level: values['log-level'] ?? 'info', replica: 'edge' });
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: 'tend edge', poolSize: 2 });
   const stop = new AbortController();
@@ -106,12 +136,16 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
         listenUrl: databaseUrl,
         logger,
         listen,
+        ...(httpsListen ? { httpsListen } : {}),
+        ...(certificatesKey ? { certificatesKey } : {}),
+        ...(httpsPublicPort !== undefined ? { httpsPublicPort } : {}),
         adminListen,
         ...numbers,
         limits,
         trustedProxies,
         snapshotFile: join(stateDir, SNAPSHOT_FILE),
-        onListening: (edge) => io.out(`tend edge: proxy ${formatListenAddress(edge.address)}, admin ${formatListenAddress(edge.adminAddress)}`),
+        onListening: (edge) =>
+          io.out(`tend edge: proxy ${formatListenAddress(edge.address)}${edge.httpsAddress ? `, https ${formatListenAddress(edge.httpsAddress, 'https')}` : ''}, admin ${formatListenAddress(edge.adminAddress)}`),
       },
       stop.signal,
     );

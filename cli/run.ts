@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { buildPlatform } from '../controllers/platform.js';
+import { LocalCa } from '../certificates/local-ca.js';
 import { createLogger, frameworkMigrations, migrate, Store } from '../framework/index.js';
 import { platformMigrations } from '../migrations/index.js';
 import { parseDuration } from './duration.js';
@@ -43,6 +44,11 @@ Options:
   --heartbeat-ms N        membership heartbeat period (default: 2000)
   --member-ttl-ms N       a replica silent this long loses its keys (default: 10000)
   --join-delay-ms N       a new replica takes keys after this delay (default: 3000)
+  --local-ca-dir DIR      let Routes name issuer: local (spec.tls), a certificate authority kept in
+                          DIR (ca.crt, ca.key 0600; made there when missing) that signs *.localhost
+                          names only; the same DIR on every replica (default: no issuer)
+  --certificate-expiry-window D  Routes say CertificateExpiring=True this long before their
+                          certificate expires, e.g. 720h (default: 336h, 14 days)
   -h, --help              show this help`;
 
 /** Run `tend run`; resolves with the exit code once the replica has stopped. */
@@ -82,11 +88,13 @@ export async function runRun(args: readonly string[], io: CliIo, env: NodeJS.Pro
     },
   };
 
+  const tls = values['certificate-expiry-window'] ? { certificateExpiryWindowMs: parseDuration('run', 'certificate-expiry-window', values['certificate-expiry-window']) } : {};
   const statementTimeoutMs = values['statement-timeout-ms'] === undefined ? undefined : wholeNumber('run', 'statement-timeout-ms', values['statement-timeout-ms'], 1);
   const store = new Store({ connectionString: databaseUrl, logger, applicationName: `tend ${replica}`, ...(statementTimeoutMs ? { statementTimeoutMs } : {}) });
   const applied = await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   if (applied.length > 0) logger.info({ applied: applied.map((m) => m.name) }, 'applied migrations');
-  const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning });
+  const issuers = values['local-ca-dir'] ? [(await LocalCa.loadOrCreate(values['local-ca-dir'])).ca] : [];
+  const manager = buildPlatform({ kubeConfig, store, logger, replica, membership, ...tuning, issuers, ...tls });
 
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
@@ -128,6 +136,8 @@ function parse(args: readonly string[]) {
       'heartbeat-ms': { type: 'string' },
       'member-ttl-ms': { type: 'string' },
       'join-delay-ms': { type: 'string' },
+      'local-ca-dir': { type: 'string' },
+      'certificate-expiry-window': { type: 'string' },
     },
     false,
   );

@@ -17,12 +17,16 @@ Run all of tend on this machine: an embedded PostgreSQL (data kept in the data f
 controllers, a node agent for this machine and the edge. On the first start it applies
 examples/ (a Tenant, this machine's Node, the hello App and its Route), so that
   curl -H 'Host: hello.localhost' http://127.0.0.1:8080/
-answers within seconds. Ctrl-C stops everything; the next start continues with the same data.
+answers within seconds, and over HTTPS with a certificate of a local CA made in the data folder
+(ca/ca.crt, which may sign *.localhost names only; trust it, or pass it to curl):
+  curl --cacert .tend/ca/ca.crt https://hello.localhost:8443/
+Ctrl-C stops everything; the next start continues with the same data.
 
 Options:
   --data-dir DIR          PostgreSQL data, agent state, the edge's routing snapshot, tend.log, tend.json
                           (default: $TEND_DATA_DIR or ./.tend)
   --listen HOST:PORT      where the edge listens (default: 127.0.0.1:8080)
+  --https-listen HOST:PORT  where the edge listens for HTTPS (default: 127.0.0.1:8443)
   --metrics-port N        controllers' /metrics, /healthz, /readyz on 127.0.0.1 (default: 9464; 0 picks a free one)
   --node NAME             this machine's Node name (default: local, as in examples/node.yaml)
   --database-url URL      use this PostgreSQL instead of the embedded one
@@ -52,7 +56,8 @@ export async function runUpVerb(args: readonly string[], io: CliIo, env: NodeJS.
     await runUp(
       {
         dataDir: resolve(values['data-dir'] ?? env.TEND_DATA_DIR ?? '.tend'),
-        listen: address(values.listen ?? '127.0.0.1:8080'),
+        listen: address(values.listen ?? '127.0.0.1:8080', 'listen'),
+        httpsListen: address(values['https-listen'] ?? '127.0.0.1:8443', 'https-listen'),
         metricsPort: values['metrics-port'] === undefined ? 9464 : wholeNumber('up', 'metrics-port', values['metrics-port'], 0),
         node: values.node ?? 'local',
         examples: !values['no-examples'],
@@ -79,6 +84,7 @@ function parse(args: readonly string[]) {
     {
       'data-dir': { type: 'string' },
       listen: { type: 'string' },
+      'https-listen': { type: 'string' },
       'metrics-port': { type: 'string' },
       node: { type: 'string' },
       'database-url': { type: 'string' },
@@ -91,10 +97,10 @@ function parse(args: readonly string[]) {
   );
 }
 
-function address(text: string): ListenAddress {
+function address(text: string, flag: string): ListenAddress {
   try {
     return parseListenAddress(text);
   } catch (err) {
-    throw new UsageError(`up: --listen: ${(err as Error).message}`);
+    throw new UsageError(`up: --${flag}: ${(err as Error).message}`);
   }
 }

@@ -20,6 +20,7 @@ import type { PlatformDeps } from './platform-deps.js';
 import { KubeSecrets } from '../secrets/kube-secrets.js';
 import { PostgresSecrets } from '../secrets/postgres-secrets.js';
 import type { SealingKey } from '../secrets/seal.js';
+import type { CertificateIssuer } from '../certificates/issuer.js';
 import { tenantController } from './tenant.js';
 import { nodeController } from './node.js';
 import { appController } from './app.js';
@@ -56,6 +57,10 @@ export interface PlatformOptions {
   readonly secretsKey?: SealingKey;
   /** How often each replica looks for instances whose App is gone. @default 30_000 */
   readonly orphanSweepMs?: number;
+  /** Certificate issuers Routes may name in spec.tls.issuer (tend up's local CA). @default none */
+  readonly issuers?: readonly CertificateIssuer[];
+  /** How long before a certificate expires its Routes say CertificateExpiring=True. @default 14 days */
+  readonly certificateExpiryWindowMs?: number;
 }
 
 /** Builds the manager with every platform controller; `manager.start(signal)` runs it. */
@@ -85,7 +90,11 @@ export function buildPlatform(options: PlatformOptions): Manager {
   manager.add(tenantController({ ...deps, listenUrl }));
   manager.add(nodeController({ ...deps, cluster, listenUrl }));
   manager.add(appController({ ...deps, cluster, listenUrl }));
-  manager.add(routeController({ ...deps, listenUrl }));
+  manager.add(routeController({
+    ...deps,
+    listenUrl,
+    tls: { issuers: options.issuers ?? [], ...(options.certificateExpiryWindowMs !== undefined ? { expiryWindowMs: options.certificateExpiryWindowMs } : {}) },
+  }));
   manager.add(volumeController({ ...deps, cluster, listenUrl }));
   manager.add(orphanInstanceCollector(deps, options.orphanSweepMs ? { everyMs: options.orphanSweepMs } : {}));
   // Resources in PostgreSQL: their watch log needs compaction, as etcd's does.

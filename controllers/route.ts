@@ -1,13 +1,16 @@
 /**
  * The Route controller: keeps platform.routing — what the edges serve — in line with Routes and
- * instance health, and reports Accepted / ResolvedRefs / Ready. Instance changes wake it through
- * LISTEN tend_instances; Route, App and Tenant changes through their informers.
+ * instance health, and platform.certificates in line with their spec.tls (route-tls.ts), and
+ * reports Accepted / ResolvedRefs / Ready, CertificateReady / CertificateExpiring. Instance
+ * changes wake it through LISTEN tend_instances; Route, App, Tenant and Secret changes through
+ * their informers; a certificate's expiry window or renewal by a timer of its own.
  */
 import type { App } from '../api/types/app.js';
 import type { Route } from '../api/types/route.js';
+import type { CertificateIssuer } from '../certificates/issuer.js';
 import {
   byNamespace, type Controller, done, fencedTx, keyOf, keyOfObject, postgresSource, type Predicate,
-  type ReconcileContext, type Result, specOrMetadataChanged, watches, withFinalizer, writeStatus,
+  type ReconcileContext, requeueAfter, type Result, specOrMetadataChanged, watches, withFinalizer, writeStatus,
 } from '../framework/index.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { claimNeeded, type HostClaim, type HostRoute } from '../reconcilers/host-claims.js';
@@ -19,6 +22,7 @@ import { platformController, type PlatformDeps } from './platform-deps.js';
 import { CLAIMS, ownedNamespaces, tenancyChanged, tenantsByNamespace, tenantsForHost } from './shared-indexes.js';
 import { hostClaims, insertHostClaim, lockHostClaims, releaseHostClaim } from './route-host-queries.js';
 import { backendsOfApp, deleteRouting, routingOfRoute, selectRouting, upsertRouting } from './route-queries.js';
+import { routeTls } from './route-tls.js';
 
 /** Keeps a Route until the edges no longer serve it. */
 export const ROUTE_FINALIZER = 'tend.dev/route';
@@ -28,12 +32,22 @@ const APP = 'app';
 
 const hostOf = (r: Route) => r.spec?.host.toLowerCase() ?? '';
 
+/** What the Route controller needs for TLS. */
+export interface RouteTlsOptions {
+  /** The issuers spec.tls.issuer may name. @default none */
+  readonly issuers?: readonly CertificateIssuer[];
+  /** How long before expiry CertificateExpiring turns True. @default 14 days */
+  readonly expiryWindowMs?: number;
+}
+
 /** Builds the Route controller. */
-export function routeController(deps: PlatformDeps & { readonly listenUrl: string }): Controller<Route> {
+export function routeController(deps: PlatformDeps & { readonly listenUrl: string; readonly tls?: RouteTlsOptions }): Controller<Route> {
   const { manager, clients, store } = deps;
   const routes = manager.informer(clients.route, {
     indexers: { [HOST_KEYS]: (r: Route) => patternKeys(hostOf(r)), [APP]: (r: Route) => [`${r.metadata.namespace}/${r.spec?.app}`], namespace: byNamespace },
   });
+  const tls = routeTls({ ...deps, issuers: deps.tls?.issuers ?? [] }, routes);
+  const resyncMs = deps.resyncMs ?? 600_000;
   const apps = manager.informer(clients.app, { indexers: { namespace: byNamespace } });
   const tenants = tenantsByNamespace(deps);
 
@@ -69,15 +83,18 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     return read();
   }
 
-  async function plan(ctx: ReconcileContext, route: Route): Promise<RoutePlan> {
+  /** The plan, or `stale` while the Route's TLS Secret changed since the cache saw it. */
+  async function plan(ctx: ReconcileContext, route: Route): Promise<RoutePlan | 'stale'> {
     const ns = route.metadata.namespace!;
     const host = hostOf(route);
-    const [backends, [row], servedAt, around] = await Promise.all([
+    const [backends, [row], servedAt, around, certificates] = await Promise.all([
       store.query<Backend>(backendsOfApp, [`${ns}/${route.spec!.app}`]),
       store.query<RoutingRow>(selectRouting, [host, route.spec!.pathPrefix ?? '/']),
       store.query<{ host: string; pathPrefix: string }>(routingOfRoute, [`${ns}/${route.metadata.name}`]),
       hostRoutes(host, ns),
+      tls.observe(route),
     ]);
+    if (certificates === 'stale') return 'stale';
     const tenant = around.tenantOf(ns);
     const hostTenants = tenantsForHost(tenants, host);
     return planRoute(route, {
@@ -90,15 +107,20 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
       backends,
       row,
       servedAt,
-    }, { now: ctx.now() });
+      ...(certificates.tls ? { tls: certificates.tls } : {}),
+      ...(certificates.certificate ? { certificate: certificates.certificate } : {}),
+      certificateHosts: certificates.certificateHosts,
+    }, { now: ctx.now(), ...(deps.tls?.expiryWindowMs !== undefined ? { expiryWindowMs: deps.tls.expiryWindowMs } : {}) });
   }
 
   async function execute(ctx: ReconcileContext, p: RoutePlan): Promise<void> {
     const fence = String(ctx.fence);
     for (const step of p.steps) {
-      if (step.op === 'upsert-routing') {
-        await store.query(upsertRouting, [step.host, step.pathPrefix, step.route, JSON.stringify(step.backends), fence, step.suspended]);
-        ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix, backends: step.backends.length, suspended: step.suspended }, 'routing updated');
+      if (step.op === 'upsert-certificate' || step.op === 'delete-certificate' || step.op === 'issue-certificate') {
+        await tls.execute(ctx, step);
+      } else if (step.op === 'upsert-routing') {
+        await store.query(upsertRouting, [step.host, step.pathPrefix, step.route, JSON.stringify(step.backends), fence, step.suspended, step.httpsRedirect ?? false]);
+        ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix, backends: step.backends.length, suspended: step.suspended, httpsRedirect: step.httpsRedirect ?? false }, 'routing updated');
       } else if (step.op === 'delete-routing') {
         await store.query(deleteRouting, [step.host, step.pathPrefix, step.route, fence]);
         ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix }, 'routing removed');
@@ -113,18 +135,25 @@ export function routeController(deps: PlatformDeps & { readonly listenUrl: strin
     withFinalizer(clients.route, route, ROUTE_FINALIZER, {
       apply: async (current) => {
         const p = await plan(ctx, current);
+        if (p === 'stale') return requeueAfter(500);
         await execute(ctx, p);
+        // A certificate just issued: plan once more, so that status.url and the redirect follow it.
+        if (p.steps.some((s) => s.op === 'issue-certificate')) return requeueAfter(0);
         await writeStatus(clients.route, current, p.status);
-        return done();
+        // A certificate's expiry window opens, or its renewal falls due, before the next resync.
+        return p.recheckAfterMs !== undefined && p.recheckAfterMs < resyncMs ? requeueAfter(p.recheckAfterMs + 1_000) : done();
       },
       cleanup: async (current) => {
-        await execute(ctx, await plan(ctx, current));
+        const p = await plan(ctx, current);
+        if (p === 'stale') throw new Error('the Route\'s TLS Secret changed meanwhile; retrying');
+        await execute(ctx, p);
         return 'removed';
       },
     });
 
   const routesOf = (keys: readonly string[]) => keys.flatMap((k) => routes.cache.byIndex(APP, k)).map(keyOfObject);
   return platformController(deps, 'route', routes, reconcile, [
+    tls.source,
     // A Route that comes or goes changes who owns its host and path.
     watches(routes, (r) => routes.cache.byIndex(HOST_KEYS, `n:${hostOf(r)}`).map(keyOfObject), specOrMetadataChanged),
     watches(routes, quotaPeers, (c) => c.type !== 'updated'),

@@ -12,9 +12,10 @@
  */
 import type { Route, RouteStatus } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
-import { type Condition, type ConditionUpdate, deepEqual, setCondition } from '../framework/index.js';
+import { type Condition, type ConditionUpdate, deepEqual, removeCondition, setCondition } from '../framework/index.js';
 import { hostOwner, type HostClaim, type HostRoute } from './host-claims.js';
 import { moreSpecificElsewhere } from './hostnames.js';
+import { planRouteTls, type CertificateRow, type ObservedTls, type TlsStep } from './route-tls.js';
 
 /**
  * `status.backends` lists at most this many (the schema's `maxItems`): a longer list would make
@@ -36,6 +37,8 @@ export interface RoutingRow {
   readonly backends: readonly Backend[];
   /** The tenant is suspended: the edge answers 503 "service suspended" instead of proxying. */
   readonly suspended: boolean;
+  /** Plain HTTP gets 308 to https (spec.tls.redirect, once the host has a certificate). Absent: false. */
+  readonly httpsRedirect?: boolean;
 }
 
 export interface RouteObserved {
@@ -53,19 +56,28 @@ export interface RouteObserved {
   readonly row: RoutingRow | undefined;
   /** Every host + path prefix this Route is served at now (more than one right after a host change). */
   readonly servedAt: readonly { readonly host: string; readonly pathPrefix: string }[];
+  /** The Route's spec.tls as the controller found it (absent without spec.tls). */
+  readonly tls?: ObservedTls;
+  /** platform.certificates' row for the host, whichever Route wrote it. */
+  readonly certificate?: CertificateRow;
+  /** Hosts whose certificate rows this Route wrote. */
+  readonly certificateHosts?: readonly string[];
 }
 
 export type RouteStep =
-  | { readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[]; readonly suspended: boolean }
+  | { readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[]; readonly suspended: boolean; readonly httpsRedirect?: true }
   | { readonly op: 'delete-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string }
   /** The Route no longer claims `host` (deleted, or moved to another host). */
-  | { readonly op: 'release-host'; readonly host: string; readonly route: string };
+  | { readonly op: 'release-host'; readonly host: string; readonly route: string }
+  | TlsStep;
 
 export interface RoutePlan {
   readonly steps: readonly RouteStep[];
   readonly status: RouteStatus;
   /** During deletion: the routing row is gone (or was never ours), so the finalizer may go. */
   readonly release: boolean;
+  /** Plan again after this long even without a change: a certificate's expiry window opens, or its renewal falls due. */
+  readonly recheckAfterMs?: number;
 }
 
 /** Whether `host` is allowed by one of `patterns` (`shop.acme.example`, or `*.acme.example` for any subdomain). */
@@ -85,8 +97,8 @@ export function routeOwner(routes: readonly Route[]): Route | undefined {
   })[0];
 }
 
-/** Plans one Route. */
-export function planRoute(route: Route, observed: RouteObserved, env: { readonly now: Date }): RoutePlan {
+/** Plans one Route. `expiryWindowMs`: how long before expiry CertificateExpiring turns True (default 14 days). */
+export function planRoute(route: Route, observed: RouteObserved, env: { readonly now: Date; readonly expiryWindowMs?: number }): RoutePlan {
   const me = nameOf(route);
   const host = route.spec!.host.toLowerCase();
   const pathPrefix = route.spec!.pathPrefix ?? '/';
@@ -102,7 +114,10 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
   for (const claimed of new Set(observed.claims.filter((c) => c.route === me && (deleting || c.host !== host)).map((c) => c.host))) {
     steps.push({ op: 'release-host', host: claimed, route: me });
   }
-  if (deleting) return { steps, status: route.status ?? {}, release: true };
+  if (deleting) {
+    steps.push(...planRouteTls(tlsInput(route, observed, env, { accepted: false, deleting: true, tenant: undefined })).steps);
+    return { steps, status: route.status ?? {}, release: true };
+  }
 
   const tenantName = observed.tenant?.metadata.name;
   const hostRoutes = [{ route, tenant: observed.tenant }, ...observed.hostRoutes.filter((r) => nameOf(r.route) !== me)];
@@ -144,6 +159,7 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
       ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: '' }
       : { type: 'ResolvedRefs', status: 'False', reason: 'AppNotFound', message: `app ${route.metadata.namespace}/${route.spec!.app} does not exist` },
   );
+  const tls = planRouteTls(tlsInput(route, observed, env, { accepted, deleting: false, tenant: tenantName, hostRoutes }));
   // A suspended tenant keeps its hosts (nobody else may take them) but serves nothing: 503.
   const suspended = accepted && observed.tenant?.spec?.suspended === true;
   const backends = accepted && observed.appExists && !suspended ? [...observed.backends].sort((a, b) => a.instance.localeCompare(b.instance)) : [];
@@ -156,26 +172,57 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
         ? { ...resolved, type: 'Ready' }
         : suspended
           ? { type: 'Ready', status: 'False', reason: 'TenantSuspended', message: `tenant ${observed.tenant!.metadata.name} is suspended: requests get 503 "service suspended"` }
+          : tls.notReady
+          ? tls.notReady
           : backends.length === 0
           ? { type: 'Ready', status: 'False', reason: 'NoHealthyBackends', message: `no instance of app ${route.spec!.app} is ready: requests get 503` }
           : { type: 'Ready', status: 'True', reason: 'Serving', message: `${backends.length} healthy backend${backends.length === 1 ? '' : 's'}` },
   );
 
+  // Certificates go first: a redirect written with the routing row finds its host's certificate in place.
+  steps.push(...tls.steps);
   if (accepted) {
-    if (!ours || observed.row!.suspended !== suspended || !deepEqual(observed.row!.backends, backends)) steps.push({ op: 'upsert-routing', host, pathPrefix, route: me, backends, suspended });
+    const redirect = tls.redirect && !suspended;
+    if (!ours || observed.row!.suspended !== suspended || (observed.row!.httpsRedirect ?? false) !== redirect || !deepEqual(observed.row!.backends, backends)) {
+      steps.push({ op: 'upsert-routing', host, pathPrefix, route: me, backends, suspended, ...(redirect ? { httpsRedirect: true as const } : {}) });
+    }
   } else if (ours) {
     steps.push({ op: 'delete-routing', host, pathPrefix, route: me });
   }
   const generation = route.metadata.generation ?? 0;
   let conditions: Condition[] = route.status?.conditions ?? [];
   for (const update of updates) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
+  for (const update of tls.conditions) conditions = setCondition(conditions, update, { now: env.now, generation }).conditions;
+  for (const type of ['CertificateReady', 'CertificateExpiring']) {
+    if (!tls.conditions.some((c) => c.type === type)) conditions = removeCondition(conditions, type).conditions;
+  }
   const status: RouteStatus = {
-    ...(accepted ? { url: `http://${host}${pathPrefix}` } : {}),
+    ...(accepted ? { url: `${tls.https ? 'https' : 'http'}://${host}${pathPrefix}` } : {}),
     backends: backends.slice(0, MAX_STATUS_BACKENDS).map((b) => `${b.address}:${b.port}`),
     conditions,
     observedGeneration: generation,
   };
-  return { steps, status, release: false };
+  return { steps, status, release: false, ...(tls.recheckAfterMs !== undefined ? { recheckAfterMs: tls.recheckAfterMs } : {}) };
+}
+
+function tlsInput(
+  route: Route,
+  observed: RouteObserved,
+  env: { readonly now: Date; readonly expiryWindowMs?: number },
+  at: { readonly accepted: boolean; readonly deleting: boolean; readonly tenant: string | undefined; readonly hostRoutes?: readonly HostRoute[] },
+): Parameters<typeof planRouteTls>[0] {
+  return {
+    route,
+    accepted: at.accepted,
+    deleting: at.deleting,
+    hostRoutes: at.hostRoutes ?? observed.hostRoutes,
+    tenant: at.tenant,
+    tls: observed.tls,
+    row: observed.certificate,
+    rowsOfRoute: observed.certificateHosts ?? [],
+    now: env.now,
+    ...(env.expiryWindowMs !== undefined ? { expiryWindowMs: env.expiryWindowMs } : {}),
+  };
 }
 
 /** The claims, with this Route's own counted as made now if it is not recorded (the controller records it before planning). */

@@ -14,7 +14,7 @@ import {
 } from '../framework/index.js';
 import type { ObservedSecret } from '../reconcilers/app-secrets.js';
 import type { SecretInClear } from './manifest-secret.js';
-import { envValue, type SecretBackend, type SecretValues, type SecretWriter } from './secret-backend.js';
+import { envValues, type SecretBackend, type SecretBytes, type SecretValues, type SecretWriter } from './secret-backend.js';
 import { SECRET_TYPE, type SecretObject } from './secret-object.js';
 
 /** Secrets listed per page: the first list never holds more than this many Secrets' data at once. */
@@ -36,16 +36,17 @@ export class KubeSecrets implements SecretBackend, SecretWriter {
   }
 
   async values(secret: SecretObject, keys: readonly string[]): Promise<SecretValues> {
+    return envValues(secret.metadata.namespace ?? '', secret.metadata.name, await this.bytes(secret, keys));
+  }
+
+  async bytes(secret: SecretObject, keys: readonly string[]): Promise<SecretBytes> {
     const { namespace = '', name } = secret.metadata;
     const read = await call(`Secret ${namespace}/${name} get`, () => this.api.readNamespacedSecret({ namespace, name }));
     if (read.metadata?.resourceVersion !== secret.metadata.resourceVersion) return { stale: true };
-    const values = new Map<string, string>();
+    const values = new Map<string, Buffer>();
     for (const key of keys) {
       const encoded = read.data?.[key];
-      if (encoded === undefined) continue;
-      const env = envValue(namespace, name, key, Buffer.from(encoded, 'base64'));
-      if ('problem' in env) return env;
-      values.set(key, env.value);
+      if (encoded !== undefined) values.set(key, Buffer.from(encoded, 'base64'));
     }
     return { values };
   }

@@ -17,7 +17,7 @@ import type { SecretInClear } from './manifest-secret.js';
 import { currentSecretsKey, publishSecretsKey } from './queries.js';
 import { SealError } from './seal-error.js';
 import { open, seal, sealingKeyId, type SealingKey } from './seal.js';
-import { envValue, type SecretBackend, type SecretValues, type SecretWriter } from './secret-backend.js';
+import { envValues, type SecretBackend, type SecretBytes, type SecretValues, type SecretWriter } from './secret-backend.js';
 import { SECRET_KEY_PATTERN, SECRET_TYPE, secretContext, type SecretObject } from './secret-object.js';
 
 export interface PostgresSecretsOptions {
@@ -53,7 +53,8 @@ export class PostgresSecrets implements SecretBackend, SecretWriter {
     const data = secret.spec?.data ?? {};
     const keys = Object.keys(data);
     let observation: ObservedSecret;
-    const opened = this.openAll(secret, keys);
+    // As env values (the checks included): versions stay what they were before bytes() existed.
+    const opened = envValues(secret.metadata.namespace ?? '', secret.metadata.name, this.openAll(secret, keys));
     if ('problem' in opened) observation = { keys, version: `unusable/${memo}`, problem: opened.problem };
     else {
       const hmac = createHmac('sha256', this.versionKey!);
@@ -66,6 +67,10 @@ export class PostgresSecrets implements SecretBackend, SecretWriter {
   }
 
   async values(secret: SecretObject, keys: readonly string[]): Promise<SecretValues> {
+    return envValues(secret.metadata.namespace ?? '', secret.metadata.name, this.openAll(secret, keys));
+  }
+
+  async bytes(secret: SecretObject, keys: readonly string[]): Promise<SecretBytes> {
     return this.openAll(secret, keys);
   }
 
@@ -104,11 +109,11 @@ export class PostgresSecrets implements SecretBackend, SecretWriter {
     return true;
   }
 
-  private openAll(secret: SecretObject, keys: readonly string[]): { values: Map<string, string> } | { problem: string } {
+  private openAll(secret: SecretObject, keys: readonly string[]): { values: Map<string, Buffer> } | { problem: string } {
     const { namespace = '', name } = secret.metadata;
     if (!this.options.key) return { problem: 'this control plane has no secrets key to open it with (tend up keeps one in .tend/secrets.key)' };
     const data = secret.spec?.data ?? {};
-    const values = new Map<string, string>();
+    const values = new Map<string, Buffer>();
     for (const key of keys) {
       const sealed = data[key];
       if (sealed === undefined) continue;
@@ -119,9 +124,7 @@ export class PostgresSecrets implements SecretBackend, SecretWriter {
         if (!(err instanceof SealError)) throw err;
         return { problem: `key ${key} does not open with this control plane's key ${sealingKeyId(this.options.key.publicKey)}: ${err.message}` };
       }
-      const env = envValue(namespace, name, key, value);
-      if ('problem' in env) return env;
-      values.set(key, env.value);
+      values.set(key, value);
     }
     return { values };
   }

@@ -24,6 +24,28 @@ export interface SecretBackend {
   observe(secret: SecretObject): ObservedSecret;
   /** The values of `keys` of the Secret `secret` is a cached copy of, for sealing them to nodes. */
   values(secret: SecretObject, keys: readonly string[]): Promise<SecretValues>;
+  /** The bytes of `keys` as stored (a TLS certificate and key), with no env-variable checks; absent keys are left out. */
+  bytes(secret: SecretObject, keys: readonly string[]): Promise<SecretBytes>;
+}
+
+/** The bytes of some keys, or why there are none (as SecretValues). */
+export type SecretBytes =
+  | { readonly values: ReadonlyMap<string, Buffer> }
+  | { readonly problem: string }
+  | { readonly stale: true };
+
+/** The env-variable values of `read`'s keys, or the first problem. */
+export function envValues(namespace: string, name: string, read: Exclude<SecretBytes, { stale: true }>): Exclude<SecretValues, { stale: true }>;
+export function envValues(namespace: string, name: string, read: SecretBytes): SecretValues;
+export function envValues(namespace: string, name: string, read: SecretBytes): SecretValues {
+  if (!('values' in read)) return read;
+  const values = new Map<string, string>();
+  for (const [key, bytes] of read.values) {
+    const env = envValue(namespace, name, key, bytes);
+    if ('problem' in env) return env;
+    values.set(key, env.value);
+  }
+  return { values };
 }
 
 /** How the command line writes Secrets. */

@@ -4,6 +4,7 @@
  * path or backend address: those are unbounded and belong in the access log.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CertificateTable } from './certificate-table.js';
 import { UPSTREAM_ERROR_KINDS, type UpstreamErrorKind } from './retry-policy.js';
 import type { TableSource } from './routing-loader.js';
 
@@ -13,6 +14,10 @@ export const NO_ROUTE = 'none';
 /** Why the edge cut a client off before or while reading its request; the `kind` label. */
 export type ClientErrorKind = 'header_timeout' | 'request_timeout' | 'headers_too_large' | 'bad_request';
 const CLIENT_ERROR_KINDS: readonly ClientErrorKind[] = ['header_timeout', 'request_timeout', 'headers_too_large', 'bad_request'];
+
+/** Why a TLS handshake failed; the `reason` label. */
+export type TlsFailureReason = 'unknown_host' | 'no_sni' | 'other';
+const TLS_FAILURE_REASONS: readonly TlsFailureReason[] = ['unknown_host', 'no_sni', 'other'];
 
 /** Counters, histogram and gauge of one edge process. */
 export class EdgeMetrics {
@@ -68,12 +73,56 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
+  private readonly certificates = new Gauge({
+    name: 'tend_edge_certificates',
+    help: 'Hosts this edge serves over HTTPS (certificates in force)',
+    registers: [this.registry],
+  });
+  private readonly certificatesUnusable = new Gauge({
+    name: 'tend_edge_certificates_unusable',
+    help: 'Rows of platform.certificates this edge cannot serve (sealed to another certificates key, refused by TLS): their hosts get no handshake',
+    registers: [this.registry],
+  });
+  private readonly certificatesVersion = new Gauge({
+    name: 'tend_edge_certificates_version',
+    help: 'platform.certificates_version of the certificates in force (-1 before the first load)',
+    registers: [this.registry],
+  });
+  private readonly certificateExpiry = new Gauge({
+    name: 'tend_edge_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate served for a Route expires (Unix time); alert on it minus time() below 14 days',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  private readonly handshakeFailures = new Counter({
+    name: 'tend_edge_tls_handshake_failures_total',
+    help: 'TLS handshakes that failed: for a host without a certificate (unknown_host), without a server name (no_sni: no certificate either), or otherwise (protocol, cipher, a client that went away)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     // Process RSS, CPU and event-loop lag: what tells an operator the edge itself is the problem.
     collectDefaultMetrics({ register: this.registry });
     this.routingVersion.set(-1);
     this.fromSnapshot.set(0);
     for (const kind of CLIENT_ERROR_KINDS) this.clientErrors.inc({ kind }, 0);
+    this.certificatesVersion.set(-1);
+    for (const reason of TLS_FAILURE_REASONS) this.handshakeFailures.inc({ reason }, 0);
+  }
+
+  /** Records the certificates now in force. */
+  setCertificates(table: CertificateTable): void {
+    this.certificates.set(table.size);
+    this.certificatesUnusable.set(table.problems.length);
+    this.certificatesVersion.set(Number(table.version));
+    this.certificateExpiry.reset();
+    for (const entry of table.entries()) this.certificateExpiry.set({ route: entry.route }, Math.floor(entry.notAfter.getTime() / 1000));
+  }
+
+  /** Counts one failed handshake. */
+  observeTlsHandshakeFailure(reason: TlsFailureReason): void {
+    this.handshakeFailures.inc({ reason });
   }
 
   /** Counts one client cut off by the HTTP server (`EdgeProxy.handleClientError`). */

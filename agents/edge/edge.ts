@@ -1,16 +1,23 @@
 /**
- * One edge process: the routing loader, the proxy on `listen`, and `/healthz`, `/readyz` and
- * `/metrics` on a separate admin address. It starts serving only once the first table is loaded
- * (a 404 for every host during start-up would look like an outage), and stops gracefully: no new
+ * One edge process: the routing loader, the proxy on `listen` (plain HTTP) and, with
+ * `httpsListen`, on an HTTPS address whose certificate is chosen per host by SNI from the
+ * certificate loader's table; `/healthz`, `/readyz` and `/metrics` on a separate admin address.
+ * It starts serving only once the first table is loaded — and the certificates, when PostgreSQL
+ * answered (a 404 for every host, or a failed handshake, during start-up would look like an
+ * outage) — so an edge that reports ready serves the current table. It stops gracefully: no new
  * connections, in-flight requests finish (up to `drainMs`), then everything closes. With a
  * `snapshotFile` it keeps the last table read on disk and, when PostgreSQL cannot be read at
  * start, serves that one until it can (`routing-snapshot.ts`).
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { type Queryable, startHealthServer } from '../../framework/index.js';
+import type { SealingKey } from '../../secrets/seal.js';
 import { Balancer } from './balancer.js';
+import { CertificateLoader } from './certificate-loader.js';
 import { compileClientLimits, timeoutCheckIntervalMs, type ClientLimits } from './client-limits.js';
 import { EdgeMetrics } from './edge-metrics.js';
 import type { TrustedProxies } from './forwarded-headers.js';
@@ -18,6 +25,9 @@ import { formatListenAddress, type ListenAddress } from './listen-address.js';
 import { EdgeProxy } from './proxy.js';
 import { RoutingLoader, type TableSource } from './routing-loader.js';
 import { RoutingSnapshot } from './routing-snapshot.js';
+
+/** The code of the error SNICallback gives for a host without a certificate. */
+const NO_CERTIFICATE = 'TEND_NO_CERTIFICATE';
 
 export interface EdgeOptions {
   /** Where the routing table is read. */
@@ -27,6 +37,12 @@ export interface EdgeOptions {
   readonly logger: Logger;
   /** Where the proxy listens. @default 127.0.0.1:8080 */
   readonly listen?: ListenAddress;
+  /** Where the proxy listens for HTTPS (certificates from platform.certificates, by SNI). @default none: plain HTTP only */
+  readonly httpsListen?: ListenAddress;
+  /** The certificates key (certificates/certificates-key.ts) that opens the stored private keys. @default none: no host has a certificate */
+  readonly certificatesKey?: SealingKey;
+  /** The HTTPS port clients reach (the Location of a redirect to https). @default the port of httpsListen */
+  readonly httpsPublicPort?: number;
   /** Where `/healthz`, `/readyz` and `/metrics` are served. @default 127.0.0.1:0 (a free port) */
   readonly adminListen?: ListenAddress;
   /** How often the routing version is checked, healing lost notifications. @default 5_000 */
@@ -53,6 +69,10 @@ export interface Edge extends AsyncDisposable {
   /** The proxy's address (the real port when 0 was asked). */
   readonly address: ListenAddress;
   readonly adminAddress: ListenAddress;
+  /** The HTTPS address (the real port when 0 was asked), with httpsListen. */
+  readonly httpsAddress: ListenAddress | undefined;
+  /** The `platform.certificates_version` of the certificates being served (-1 without HTTPS). */
+  certificatesVersion(): bigint;
   /** The `platform.routing_version` of the table being served. */
   routingVersion(): bigint;
   /** Where that table came from: PostgreSQL, or the snapshot file while PostgreSQL could not be read. */
@@ -79,16 +99,33 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     onTable: (table, _previous, source) => metrics.setTable(table.version, table.entries.map((e) => e.route), source),
     onReadFailure: () => metrics.observeRoutingReadFailure(),
   });
+  const certificates = options.httpsListen
+    ? new CertificateLoader({
+        store: options.store,
+        listenUrl: options.listenUrl,
+        key: options.certificatesKey,
+        logger: options.logger,
+        checkMs: options.checkMs,
+        onTable: (table) => metrics.setCertificates(table),
+        onReadFailure: () => metrics.observeRoutingReadFailure(),
+      })
+    : undefined;
   const loaderStop = new AbortController();
-  const loading = loader.run(loaderStop.signal);
+  const loading = Promise.all([loader.run(loaderStop.signal), certificates?.run(loaderStop.signal)]);
   const stopLoader = async () => {
     loaderStop.abort();
     await loading;
   };
 
-  if (signal?.aborted || !(await loadedOrAborted(loader, signal))) {
+  if (signal?.aborted || !(await loadedOrAborted(loader.loaded(), signal))) {
     await stopLoader();
     throw new Error('edge stopped before its routing table was loaded');
+  }
+  // PostgreSQL answered, so the certificates come next: no HTTPS host fails its first handshakes.
+  // A table from the snapshot means PostgreSQL cannot be read: serve plain HTTP meanwhile.
+  if (certificates && loader.source === 'database' && !(await loadedOrAborted(certificates.loaded(), signal))) {
+    await stopLoader();
+    throw new Error('edge stopped before its certificates were loaded');
   }
 
   const proxy = new EdgeProxy({
@@ -102,33 +139,64 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     trustedProxies: options.trustedProxies,
   });
   let draining = false;
-  const server = createServer(
-    {
-      headersTimeout: limits.headerTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: timeoutCheckIntervalMs(limits),
-    },
-    (req, res) => {
-    proxy.handleRequest(req, res);
-    // During a drain a keep-alive connection whose response was already under way becomes idle
-    // here; close it now rather than after keepAliveTimeout.
-    res.once('finish', () => draining && setImmediate(() => server.closeIdleConnections()));
-    },
-  );
-  // Past the cap Node closes a new connection on accept, before reading a byte (Envoy's
-  // overload manager does the same): answering it would cost what the cap saves.
-  server.maxConnections = limits.maxConnections;
-  server.on('drop', () => metrics.observeDroppedConnection());
-  server.on('clientError', proxy.handleClientError);
-  server.on('upgrade', proxy.handleUpgrade);
+  const http = {
+    headersTimeout: limits.headerTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: timeoutCheckIntervalMs(limits),
+  };
+  const servers: Server[] = [];
+  const serve = (server: Server): Server => {
+    server.on('request', (req, res) => {
+      proxy.handleRequest(req, res);
+      // During a drain a keep-alive connection whose response was already under way becomes idle
+      // here; close it now rather than after keepAliveTimeout.
+      res.once('finish', () => draining && setImmediate(() => server.closeIdleConnections()));
+    });
+    // Past the cap Node closes a new connection on accept, before reading a byte (Envoy's
+    // overload manager does the same): answering it would cost what the cap saves. The cap is
+    // per server: plain HTTP and HTTPS each hold at most maxConnections.
+    server.maxConnections = limits.maxConnections;
+    server.on('drop', () => metrics.observeDroppedConnection());
+    server.on('clientError', proxy.handleClientError);
+    server.on('upgrade', proxy.handleUpgrade);
+    servers.push(server);
+    return server;
+  };
+  const server = serve(createServer(http));
+  const secure = certificates
+    ? serve(
+        createHttpsServer({
+          ...http,
+          // A handshake is part of the request's headers: a client gets as long for both.
+          handshakeTimeout: limits.headerTimeoutMs,
+          minVersion: 'TLSv1.2',
+          // The host's context from the table in force; no certificate for a host means no
+          // handshake (never a default certificate, which would be another host's or none).
+          SNICallback: (serverName, done) => {
+            const context = certificates.current.context(serverName);
+            if (context) return done(null, context);
+            done(Object.assign(new Error(`no certificate for ${serverName.slice(0, 255)}`), { code: NO_CERTIFICATE }));
+          },
+        }),
+      )
+    : undefined;
+  // A handshake for a host without a certificate, or without SNI (a client that connects by
+  // address, which gets no certificate either), fails: counted, not logged per connection.
+  secure?.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    metrics.observeTlsHandshakeFailure(err.code === NO_CERTIFICATE ? 'unknown_host' : !socket.servername ? 'no_sni' : 'other');
+  });
   try {
     await listen(server, options.listen ?? { host: '127.0.0.1', port: 8080 });
+    if (secure) await listen(secure, options.httpsListen!);
   } catch (err) {
+    server.close();
     await stopLoader();
     throw err;
   }
   const address = addressOf(server);
+  const httpsAddress = secure ? addressOf(secure) : undefined;
+  if (httpsAddress) proxy.setHttpsPort(options.httpsPublicPort ?? httpsAddress.port);
   const admin = await startHealthServer({
     host: options.adminListen?.host ?? '127.0.0.1',
     port: options.adminListen?.port ?? 0,
@@ -143,13 +211,21 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     metrics: metrics.registry,
     logger: log,
   }).catch(async (err: unknown) => {
-    server.close();
+    for (const s of servers) s.close();
     await stopLoader();
     throw err;
   });
   const adminAddress = { host: options.adminListen?.host ?? '127.0.0.1', port: admin.port };
   log.info(
-    { proxy: formatListenAddress(address), admin: formatListenAddress(adminAddress), version: String(loader.current.version), source: loader.source, limits, trustedProxies: options.trustedProxies?.entries ?? [] },
+    {
+      proxy: formatListenAddress(address),
+      ...(httpsAddress ? { https: formatListenAddress(httpsAddress, 'https'), certificates: certificates!.current.size, certificatesVersion: String(certificates!.current.version) } : {}),
+      admin: formatListenAddress(adminAddress),
+      version: String(loader.current.version),
+      source: loader.source,
+      limits,
+      trustedProxies: options.trustedProxies?.entries ?? [],
+    },
     'edge listening',
   );
 
@@ -160,12 +236,12 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
       draining = true;
       proxy.drain();
       log.info({ drainMs }, 'edge draining: no new connections, finishing requests in flight');
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      for (const s of servers) s.closeIdleConnections();
       const deadline = setTimeout(() => {
         log.warn({ drainMs }, 'drain deadline passed; cutting the connections still open');
         proxy.closeTunnels();
-        server.closeAllConnections();
+        for (const s of servers) s.closeAllConnections();
       }, drainMs);
       await closed;
       clearTimeout(deadline);
@@ -174,7 +250,16 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
       await admin.close();
       log.info('edge stopped');
     })());
-  return { address, adminAddress, routingVersion: () => loader.current.version, routingSource: () => loader.source, stop, [Symbol.asyncDispose]: stop };
+  return {
+    address,
+    adminAddress,
+    httpsAddress,
+    certificatesVersion: () => certificates?.current.version ?? -1n,
+    routingVersion: () => loader.current.version,
+    routingSource: () => loader.source,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }
 
 /** Runs an edge until `signal` aborts, then drains and resolves. `onListening` hears where it serves. */
@@ -191,9 +276,9 @@ export async function runEdge(options: EdgeOptions & { readonly onListening?: (e
   await edge.stop();
 }
 
-async function loadedOrAborted(loader: RoutingLoader, signal: AbortSignal | undefined): Promise<boolean> {
+async function loadedOrAborted(loaded: Promise<void>, signal: AbortSignal | undefined): Promise<boolean> {
   if (!signal) {
-    await loader.loaded();
+    await loaded;
     return true;
   }
   let onAbort: () => void = () => {};
@@ -202,7 +287,7 @@ async function loadedOrAborted(loader: RoutingLoader, signal: AbortSignal | unde
     signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    return await Promise.race([loader.loaded().then(() => true), aborted]);
+    return await Promise.race([loaded.then(() => true), aborted]);
   } finally {
     signal.removeEventListener('abort', onAbort);
   }

@@ -58,36 +58,39 @@ export type Headers = Record<string, string | string[] | undefined>;
 
 /**
  * Rewrites the forwarding headers of a request that came from `peer` (the socket's remote
- * address) for `host` (its Host) over plain HTTP.
+ * address) for `host` (its Host) over `scheme` (the edge's own connection: TLS or not). Returns
+ * the protocol the client used: a trusted proxy's X-Forwarded-Proto, else `scheme`.
  */
-export function setForwardedHeaders(headers: Headers, peer: string, host: string, trusted: TrustedProxies): void {
+export function setForwardedHeaders(headers: Headers, peer: string, host: string, trusted: TrustedProxies, scheme: 'http' | 'https' = 'http'): 'http' | 'https' {
   const client = unmapped(peer);
   if (trusted.has(client)) {
     const chain = [...listOf(headers['x-forwarded-for']), client];
-    const proto = one(headers['x-forwarded-proto']);
+    const said = one(headers['x-forwarded-proto']);
+    const proto = said === 'https' || said === 'http' ? said : scheme;
     const priorForwarded = headers.forwarded === undefined ? [] : [headers.forwarded].flat();
     const priorHost = one(headers['x-forwarded-host']);
     headers['x-forwarded-for'] = chain.join(', ');
     headers['x-real-ip'] = [...chain].reverse().find((a) => !trusted.has(a)) ?? chain[0]!;
-    headers['x-forwarded-proto'] = proto === 'https' || proto === 'http' ? proto : 'http';
+    headers['x-forwarded-proto'] = proto;
     headers['x-forwarded-host'] = priorHost ?? host;
-    headers.forwarded = [...priorForwarded, forwardedElement(client, host)].join(', ');
-    return;
+    headers.forwarded = [...priorForwarded, forwardedElement(client, host, scheme)].join(', ');
+    return proto;
   }
   for (const name of Object.keys(headers)) {
     if (name.startsWith('x-forwarded-') || name === 'forwarded' || name === 'x-real-ip') delete headers[name];
   }
   headers['x-forwarded-for'] = client;
   headers['x-real-ip'] = client;
-  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-proto'] = scheme;
   headers['x-forwarded-host'] = host;
-  headers.forwarded = forwardedElement(client, host);
+  headers.forwarded = forwardedElement(client, host, scheme);
+  return scheme;
 }
 
 /** `for="[::1]";host=…;proto=http`: IPv6 in quoted brackets, anything but a token quoted (RFC 7239 §4, §6). */
-function forwardedElement(client: string, host: string): string {
+function forwardedElement(client: string, host: string, scheme: 'http' | 'https'): string {
   const node = isIP(client) === 6 ? `"[${client}]"` : token(client);
-  return `for=${node};host=${token(host)};proto=http`;
+  return `for=${node};host=${token(host)};proto=${scheme}`;
 }
 
 function token(value: string): string {

@@ -1,9 +1,9 @@
 /**
  * @module
- * The edge (`tend edge`): an HTTP reverse proxy that routes by host and path prefix to the
- * healthy instances of Apps, reading its routes from PostgreSQL only (`platform.routing`, which
- * the Route controller maintains). Any number of edges run side by side; they share nothing but
- * the table.
+ * The edge (`tend edge`): an HTTP and HTTPS reverse proxy that routes by host and path prefix to
+ * the healthy instances of Apps, reading its routes and certificates from PostgreSQL only
+ * (`platform.routing`, `platform.certificates`, which the Route controller maintains). Any number
+ * of edges run side by side; they share nothing but the tables and the certificates key.
  *
  * Design notes
  * - The table is an immutable snapshot (`routing-table.ts`, pure and unit-tested), read whole in
@@ -23,6 +23,12 @@
  *   timeouts, a connection cap, an upstream silence timeout (504) and a WebSocket idle timeout.
  *   Paths are normalised before matching and forwarded as matched (`request-path.ts`); the
  *   forwarding headers are the edge's own unless the peer is a trusted proxy (`forwarded-headers.ts`).
+ * - HTTPS picks each host's certificate by SNI from a host → TLS context table
+ *   (`certificate-table.ts`), loaded and swapped like the routing table (`certificate-loader.ts`):
+ *   a renewed certificate is in force within a second, open connections keep theirs. Private
+ *   keys arrive sealed to the certificates key (`--certificates-key-file`) and are opened only
+ *   into a TLS context. A host without a usable certificate gets no handshake — there is no
+ *   default certificate to show instead. A Route with `tls.redirect` answers plain HTTP with 308.
  * - PostgreSQL down does not stop traffic: a failed read keeps the table in force, and every
  *   table read is saved to a snapshot file (`routing-snapshot.ts`, atomic, 0600) that an edge
  *   started while PostgreSQL cannot be read serves until it can.
@@ -38,6 +44,8 @@
  */
 export { runEdge, startEdge, type Edge, type EdgeOptions } from './edge.js';
 export { Balancer, backendKey, type BalancerOptions } from './balancer.js';
+export { CertificateLoader, CERTIFICATES_CHANNEL, type CertificateLoaderOptions } from './certificate-loader.js';
+export { CertificateTable, normaliseServerName, type CertificateEntry, type CertificateRow } from './certificate-table.js';
 export { EdgeMetrics } from './edge-metrics.js';
 export { ClientLimitsError, DEFAULT_CLIENT_LIMITS, compileClientLimits, type ClientLimits } from './client-limits.js';
 export { TrustedProxies, TrustedProxiesError, setForwardedHeaders } from './forwarded-headers.js';

@@ -20,7 +20,7 @@ export function parseListenAddress(text: string): ListenAddress {
   return { host, port };
 }
 
-/** `http://host:port/` for messages and logs; IPv6 in brackets. */
-export function formatListenAddress(address: ListenAddress): string {
-  return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+/** `http://host:port` (or `https://…`) for messages and logs; IPv6 in brackets. */
+export function formatListenAddress(address: ListenAddress, scheme: 'http' | 'https' = 'http'): string {
+  return `${scheme}://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
 }

@@ -15,6 +15,7 @@
  */
 import { Agent, type IncomingMessage, type ServerResponse, type ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { Readable, type Duplex } from 'node:stream';
 import { createProxyServer, type ServerOptions } from 'http-proxy-3';
@@ -23,9 +24,10 @@ import { backendKey, type Balancer } from './balancer.js';
 import { DEFAULT_CLIENT_LIMITS } from './client-limits.js';
 import { NO_ROUTE, type ClientErrorKind, type EdgeMetrics } from './edge-metrics.js';
 import { TrustedProxies, setForwardedHeaders } from './forwarded-headers.js';
+import { reply, replyOnSocket } from './own-replies.js';
 import { normaliseRequestTarget } from './request-path.js';
 import { CONNECT_TIMEOUT_CODE, UPSTREAM_TIMEOUT_CODE, classifyUpstreamError, hasRequestBody, mayRetry, shouldEject, type UpstreamErrorKind } from './retry-policy.js';
-import { pathOf, type Backend, type RouteEntry, type RoutingTable } from './routing-table.js';
+import { normaliseHost, pathOf, type Backend, type RouteEntry, type RoutingTable } from './routing-table.js';
 
 export interface EdgeProxyOptions {
   /** The table in force; read once per request. */
@@ -67,17 +69,6 @@ interface Exchange {
   clientErrorStatus?: number;
 }
 
-const TEXT = 'text/plain; charset=utf-8';
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  404: 'Not Found',
-  408: 'Request Timeout',
-  431: 'Request Header Fields Too Large',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
 /** Handlers for the edge's HTTP server: `request` and `upgrade`. */
 export class EdgeProxy {
   private readonly proxy = createProxyServer({ xfwd: false });
@@ -95,6 +86,8 @@ export class EdgeProxy {
   private readonly trusted: TrustedProxies;
   private readonly log: Logger;
   private draining = false;
+  /** The HTTPS port in redirects; undefined while the edge has no HTTPS (then nothing is redirected). */
+  private httpsPort: number | undefined;
 
   constructor(private readonly options: EdgeProxyOptions) {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
@@ -146,7 +139,7 @@ export class EdgeProxy {
     });
     if (this.draining) res.setHeader('connection', 'close');
     const refusal = this.route(exchange, req);
-    if (refusal) return reply(res, refusal.status, refusal.text);
+    if (refusal) return reply(res, refusal.status, refusal.text, refusal.location);
     // Node has answered `100 Continue` already (no checkContinue listener): the backend need not.
     delete req.headers.expect;
     this.attempt(req, res, exchange, exchange.backend!);
@@ -209,6 +202,11 @@ export class EdgeProxy {
     socket.destroy();
   };
 
+  /** Where clients reach this edge's HTTPS: Routes with spec.tls.redirect send plain HTTP there (308). */
+  setHttpsPort(port: number): void {
+    this.httpsPort = port;
+  }
+
   /** From now on responses close their connections (so clients reconnect elsewhere); new upgrades get 503. */
   drain(): void {
     this.draining = true;
@@ -244,7 +242,7 @@ export class EdgeProxy {
    * Normalises the target and sets the forwarding headers, then fills in route and first backend;
    * or says why the request is refused (the reason with names goes to the access log only).
    */
-  private route(exchange: Exchange, req: IncomingMessage): { status: number; text: string } | undefined {
+  private route(exchange: Exchange, req: IncomingMessage): { status: number; text: string; location?: string } | undefined {
     const target = normaliseRequestTarget(req.url ?? '/');
     if (!target.ok) {
       exchange.refusal = target.reason;
@@ -255,13 +253,22 @@ export class EdgeProxy {
     req.url = target.path + target.query;
     exchange.path = target.path;
     exchange.host = (req.headers.host ?? '').slice(0, 255);
-    setForwardedHeaders(req.headers, req.socket.remoteAddress ?? '', req.headers.host ?? '', this.trusted);
+    const secure = (req.socket as TLSSocket).encrypted === true;
+    const proto = setForwardedHeaders(req.headers, req.socket.remoteAddress ?? '', req.headers.host ?? '', this.trusted, secure ? 'https' : 'http');
     const match = this.options.table().match(exchange.host, target.path);
     if (match.kind === 'no-host') return { status: 404, text: `no route for host ${match.host}` };
     if (match.kind === 'no-path') return { status: 404, text: `no route for this path on host ${match.host}` };
     exchange.route = match.entry.route;
     exchange.entry = match.entry;
     if (match.entry.suspended) return { status: 503, text: 'service suspended' };
+    // 308, not 301: the method and body stay as they were (RFC 9110 §15.4.9). A request a trusted
+    // load balancer received over HTTPS is not sent round again.
+    if (match.entry.httpsRedirect && proto === 'http' && this.httpsPort !== undefined) {
+      const host = normaliseHost(exchange.host);
+      const location = `https://${host}${this.httpsPort === 443 ? '' : `:${this.httpsPort}`}${req.url}`;
+      exchange.refusal = 'redirected to https';
+      return { status: 308, text: `moved to ${location}`, location };
+    }
     const backend = this.options.balancer.pick(match.entry);
     if (!backend) {
       exchange.refusal = 'no healthy backend';
@@ -376,25 +383,4 @@ export class EdgeProxy {
       'request',
     );
   }
-}
-
-/** A short plain-text answer of the edge's own (400, 404, 502, 503, 504). */
-function reply(res: ServerResponse, status: number, text: string): void {
-  const body = `${text}\n`;
-  res.writeHead(status, {
-    'content-type': TEXT,
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-  });
-  res.end(body);
-}
-
-/** The same on a raw socket, for upgrade requests (no ServerResponse exists for them). */
-function replyOnSocket(socket: Duplex, status: number, text: string): void {
-  const body = `${text}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: ${TEXT}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
-  );
 }

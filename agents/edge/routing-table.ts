@@ -34,6 +34,8 @@ export interface RouteEntry {
   readonly backends: readonly Backend[];
   /** The tenant is suspended: the edge answers 503 "service suspended" (absent: false). */
   readonly suspended?: true;
+  /** Plain HTTP requests get 308 to https (absent: false). */
+  readonly httpsRedirect?: true;
 }
 
 /** A row as PostgreSQL gives it (the loader's query), not yet checked. */
@@ -43,6 +45,7 @@ export interface RoutingRow {
   readonly route: unknown;
   readonly backends: unknown;
   readonly suspended?: unknown;
+  readonly httpsRedirect?: unknown;
 }
 
 /** Why a request found no route: the 404 page says which. */
@@ -202,7 +205,14 @@ function normaliseRow(row: RoutingRow): RouteEntry | string {
     if (typeof backend === 'string') return bad(backend);
     backends.push(backend);
   }
-  return Object.freeze({ host, pathPrefix, route, backends: Object.freeze(backends), ...(row.suspended === true ? { suspended: true as const } : {}) });
+  return Object.freeze({
+    host,
+    pathPrefix,
+    route,
+    backends: Object.freeze(backends),
+    ...(row.suspended === true ? { suspended: true as const } : {}),
+    ...(row.httpsRedirect === true ? { httpsRedirect: true as const } : {}),
+  });
 }
 
 function normaliseBackend(value: unknown): Backend | string {

@@ -6,6 +6,14 @@ export interface RouteSpec {
   pathPrefix?: string;
   app: string;
   port?: number;
+  tls?: RouteTls;
+}
+
+/** schemas/route.schema.json's spec.tls: exactly one of secretName and issuer. */
+export interface RouteTls {
+  secretName?: string;
+  issuer?: string;
+  redirect?: boolean;
 }
 
 export interface RouteStatus {

@@ -17,6 +17,8 @@ import { connect, upStateFile, type UpState } from '../connection.js';
 import { enroll } from '../enroll.js';
 import { redactedUrl } from '../redacted-url.js';
 import type { CliIo } from '../io.js';
+import { CERTIFICATES_KEY_FILE, publishCertificatesPublicKey } from '../../certificates/certificates-key.js';
+import { LocalCa } from '../../certificates/local-ca.js';
 import { buildPlatform } from '../../controllers/platform.js';
 import { createLogger, frameworkMigrations, migrate, Store } from '../../framework/index.js';
 import { platformMigrations } from '../../migrations/index.js';
@@ -37,6 +39,8 @@ export interface UpOptions {
   readonly secretsKeyFile?: string;
   /** Where the edge listens. */
   readonly listen: ListenAddress;
+  /** Where the edge listens for HTTPS. @default none */
+  readonly httpsListen?: ListenAddress;
   /** Port of the controllers' /metrics, /healthz, /readyz (0: a free one). */
   readonly metricsPort: number;
   /** This machine's Node name. */
@@ -76,6 +80,10 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
   };
   // Stored Secrets are sealed to this key (resources in PostgreSQL only: on a cluster they are its Secrets).
   const secretsKey = options.kubeconfig ? undefined : options.secretsKeyFile ? loadSealingKey(options.secretsKeyFile) : loadOrCreateSealingKey(join(dataDir, 'secrets.key'));
+  // HTTPS: the edge's certificates key (private keys in PostgreSQL are sealed to it) and the local
+  // CA that issues for Routes with spec.tls.issuer: local.
+  const certificatesKey = loadOrCreateSealingKey(join(dataDir, 'edge', CERTIFICATES_KEY_FILE));
+  const { ca: localCa, made: caMade } = await LocalCa.loadOrCreate(join(dataDir, 'ca'));
   const agentDir = join(dataDir, `agent-${options.node}`);
   // Sandboxed when this host allows it (root); the data folder (PostgreSQL, tend.json, logs, the
   // agent's state) is hidden from instances, which run in the current folder.
@@ -87,6 +95,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
     const controllerStore = store('controllers', 10);
     await migrate(controllerStore, { tracks: [frameworkMigrations, platformMigrations] });
     if (secretsKey) await PostgresSecrets.publishKey(controllerStore, secretsKey);
+    await publishCertificatesPublicKey(controllerStore, certificatesKey);
     // The agent and the edge get logins of their own, as on a cluster (migrations/000009), with
     // passwords made afresh at every start and never written anywhere.
     const agentUrl = await ownLogin(controllerStore, 'node', options.node, databaseUrl, io);
@@ -134,9 +143,11 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
       cluster: { allowUnisolatedNodes: true },
       ...(kubeConfig ? { kubeConfig } : {}),
       ...(secretsKey ? { secretsKey } : {}),
+      issuers: [localCa],
     });
     running.push(manager.start(stop.signal));
     let edgeLine = '';
+    let httpsLine = '';
     const edgeListening = new Promise<void>((resolve, reject) => {
       running.push(
         runEdge(
@@ -145,10 +156,12 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
             listenUrl: edgeUrl,
             logger: logger.child({ component: 'edge' }),
             listen: options.listen,
+            ...(options.httpsListen ? { httpsListen: options.httpsListen, certificatesKey } : {}),
             adminListen: { host: '127.0.0.1', port: 0 },
             snapshotFile: join(dataDir, 'edge', SNAPSHOT_FILE),
             onListening: (edge) => {
               edgeLine = formatListenAddress(edge.address);
+              httpsLine = edge.httpsAddress ? formatListenAddress(edge.httpsAddress, 'https') : '';
               resolve();
             },
           },
@@ -178,11 +191,13 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
     );
     await Promise.race([Promise.all([healthListening, edgeListening]), Promise.all(running)]);
     if (!stop.signal.aborted) {
-      writeState(stateFile, { ...state, examplesApplied, edge: edgeLine, metrics: `http://127.0.0.1:${metricsPort}/metrics` });
+      writeState(stateFile, { ...state, examplesApplied, edge: edgeLine, ...(httpsLine ? { https: httpsLine } : {}), metrics: `http://127.0.0.1:${metricsPort}/metrics` });
       printSummary(io, {
         seconds: (Date.now() - started) / 1000,
         backend: kubeConfig ? `Kubernetes (${options.kubeconfig})` : 'PostgreSQL',
         edge: edgeLine,
+        https: httpsLine,
+        ca: `${localCa.certificateFile}${caMade ? ' (made now)' : ''}`,
         metrics: `http://127.0.0.1:${metricsPort}`,
         database: postgres ? `${redactedUrl(databaseUrl)} (embedded; password in ${passwordFile}${postgres.adopted ? ', adopted from an earlier run' : ''}; data in ${postgresDir(dataDir)})` : redactedUrl(databaseUrl),
         node: options.node,
@@ -228,11 +243,22 @@ async function ownLogin(store: Store, kind: 'node' | 'edge', name: string, datab
 
 function printSummary(
   io: CliIo,
-  s: { seconds: number; backend: string; edge: string; metrics: string; database: string; node: string; dataDir: string; logFile: string; examplesLine: string },
+  s: { seconds: number; backend: string; edge: string; https: string; ca: string; metrics: string; database: string; node: string; dataDir: string; logFile: string; examplesLine: string },
 ): void {
+  const httpsPort = s.https ? new URL(s.https).port : '';
+  const caFile = s.ca.replace(/ \(made now\)$/, '');
   const lines = [
     `tend is up (${s.seconds.toFixed(1)} s) — resources in ${s.backend}`,
     `  edge         ${s.edge}    try: curl -H 'Host: hello.localhost' ${s.edge}/`,
+    ...(s.https
+      ? [
+          `  https        ${s.https}    try: curl --cacert ${caFile} https://hello.localhost${httpsPort === '443' ? '' : `:${httpsPort}`}/`,
+          `  local CA     ${s.ca}: signs *.localhost names only. To trust it system-wide:`,
+          `               Debian/Ubuntu: sudo cp ${caFile} /usr/local/share/ca-certificates/tend-local-ca.crt && sudo update-ca-certificates`,
+          `               macOS: sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${caFile}`,
+          `               Firefox keeps its own store: Settings → Certificates → Import`,
+        ]
+      : []),
     `  metrics      ${s.metrics}/metrics    health: ${s.metrics}/healthz, /readyz`,
     `  database     ${s.database}`,
     `  node         ${s.node} (this machine; its agent runs here)`,

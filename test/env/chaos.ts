@@ -11,6 +11,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { resourceType } from '../../api/resource-types.js';
 import type { App } from '../../api/types/app.js';
 import type { Route } from '../../api/types/route.js';
+import type { Volume } from '../../api/types/volume.js';
 import { KubeClient } from '../../framework/client/index.js';
 import { findCondition } from '../../framework/conditions/index.js';
 import { createLogger } from '../../framework/log/logger.js';
@@ -43,7 +44,9 @@ export interface ChaosOptions {
 export interface ChaosSummary {
   readonly faults: Record<'replica' | 'agent' | 'edge', number>;
   readonly operations: Record<'create' | 'scale' | 'rollout' | 'delete', number>;
-  readonly violations: { readonly overbooked: string[]; readonly overPlaced: string[]; readonly lost: string[] };
+  readonly violations: { readonly overbooked: string[]; readonly overPlaced: string[]; readonly lost: string[]; readonly sharedVolume: string[] };
+  /** Times the App holding the contended volume was deleted and made again, so the other took it over. */
+  readonly handOvers: number;
   /** From an operation to its App converged (or gone), while faults ran; ms. */
   readonly convergenceMs: { readonly p50: number; readonly p99: number; readonly max: number; readonly count: number };
   /** From the last fault to everything converged; ms. */
@@ -64,6 +67,9 @@ const NODES = ['c1', 'c2', 'c3'];
 const REPLICAS = ['r1', 'r2', 'r3'];
 // Lost after 3 missed: 6 s, longer than a killed agent takes to boot again on a loaded 2-core machine.
 const NODE_HEARTBEAT_MS = 2_000;
+// Two Apps mount this one volume: one of them at a time may run on it, and it changes hands.
+const CONTENDED = { namespace: TENANTS[0]!, volume: 'contended', apps: ['writer-1', 'writer-2'] };
+const HAND_OVER_EVERY_MS = 10_000;
 
 /** Starts everything, runs the churn under faults, lets it settle, stops everything; the figures. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
@@ -105,13 +111,15 @@ class ChaosCluster {
   private readonly deleted = new Map<string, number>();
   private readonly pending = new Map<string, { since: number; generation?: number; gone?: boolean }>();
   private readonly convergence: number[] = [];
-  private readonly violations = { overbooked: new Set<string>(), overPlaced: new Set<string>(), lost: new Set<string>() };
+  private readonly violations = { overbooked: new Set<string>(), overPlaced: new Set<string>(), lost: new Set<string>(), sharedVolume: new Set<string>() };
+  private readonly volumes;
   private checks = 0;
   private nextApp = 0;
 
   constructor(private readonly env: TestEnvironment) {
     this.clients = platformClients(env.apiserver.kubeconfigPath);
     this.routes = new KubeClient<Route>(resourceType('Route'), this.clients.kubeConfig);
+    this.volumes = new KubeClient<Volume>(resourceType('Volume'), this.clients.kubeConfig);
     this.store = new Store({ connectionString: env.postgres.databaseUrl, logger: createLogger({ level: 'silent' }), poolSize: 4 });
   }
 
@@ -152,6 +160,19 @@ class ChaosCluster {
       for (const tenant of TENANTS) if ((await this.request(`${tenant}.chaos.test`)) !== 200) throw new Error(`${tenant}.chaos.test does not answer yet`);
       return true;
     }, { what: 'the stable Apps answering through both edges', timeoutMs: 240_000 });
+    await this.volumes.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Volume', metadata: { name: CONTENDED.volume, namespace: CONTENDED.namespace }, spec: { size: '64Mi' } });
+    for (const name of CONTENDED.apps) await clients.app.create(writerApp(name));
+  }
+
+  /** Deletes the App that holds the contended volume and makes it again: the other one takes the volume over. */
+  private async handOver(): Promise<boolean> {
+    const [claim] = await this.store.query<{ app: string }>({ name: 'chaos.contended_holder', text: `select app from platform.volume_claims where volume = $1` }, [`${CONTENDED.namespace}/${CONTENDED.volume}`]);
+    if (!claim) return false;
+    await this.clients.app.delete(claim.app as Key);
+    const name = claim.app.split('/')[1]!;
+    await eventually(async () => ((await this.clients.app.get(claim.app as Key)) === undefined ? true : undefined), { what: `${claim.app} deleted`, timeoutMs: 60_000 });
+    await this.clients.app.create(writerApp(name));
+    return true;
   }
 
   async run(options: ChaosOptions, log: (line: string) => void): Promise<ChaosSummary> {
@@ -196,8 +217,18 @@ class ChaosCluster {
 
     const started = Date.now();
     let nextFault = started + (options.faultEveryMs ?? 2_000);
+    let nextHandOver = started + HAND_OVER_EVERY_MS;
+    let handOvers = 0;
+    // In the background: a deletion waits for its finalizer, seconds under faults.
+    let handingOver: Promise<void> = Promise.resolve();
     while (Date.now() - started < options.faultsMs) {
       await this.operate(options.liveApps, operations).catch((err: Error) => log(`operation failed (retried later): ${err.message}`));
+      if (Date.now() >= nextHandOver) {
+        nextHandOver = Number.POSITIVE_INFINITY;
+        handingOver = this.handOver()
+          .then((done) => { if (done) handOvers++; }, (err: Error) => log(`hand-over failed: ${err.message}`))
+          .finally(() => { nextHandOver = Date.now() + HAND_OVER_EVERY_MS; });
+      }
       if (Date.now() >= nextFault) {
         let kind = (['replica', 'agent', 'edge'] as const)[Math.floor(Math.random() * 3)]!;
         let names = [...this.processes.keys()].filter((n) => (kind === 'replica' ? REPLICAS.includes(n) : n.startsWith(`${kind}-`)));
@@ -217,6 +248,7 @@ class ChaosCluster {
       }
       await pause(options.opEveryMs ?? 250);
     }
+    await handingOver;
     const faultsEnded = Date.now();
     log('faults stopped; waiting for everything to converge');
     await eventually(async () => {
@@ -236,7 +268,8 @@ class ChaosCluster {
     return {
       faults,
       operations,
-      violations: { overbooked: [...this.violations.overbooked], overPlaced: [...this.violations.overPlaced], lost: [...this.violations.lost] },
+      violations: { overbooked: [...this.violations.overbooked], overPlaced: [...this.violations.overPlaced], lost: [...this.violations.lost], sharedVolume: [...this.violations.sharedVolume] },
+      handOvers,
       convergenceMs: { p50: quantile(0.5), p99: quantile(0.99), max: sorted.at(-1) ?? 0, count: sorted.length },
       settledMs,
       edge: traffic,
@@ -341,6 +374,16 @@ class ChaosCluster {
     });
     for (const o of overbooked) this.violations.overbooked.add(`${o.node}: ${o.allocated} > ${o.allocatable}`);
 
+    // One writer: no volume with instances of two Apps not yet reported stopped (they may all write).
+    const shared = await this.store.query<{ volume: string; apps: string }>({
+      name: 'chaos.shared_volumes',
+      text: `select e.v ->> 'volume' as volume, string_agg(distinct i.app, ', ' order by i.app) as apps
+             from platform.instances i, jsonb_array_elements(coalesce(i.spec -> 'volumes', '[]'::jsonb)) as e(v)
+             where i.phase is distinct from 'stopped'
+             group by e.v ->> 'volume' having count(distinct i.app) > 1`,
+    });
+    for (const v of shared) this.violations.sharedVolume.add(`${v.volume}: ${v.apps}`);
+
     const running = new Map((await this.store.query<{ app: string; n: number }>({ name: 'chaos.running', text: `select app, count(*)::int as n from platform.instances where desired = 'running' group by app` })).map((r) => [r.app, r.n]));
     const now = Date.now();
     for (const [key, tracked] of this.apps) {
@@ -374,6 +417,14 @@ function convergedAt(app: App, generation: number): boolean {
   return findCondition(status?.conditions, 'Ready')?.status === 'True' && status?.readyReplicas === replicas && status?.updatedReplicas === replicas && status?.replicas === replicas;
 }
 
+/** One of the Apps contending for the one volume: `sleep`, like the churn. */
+function writerApp(name: string): App {
+  return {
+    apiVersion: 'tend.dev/v1alpha1', kind: 'App', metadata: { name, namespace: CONTENDED.namespace },
+    spec: { replicas: 1, command: ['sleep', '86400'], resources: { memory: '16Mi', cpu: '10m' }, volumes: [{ volume: CONTENDED.volume, mountPath: '/data' }] },
+  };
+}
+
 function churnApp(key: string, replicas: number, revision: number): App {
   const [namespace, name] = key.split('/') as [string, string];
   // `sleep` is the cheapest process there is: the churn is about the control plane, not the work.
@@ -398,6 +449,7 @@ export function chaosTable(s: ChaosSummary): string {
     ['violations: node over allocatable memory', String(s.violations.overbooked.length)],
     ['violations: more than replicas + maxSurge running', String(s.violations.overPlaced.length)],
     ['violations: App never converged', String(s.violations.lost.length)],
+    ['violations: a volume with instances of two Apps', `${s.violations.sharedVolume.length} (over ${s.handOvers} hand-overs of a contended volume)`],
     ['convergence after an operation (p50 / p99 / max)', `${s.convergenceMs.p50} / ${s.convergenceMs.p99} / ${s.convergenceMs.max} ms over ${s.convergenceMs.count}`],
     ['everything converged after the last fault', `${s.settledMs} ms`],
     ['requests through the edges (served / failed)', `${s.edge.served} / ${s.edge.failed}`],

@@ -19,10 +19,17 @@ if ready == nil then
   return hs
 end
 
--- Ready False for these needs someone to act: a host the tenant may not serve, a missing App.
-local degraded = { NoTenant = true, HostNotAllowed = true, HostConflict = true, QuotaExceeded = true, AppNotFound = true }
--- Ready False for these passes by itself: the App's instances becoming ready, the first report.
-local progressing = { NoHealthyBackends = true, NotYetReported = true }
+-- Ready False for these needs someone to act: a host the tenant may not serve, a missing App, a
+-- certificate (spec.tls) that cannot be served or has expired.
+local degraded = {
+  NoTenant = true, HostNotAllowed = true, HostConflict = true, QuotaExceeded = true, AppNotFound = true,
+  SecretNotFound = true, InvalidCertificate = true, KeyMismatch = true, CertificateHostMismatch = true,
+  IssuerNotFound = true, IssuerRefused = true, NoCertificatesKey = true, CertificateConflict = true,
+  CertificateExpired = true,
+}
+-- Ready False for these passes by itself: the App's instances becoming ready, the first report, a
+-- certificate being issued (or one the host shares being issued).
+local progressing = { NoHealthyBackends = true, NotYetReported = true, Issuing = true, CertificatePending = true }
 
 if ready.status ~= "True" then
   hs.message = ready.message
@@ -41,4 +48,11 @@ if ready.status ~= "True" then
 end
 hs.status = "Healthy"
 hs.message = ready.message
+-- Still Healthy with a certificate near its end, but the message says so (CertificateReady
+-- reasons Valid, Issued and Shared, and CertificateExpiring NotExpiring, change nothing;
+-- CertificateExpiring Expired comes with Ready=False CertificateExpired, Degraded above).
+local expiring = conditions["CertificateExpiring"]
+if expiring ~= nil and expiring.status == "True" and expiring.reason == "ExpiresSoon" then
+  hs.message = expiring.message
+end
 return hs

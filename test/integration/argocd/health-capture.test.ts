@@ -28,6 +28,9 @@ import { createLogger } from '../../../framework/log/logger.js';
 import type { Key } from '../../../framework/reconcile/index.js';
 import { Store, frameworkMigrations, migrate } from '../../../framework/store/index.js';
 import { platformMigrations } from '../../../migrations/index.js';
+import { publishCertificatesPublicKey } from '../../../certificates/certificates-key.js';
+import { LocalCa } from '../../../certificates/local-ca.js';
+import { generateSealingKey } from '../../../secrets/seal.js';
 import { enrolledCredentials } from '../../env/enroll.js';
 import { REPO_ROOT, startTestEnvironment, type TestEnvironment } from '../../env/environment.js';
 import { eventually } from '../../env/eventually.js';
@@ -60,6 +63,10 @@ const logger = createLogger({ level: 'warn' });
 let env: TestEnvironment;
 let store: Store;
 let clients: ReturnType<typeof platformClients> & { route: KubeClient<Route>; volume: KubeClient<Volume> };
+/** Signs the Secrets' certificates (a user's own CA), and is the control plane's `issuer: local`. */
+let userCa: LocalCa;
+let localCa: LocalCa;
+let core: CoreV1Api;
 const agents = new Map<string, ServerProcess>();
 const stop = new AbortController();
 let running: Promise<void> | undefined;
@@ -71,10 +78,13 @@ beforeAll(async () => {
   env = await startTestEnvironment();
   const base = platformClients(env.apiserver.kubeconfigPath);
   clients = { ...base, route: new KubeClient<Route>(resourceType('Route'), base.kubeConfig), volume: new KubeClient<Volume>(resourceType('Volume'), base.kubeConfig) };
-  const core = base.kubeConfig.makeApiClient(CoreV1Api);
+  core = base.kubeConfig.makeApiClient(CoreV1Api);
   for (const ns of ['acme', 'paused', 'tight', 'cpu', 'rival', 'leaving', 'orphan', 'early']) await core.createNamespace({ body: { metadata: { name: ns } } });
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
   await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
+  await publishCertificatesPublicKey(store, generateSealingKey());
+  userCa = (await LocalCa.loadOrCreate(join(env.dir, 'user-ca'), { permitted: ['acme.test'] })).ca;
+  localCa = (await LocalCa.loadOrCreate(join(env.dir, 'local-ca'), { permitted: ['issued.acme.test'] })).ca;
 }, 120_000);
 
 afterAll(async () => {
@@ -138,7 +148,10 @@ const meta = (name: string, namespace?: string) => ({ name, ...(namespace ? { na
 const tenant = (name: string, spec: Record<string, unknown>) => clients.tenant.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: meta(name), spec } as never);
 const node = (name: string, spec: Record<string, unknown> = {}) => clients.node.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Node', metadata: meta(name), spec: { address: '127.0.0.1', capacity: { cpu: '2', memory: '2Gi', disk: '10Gi' }, ...spec } } as never);
 const volume = (name: string, ns: string, spec: Record<string, unknown> = {}) => clients.volume.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Volume', metadata: meta(name, ns), spec: { size: '64Mi', ...spec } } as never);
-const route = (name: string, ns: string, host: string, app: string) => clients.route.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: meta(name, ns), spec: { host, app } } as never);
+const route = (name: string, ns: string, host: string, app: string, extra: Record<string, unknown> = {}) => clients.route.create({ apiVersion: 'tend.dev/v1alpha1', kind: 'Route', metadata: meta(name, ns), spec: { host, app, ...extra } } as never);
+/** A kubernetes.io/tls Secret in acme holding `crt` and `key`. */
+const tlsSecret = (name: string, crt: string, key: string) =>
+  core.createNamespacedSecret({ namespace: 'acme', body: { metadata: { name }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from(crt).toString('base64'), 'tls.key': Buffer.from(key).toString('base64') } } });
 /** A server that listens (and so passes its health check) `delayMs` after it starts. */
 const server = (delayMs = 0) => ['node', '-e', `setTimeout(() => require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT), ${delayMs})`];
 function app(name: string, ns: string, spec: Partial<NonNullable<App['spec']>> = {}): Promise<App> {
@@ -164,7 +177,7 @@ describe('health testdata captured from real runs', () => {
   });
 
   it('captures what the controllers and agents report for each reason', async () => {
-    running = buildPlatform({ kubeConfig: clients.kubeConfig, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 } }).start(stop.signal);
+    running = buildPlatform({ kubeConfig: clients.kubeConfig, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: HEARTBEAT_MS, lostGraceMs: 2_000 }, issuers: [localCa] }).start(stop.signal);
     for (const name of ['n1', 'n2']) {
       await node(name);
       startAgent(name, mkdtempSync(join(tmpdir(), `tend-agent-${name}-`)), await enrolledCredentials(env.postgres.databaseUrl, 'node', name, env.dir));
@@ -221,6 +234,30 @@ describe('health testdata captured from real runs', () => {
     await eventually(async () => (findCondition((await clients.volume.get('tight/first' as Key))?.status?.conditions, 'Bound')?.status === 'True' ? true : undefined), { what: 'tight/first bound', timeoutMs: 30_000 });
     await volume('second', 'tight', { node: 'n1' });
     await app('busy', 'cpu', { resources: { memory: '64Mi', cpu: '100m' } });
+    // spec.tls: a Secret's certificate in each state (secure gives its host's certificate: the
+    // tls-… Routes on the host sort after it when created in the same second) the controller can find it in, and an issuer's.
+    const secure = await userCa.issue('secure.acme.test', new Date());
+    const other = await userCa.issue('other.acme.test', new Date());
+    const soon = await userCa.issue('soon.acme.test', new Date(Date.now() - 85 * 86_400_000));
+    const over = await userCa.issue('over.acme.test', new Date(Date.now() - 91 * 86_400_000));
+    await tlsSecret('secure-tls', secure.certificatePem, secure.privateKeyPem);
+    await tlsSecret('other-tls', other.certificatePem, other.privateKeyPem);
+    await tlsSecret('mismatched-tls', secure.certificatePem, other.privateKeyPem);
+    await tlsSecret('garbled-tls', 'not a certificate', secure.privateKeyPem);
+    await tlsSecret('soon-tls', soon.certificatePem, soon.privateKeyPem);
+    await tlsSecret('over-tls', over.certificatePem, over.privateKeyPem);
+    await route('secure', 'acme', 'secure.acme.test', 'hello', { tls: { secretName: 'secure-tls', redirect: true } });
+    await route('tls-shared', 'acme', 'secure.acme.test', 'hello', { pathPrefix: '/api', tls: { secretName: 'secure-tls' } });
+    await route('tls-conflict', 'acme', 'secure.acme.test', 'hello', { pathPrefix: '/blog', tls: { secretName: 'other-tls' } });
+    await route('unsigned', 'acme', 'unsigned.acme.test', 'hello', { tls: { secretName: 'missing-tls' } });
+    await route('wrong-host', 'acme', 'wrong.acme.test', 'hello', { tls: { secretName: 'other-tls' } });
+    await route('mismatched', 'acme', 'mismatched.acme.test', 'hello', { tls: { secretName: 'mismatched-tls' } });
+    await route('garbled', 'acme', 'garbled.acme.test', 'hello', { tls: { secretName: 'garbled-tls' } });
+    await route('soon', 'acme', 'soon.acme.test', 'hello', { tls: { secretName: 'soon-tls' } });
+    await route('over', 'acme', 'over.acme.test', 'hello', { tls: { secretName: 'over-tls' } });
+    await route('issued', 'acme', 'issued.acme.test', 'hello', { tls: { issuer: 'local' } });
+    await route('no-issuer', 'acme', 'acmeissuer.acme.test', 'hello', { tls: { issuer: 'acme' } });
+    await route('refused', 'acme', 'refused.acme.test', 'hello', { tls: { issuer: 'local' } });
     await app('stray', 'orphan');
     await route('stray', 'orphan', 'stray.acme.test', 'stray');
     await volume('stray', 'orphan');
@@ -262,6 +299,18 @@ describe('health testdata captured from real runs', () => {
       capture({ file: 'tenant-suspended', kind: 'Route', key: 'paused/paused', condition: c('Ready', 'False', 'TenantSuspended'), health: 'Suspended', messageFrom: 'Ready' }),
       capture({ file: 'quota-exceeded', kind: 'Route', key: 'tight/second', condition: c('Accepted', 'False', 'QuotaExceeded'), health: 'Degraded', messageFrom: 'Ready' }),
       capture({ file: 'no-tenant', kind: 'Route', key: 'orphan/stray', condition: c('Accepted', 'False', 'NoTenant'), health: 'Degraded', messageFrom: 'Ready' }),
+      capture({ file: 'certificate-valid', kind: 'Route', key: 'acme/secure', condition: c('CertificateReady', 'True', 'Valid'), health: 'Healthy', messageFrom: 'Ready', also: (o) => findCondition(o.status?.conditions, 'Ready')?.reason === 'Serving' && findCondition(o.status?.conditions, 'CertificateExpiring')?.reason === 'NotExpiring' }),
+      capture({ file: 'certificate-shared', kind: 'Route', key: 'acme/tls-shared', condition: c('CertificateReady', 'True', 'Shared'), health: 'Healthy', messageFrom: 'Ready', also: (o) => findCondition(o.status?.conditions, 'Ready')?.reason === 'Serving' }),
+      capture({ file: 'certificate-conflict', kind: 'Route', key: 'acme/tls-conflict', condition: c('CertificateReady', 'False', 'CertificateConflict'), health: 'Degraded', messageFrom: 'Ready' }),
+      capture({ file: 'certificate-issued', kind: 'Route', key: 'acme/issued', condition: c('CertificateReady', 'True', 'Issued'), health: 'Healthy', messageFrom: 'Ready', also: (o) => findCondition(o.status?.conditions, 'Ready')?.reason === 'Serving' }),
+      capture({ file: 'certificate-expires-soon', kind: 'Route', key: 'acme/soon', condition: c('CertificateExpiring', 'True', 'ExpiresSoon'), health: 'Healthy', messageFrom: 'CertificateExpiring', also: (o) => findCondition(o.status?.conditions, 'Ready')?.reason === 'Serving' }),
+      capture({ file: 'certificate-expired', kind: 'Route', key: 'acme/over', condition: c('CertificateExpiring', 'True', 'Expired'), health: 'Degraded', messageFrom: 'Ready', also: (o) => findCondition(o.status?.conditions, 'Ready')?.reason === 'CertificateExpired' }),
+      capture({ file: 'secret-not-found', kind: 'Route', key: 'acme/unsigned', condition: c('CertificateReady', 'False', 'SecretNotFound'), health: 'Degraded', messageFrom: 'Ready' }),
+      capture({ file: 'certificate-host-mismatch', kind: 'Route', key: 'acme/wrong-host', condition: c('CertificateReady', 'False', 'CertificateHostMismatch'), health: 'Degraded', messageFrom: 'Ready' }),
+      capture({ file: 'key-mismatch', kind: 'Route', key: 'acme/mismatched', condition: c('CertificateReady', 'False', 'KeyMismatch'), health: 'Degraded', messageFrom: 'Ready' }),
+      capture({ file: 'invalid-certificate', kind: 'Route', key: 'acme/garbled', condition: c('CertificateReady', 'False', 'InvalidCertificate'), health: 'Degraded', messageFrom: 'Ready' }),
+      capture({ file: 'issuer-not-found', kind: 'Route', key: 'acme/no-issuer', condition: c('CertificateReady', 'False', 'IssuerNotFound'), health: 'Degraded', messageFrom: 'Ready' }),
+      capture({ file: 'issuer-refused', kind: 'Route', key: 'acme/refused', condition: c('CertificateReady', 'False', 'IssuerRefused'), health: 'Degraded', messageFrom: 'Ready' }),
 
       capture({ file: 'bound', kind: 'Volume', key: 'acme/data', condition: c('Provisioned', 'True', 'Provisioned'), health: 'Healthy', messageFrom: 'Bound', also: (o) => findCondition(o.status?.conditions, 'Ready')?.status === 'True' }),
       capture({ file: 'provisioning', kind: 'Volume', key: 'acme/vaulted', condition: c('Provisioned', 'False', 'Provisioning'), health: 'Progressing', messageFrom: 'Ready' }),

@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceType } from '../../../api/resource-types.js';
+import { publishCertificatesPublicKey } from '../../../certificates/certificates-key.js';
+import { LocalCa } from '../../../certificates/local-ca.js';
 import { buildPlatform } from '../../../controllers/platform.js';
+import { generateSealingKey } from '../../../secrets/seal.js';
 import { KubeClient, type Resource } from '../../../framework/client/index.js';
 import { findCondition, type Condition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
@@ -49,7 +52,10 @@ beforeAll(async () => {
   store = new Store({ connectionString: env.postgres.databaseUrl, logger });
   await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
   const { kubeConfig } = platformClients(env.apiserver.kubeconfigPath);
-  running = buildPlatform({ kubeConfig, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: 1_000 } }).start(stop.signal);
+  // The hello Route's tls.issuer: local, as `tend run --local-ca-dir DIR` gives it (and a published certificates key).
+  await publishCertificatesPublicKey(store, generateSealingKey());
+  const { ca } = await LocalCa.loadOrCreate(join(env.dir, 'local-ca'));
+  running = buildPlatform({ kubeConfig, store, logger, replica: 'test', membership: false, cluster: { heartbeatMs: 1_000 }, issuers: [ca] }).start(stop.signal);
   // examples/node.yaml's Node, with its agent: the Apps run for real and their status settles.
   const credentials = await enrolledCredentials(env.postgres.databaseUrl, 'node', 'local', env.dir);
   agent = startTend('agent-local', ['agent', '--node', 'local', '--credentials-file', credentials, '--state-dir', mkdtempSync(join(tmpdir(), 'tend-agent-local-')), '--heartbeat-ms', '1000', '--poll-ms', '1000'], join(env.dir, 'agent-local.log'));

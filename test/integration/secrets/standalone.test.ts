@@ -110,7 +110,7 @@ const forms = (value: string) => [value, Buffer.from(value).toString('base64'), 
 describe('secrets in standalone mode (tend up)', () => {
   it('deliver a Secret key to the instance only: SecretNotFound first, the value served, a rollout on change, and no value in any table, database file, log or CLI output', async () => {
     const port = await freePort();
-    up = startTend('tend up (secrets)', ['up', '--no-examples', '--listen', `127.0.0.1:${port}`, '--metrics-port', '0', '--data-dir', dataDir], join(folder, 'up.log'), folder);
+    up = startTend('tend up (secrets)', ['up', '--no-examples', '--listen', `127.0.0.1:${port}`, '--https-listen', '127.0.0.1:0', '--metrics-port', '0', '--data-dir', dataDir], join(folder, 'up.log'), folder);
     await waitForServer(up, 'tend is up', async () => (up!.tail(200).includes('tend is up') ? true : undefined), 180_000);
     expect(statSync(join(dataDir, 'secrets.key')).mode & 0o777).toBe(0o600);
     expect((await tend(runApply, '-f', join(REPO_ROOT, 'examples/tenant.yaml'), '-f', join(REPO_ROOT, 'examples/node.yaml'))).code).toBe(0);

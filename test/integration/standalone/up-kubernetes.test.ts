@@ -34,7 +34,7 @@ afterAll(async () => {
 describe('tend up --kubeconfig', () => {
   it('keeps resources on the API server, applies the examples there, and serves them through the edge', async () => {
     const port = await freePort();
-    up = startTend('tend up (kubernetes)', ['up', '--kubeconfig', env.apiserver.kubeconfigPath, '--database-url', env.postgres.databaseUrl, '--listen', `127.0.0.1:${port}`, '--metrics-port', '0', '--data-dir', join(folder, '.tend')], join(folder, 'up.log'), folder);
+    up = startTend('tend up (kubernetes)', ['up', '--kubeconfig', env.apiserver.kubeconfigPath, '--database-url', env.postgres.databaseUrl, '--listen', `127.0.0.1:${port}`, '--https-listen', '127.0.0.1:0', '--metrics-port', '0', '--data-dir', join(folder, '.tend')], join(folder, 'up.log'), folder);
     await waitForServer(up, 'the example App through the edge', async () => {
       const answer = await send(port, 'hello.localhost', '/');
       return answer.status === 200 && answer.body.startsWith('hello from') ? true : undefined;

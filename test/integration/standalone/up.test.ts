@@ -14,6 +14,7 @@ import { postgresDir } from '../../../cli/standalone/embedded-postgres.js';
 import { eventually } from '../../env/eventually.js';
 import { freePort } from '../../env/ports.js';
 import { send } from '../../env/http-request.js';
+import { sendHttps } from '../../env/https-request.js';
 import { waitForServer, type ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
 
@@ -37,7 +38,7 @@ interface Snapshot {
 
 async function startUp(port: number, run: number): Promise<{ process: ServerProcess; firstAnswerMs: number }> {
   const t0 = Date.now();
-  const process = startTend(`tend up #${run}`, ['up', '--listen', `127.0.0.1:${port}`, '--metrics-port', '0', '--data-dir', dataDir], join(folder, `up-${run}.log`), folder);
+  const process = startTend(`tend up #${run}`, ['up', '--listen', `127.0.0.1:${port}`, '--https-listen', '127.0.0.1:0', '--metrics-port', '0', '--data-dir', dataDir], join(folder, `up-${run}.log`), folder);
   started.push(process);
   await waitForServer(process, 'an answer from the example App through the edge', async () => {
     const answer = await send(port, 'hello.localhost', '/');
@@ -88,6 +89,17 @@ async function helloListening(...args: string[]): Promise<string[]> {
   }, { what: `tend logs app/hello ${args.join(' ')}` });
 }
 
+/** The example App over HTTPS, trusting tend up's local CA as the summary says to: its answer and the certificate's fingerprint. */
+async function helloOverHttps(): Promise<{ body: string; fingerprint: string }> {
+  const state = JSON.parse(readFileSync(join(dataDir, 'tend.json'), 'utf8')) as { https?: string };
+  const port = Number(new URL(state.https!).port);
+  const ca = readFileSync(join(dataDir, 'ca', 'ca.crt'), 'utf8');
+  return eventually(async () => {
+    const answer = await sendHttps(port, 'hello.localhost', '/', ca);
+    return answer.status === 200 && answer.body.startsWith('hello from') ? answer : undefined;
+  }, { what: 'https://hello.localhost through the edge' });
+}
+
 async function refused(port: number): Promise<boolean> {
   try {
     await send(port, 'hello.localhost', '/');
@@ -130,8 +142,12 @@ describe('tend up', () => {
     const port = await freePort();
     const first = await startUp(port, 1);
     console.log(`tend up: first start to the first answer through the edge in ${first.firstAnswerMs} ms (PostgreSQL initdb included)`);
-    expect(first.process.tail(40)).toMatch(/tend is up .*\n\s+edge\s+http:\/\/127\.0\.0\.1:\d+/);
-    expect(first.process.tail(40)).toMatch(/examples\s+applied on first start/);
+    expect(first.process.tail(400)).toMatch(/tend is up .*\n\s+edge\s+http:\/\/127\.0\.0\.1:\d+/);
+    expect(first.process.tail(400)).toMatch(/examples\s+applied on first start/);
+    // HTTPS out of the box: the example Route's certificate comes from the local CA made now.
+    expect(first.process.tail(400)).toMatch(/https\s+https:\/\/127\.0\.0\.1:\d+\s+try: curl --cacert \S+\/ca\/ca\.crt https:\/\/hello\.localhost:\d+\//);
+    expect(first.process.tail(400)).toMatch(/local CA\s+\S+\/ca\/ca\.crt \(made now\): signs \*\.localhost names only/);
+    const overHttps = await helloOverHttps();
     const counter = await waitForServer(first.process, 'the counter App through the edge', async () => {
       const answer = await send(port, 'counter.localhost', '/');
       return answer.status === 200 ? answer.body : undefined;
@@ -152,7 +168,7 @@ describe('tend up', () => {
 
     const second = await startUp(port, 2);
     console.log(`tend up: restart to the first answer in ${second.firstAnswerMs} ms`);
-    expect(second.process.tail(40)).not.toMatch(/examples\s+applied/);
+    expect(second.process.tail(400)).not.toMatch(/examples\s+applied/);
     expect(await snapshot()).toEqual(before);
     // The counter's visits live in its volume: the restart kept them.
     const again = await waitForServer(second.process, 'the counter App again', async () => {
@@ -160,6 +176,9 @@ describe('tend up', () => {
       return answer.status === 200 ? answer.body : undefined;
     });
     expect(again).toContain('(visit 2)');
+    // The same CA and the same certificate: nothing issued again at a restart.
+    expect(second.process.tail(400)).not.toMatch(/made now/);
+    expect((await helloOverHttps()).fingerprint).toBe(overHttps.fingerprint);
     // Started again: a new run of each instance; the first run is the previous one now.
     const secondRun = await helloListening();
     expect(await helloListening('--previous')).toEqual(firstRun);
@@ -167,12 +186,12 @@ describe('tend up', () => {
     // kill -9: PostgreSQL and the instances outlive it; the next start adopts both.
     await second.process.kill();
     const third = await startUp(port, 3);
-    expect(third.process.tail(40)).toMatch(/adopted from an earlier run/);
+    expect(third.process.tail(400)).toMatch(/adopted from an earlier run/);
     expect(await snapshot()).toEqual(before);
     // Adopted, the instances' logs are read on from where they were shipped: nothing twice.
     expect(await helloListening()).toEqual(secondRun);
     await expectOnlyTendAdmitted(third.process);
     expect(await third.process.stop(30_000)).toMatchObject({ code: 0 });
     expect(await refused(port)).toBe(true);
-  });
+  }, 240_000); // three starts of the whole platform, each up to 120 s on a loaded machine
 });

@@ -17,7 +17,7 @@ const root = dirname(schemasDir());
 const SOURCES = {
   App: ['reconcilers/app.ts', 'reconcilers/app-secrets.ts', 'reconcilers/no-tenant.ts', 'controllers/app.ts', 'controllers/app-volumes.ts', 'reconcilers/volume-claims.ts', 'controllers/app-secrets.ts', 'reconcilers/placement.ts', 'agents/node/plan.ts', 'agents/node/sealed-env.ts'],
   Tenant: ['reconcilers/tenant.ts', 'reconcilers/hostnames.ts'],
-  Route: ['reconcilers/route.ts'],
+  Route: ['reconcilers/route.ts', 'reconcilers/route-tls.ts'],
   Volume: ['reconcilers/volume.ts'],
   Node: ['reconcilers/node.ts'],
 } as const;
@@ -38,7 +38,11 @@ const NOT_CAPTURED: Record<Kind, Record<string, string>> = {
     SecretUnavailable: 'a node whose sealing key changed under an instance',
   },
   Tenant: {},
-  Route: {},
+  Route: {
+    NoCertificatesKey: 'a database where no certificates key was ever published (the capture run publishes one)',
+    Issuing: 'the moment between planning an issue and writing it: the next reconcile follows at once',
+    CertificatePending: 'a Route sharing a host whose older Route with spec.tls has no certificate yet: as brief as Issuing',
+  },
   Volume: {
     RestoreNotAllowed: 'restoring from backups another tenant made: the namespace must change hands',
     Restoring: 'a restore in progress: needs a backup first',
