@@ -2,7 +2,8 @@
  * `tend apply -f FILE|DIR`: create or update tend objects from YAML, on either backend. Each
  * object is admitted by the server (the CRD schema on Kubernetes, the same schemas in standalone
  * mode); a rejection names the file, the object and the field, and the other objects still apply.
- * A document with a YAML error is not applied. `--wait` then waits until every object is Ready,
+ * A document with a YAML error is not applied. `--wait` then waits until every object's controller
+ * has observed what was applied and says Ready, and an App's rollout is complete (cli/settled.ts),
  * printing a line each time one's state changes.
  */
 import { readFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { ApiError, ConflictError, type Key, keyOfObject, type Resource } from '.
 import { isSecretManifest, secretFromManifest } from '../secrets/manifest-secret.js';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connect, type Connection } from './connection.js';
 import { EXIT, type CliIo } from './io.js';
-import { readinessOf } from './readiness.js';
+import { settledOf } from './settled.js';
 import { parseDuration } from './duration.js';
 import { UsageError } from './usage-error.js';
 import { parseVerbArgs } from './verb-args.js';
@@ -30,7 +31,9 @@ are applied too: to the cluster with --kubeconfig, else stored by tend with thei
 Options:
   -f, --filename PATH   a file, a folder or - (repeatable)
   -n, --namespace NS    namespace of objects that name none (default: default)
-  --wait                wait until every object is Ready, printing each change of state
+  --wait                wait until every object is Ready with the generation applied and, for an
+                        App, its rollout complete; print each change of state; a rollout that
+                        fails (ProgressDeadlineExceeded, RolledBack) ends it with exit code 1
   --timeout DURATION    longest wait with --wait, e.g. 90s, 5m (default: 5m)
 ${CONNECTION_USAGE}
   -h, --help            show this help`;
@@ -175,30 +178,33 @@ async function applySecret(connection: Connection, where: string, file: string, 
 }
 
 /**
- * Polls until every object is Ready. On a terminal: one live line per object, redrawn in place;
- * otherwise a line `label: state` each time an object's state changes.
+ * Polls until every object is settled (cli/settled.ts). On a terminal: one live line per object,
+ * redrawn in place; otherwise a line `label: state` each time an object's state changes. False
+ * when the time ran out or a rollout failed.
  */
 async function waitReady(connection: Connection, applied: readonly Applied[], timeoutMs: number, io: CliIo): Promise<boolean> {
   const started = Date.now();
   const last = new Map<string, string>();
   const pending = new Set(applied);
+  const failed = new Set<Applied>();
   let drawn = 0;
   const redraw = () => {
     const terminal = io.terminal!;
-    const lines = applied.map((a) => `${pending.has(a) ? '…' : '✓'} ${a.label}: ${last.get(a.label) ?? 'waiting'}`);
-    terminal.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}\n`).join('')}\x1b[2K${elapsed(started)} ${applied.length - pending.size} of ${applied.length} Ready\n`);
+    const lines = applied.map((a) => `${pending.has(a) ? '…' : failed.has(a) ? '✗' : '✓'} ${a.label}: ${last.get(a.label) ?? 'waiting'}`);
+    terminal.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}\n`).join('')}\x1b[2K${elapsed(started)} ${applied.length - pending.size - failed.size} of ${applied.length} Ready\n`);
     drawn = lines.length + 1;
   };
   while (pending.size > 0) {
     for (const a of [...pending]) {
       const obj = await connection.client(a.info).get(a.key);
-      const state = obj ? readinessOf(obj) : { ready: false, reason: 'NotFound', message: 'the object is gone' };
-      const line = state.ready ? 'Ready' : `${state.reason}${state.message ? `: ${state.message}` : ''}`;
+      const state = obj ? settledOf(obj) : { settled: false, failed: false, ready: false, reason: 'NotFound', message: 'the object is gone' };
+      const line = state.settled && !state.failed ? 'Ready' : `${state.reason}${state.message ? `: ${state.message}` : ''}`;
       if (last.get(a.label) !== line) {
         last.set(a.label, line);
         if (!io.terminal) io.out(`${elapsed(started)} ${a.label}: ${line}`);
       }
-      if (state.ready) pending.delete(a);
+      if (state.settled) pending.delete(a);
+      if (state.failed) failed.add(a);
     }
     if (io.terminal) redraw();
     if (pending.size === 0) break;
@@ -207,6 +213,10 @@ async function waitReady(connection: Connection, applied: readonly Applied[], ti
       return false;
     }
     await sleep(500);
+  }
+  if (failed.size > 0) {
+    io.err(`tend: rollout failed: ${[...failed].map((a) => `${a.label} (${last.get(a.label)})`).join('; ')}`);
+    return false;
   }
   if (!io.terminal) io.out(`${elapsed(started)} all ${applied.length} Ready`);
   return true;
