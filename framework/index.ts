@@ -11,7 +11,7 @@
  * import {
  *   Controller, KubeClient, Manager, Store, createLogger, done, frameworkMigrations,
  *   migrate, requeueAfter, setCondition, writeStatus, type Condition, type Reconciler, type Resource,
- * } from 'tend/framework';   // see examples/custom-controller.ts, type-checked with the repository
+ * } from 'tend/framework';   // the whole story: docs/writing-a-controller.md, examples/custom-controller.ts
  *
  * type Widget = Resource<{ size: number }, { conditions?: Condition[]; observedGeneration?: number }>;
  *

@@ -1,10 +1,11 @@
 /**
  * One edge process: the routing loader, the proxy on `listen` (plain HTTP) and, with
  * `httpsListen`, on an HTTPS address whose certificate is chosen per host by SNI from the
- * certificate loader's table; `/healthz`, `/readyz` and `/metrics` on a separate admin address.
- * It starts serving only once the first table is loaded — and the certificates, when PostgreSQL
- * answered (a 404 for every host, or a failed handshake, during start-up would look like an
- * outage) — so an edge that reports ready serves the current table. It stops gracefully: no new
+ * certificate loader's table; `/healthz`, `/readyz` and `/metrics` on a separate admin address,
+ * up first. It starts serving only once the first table is loaded — and the certificates, when
+ * PostgreSQL answered (a 404 for every host, or a failed handshake, during start-up would look
+ * like an outage) — and `/readyz` is 503 until then, so an edge that reports ready serves the
+ * table and certificates of the moment it started, not those of its last run. It stops gracefully: no new
  * connections, in-flight requests finish (up to `drainMs`), then everything closes. With a
  * `snapshotFile` it keeps the last table read on disk and, when PostgreSQL cannot be read at
  * start, serves that one until it can (`routing-snapshot.ts`).
@@ -117,16 +118,56 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     await loading;
   };
 
-  if (signal?.aborted || !(await loadedOrAborted(loader.loaded(), signal))) {
+  // The admin server comes first: /healthz and /metrics answer during start-up, and /readyz says
+  // what is still missing until the proxy serves (a load balancer sends nothing before that).
+  let draining = false;
+  let serving = false;
+  const adminHost = options.adminListen?.host ?? '127.0.0.1';
+  const admin = await startHealthServer({
+    host: adminHost,
+    port: options.adminListen?.port ?? 0,
+    readiness: [
+      {
+        name: 'routing',
+        check: async () => {
+          if (loader.source === 'none') throw new Error('no routing table loaded yet');
+        },
+      },
+      ...(certificates
+        ? [
+            {
+              name: 'certificates',
+              check: async () => {
+                if (certificates.current.version < 0n && loader.source === 'database') throw new Error('no certificates loaded yet');
+              },
+            },
+          ]
+        : []),
+      {
+        name: 'edge',
+        check: async () => {
+          if (draining) throw new Error('shutting down');
+          if (!serving) throw new Error('not listening yet');
+        },
+      },
+    ],
+    metrics: metrics.registry,
+    logger: log,
+  }).catch(async (err: unknown) => {
     await stopLoader();
-    throw new Error('edge stopped before its routing table was loaded');
-  }
+    throw err;
+  });
+  const adminAddress = { host: adminHost, port: admin.port };
+  const abandon = async (why: string): Promise<never> => {
+    await stopLoader();
+    await admin.close();
+    throw new Error(why);
+  };
+
+  if (signal?.aborted || !(await loadedOrAborted(loader.loaded(), signal))) await abandon('edge stopped before its routing table was loaded');
   // PostgreSQL answered, so the certificates come next: no HTTPS host fails its first handshakes.
   // A table from the snapshot means PostgreSQL cannot be read: serve plain HTTP meanwhile.
-  if (certificates && loader.source === 'database' && !(await loadedOrAborted(certificates.loaded(), signal))) {
-    await stopLoader();
-    throw new Error('edge stopped before its certificates were loaded');
-  }
+  if (certificates && loader.source === 'database' && !(await loadedOrAborted(certificates.loaded(), signal))) await abandon('edge stopped before its certificates were loaded');
 
   const proxy = new EdgeProxy({
     table: () => loader.current,
@@ -138,7 +179,6 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     webSocketIdleTimeoutMs: limits.webSocketIdleTimeoutMs,
     trustedProxies: options.trustedProxies,
   });
-  let draining = false;
   const http = {
     headersTimeout: limits.headerTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
@@ -192,30 +232,13 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
   } catch (err) {
     server.close();
     await stopLoader();
+    await admin.close();
     throw err;
   }
+  serving = true;
   const address = addressOf(server);
   const httpsAddress = secure ? addressOf(secure) : undefined;
   if (httpsAddress) proxy.setHttpsPort(options.httpsPublicPort ?? httpsAddress.port);
-  const admin = await startHealthServer({
-    host: options.adminListen?.host ?? '127.0.0.1',
-    port: options.adminListen?.port ?? 0,
-    readiness: [
-      {
-        name: 'edge',
-        check: async () => {
-          if (draining) throw new Error('shutting down');
-        },
-      },
-    ],
-    metrics: metrics.registry,
-    logger: log,
-  }).catch(async (err: unknown) => {
-    for (const s of servers) s.close();
-    await stopLoader();
-    throw err;
-  });
-  const adminAddress = { host: options.adminListen?.host ?? '127.0.0.1', port: admin.port };
   log.info(
     {
       proxy: formatListenAddress(address),

@@ -4,11 +4,9 @@
  */
 import type { TestProject } from 'vitest/node';
 import { startTestEnvironment } from './environment.js';
-import { instanceProcesses, killInstancesStartedSince } from './leftover-instances.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
-  const instancesBefore = instanceProcesses();
   const env = await startTestEnvironment({ log: (line) => console.log(`[test env] ${line}`) });
   console.log(`[test env] etcd, kube-apiserver and PostgreSQL up in ${((Date.now() - started) / 1000).toFixed(1)} s (${env.binaries.source})`);
   project.provide('testEnv', {
@@ -20,7 +18,5 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   return async () => {
     await env.stop();
-    const killed = killInstancesStartedSince(instancesBefore);
-    if (killed > 0) console.log(`[test env] killed ${killed} instance processes the tests left running`);
   };
 }

@@ -38,6 +38,7 @@ import { platformClients } from '../../env/platform-clients.js';
 import type { ServerProcess } from '../../env/server-process.js';
 import { startTend } from '../../env/tend-process.js';
 import { updateSpec } from '../../env/update-spec.js';
+import { killRecordedInstances } from '../../env/instance-records.js';
 
 type Kind = 'Tenant' | 'Node' | 'App' | 'Route' | 'Volume';
 type Health = 'Healthy' | 'Progressing' | 'Degraded' | 'Suspended';
@@ -62,6 +63,7 @@ const HEARTBEAT_MS = 1_000;
 const logger = createLogger({ level: 'warn' });
 let env: TestEnvironment;
 let store: Store;
+const agentStateDirs: string[] = [];
 let clients: ReturnType<typeof platformClients> & { route: KubeClient<Route>; volume: KubeClient<Volume> };
 /** Signs the Secrets' certificates (a user's own CA), and is the control plane's `issuer: local`. */
 let userCa: LocalCa;
@@ -89,6 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([...agents.values()].map((a) => a.stop()));
+  for (const dir of agentStateDirs) killRecordedInstances(dir);
   stop.abort();
   await running;
   await store?.close();
@@ -141,6 +144,7 @@ function writeHealthTests(): void {
 }
 
 function startAgent(node: string, stateDir: string, credentials: string): void {
+  agentStateDirs.push(stateDir);
   agents.set(node, startTend(`agent-${node}`, ['agent', '--node', node, '--credentials-file', credentials, '--state-dir', stateDir, '--heartbeat-ms', String(HEARTBEAT_MS), '--poll-ms', '1000', '--crash-backoff-ms', '200'], join(env.dir, `agent-${node}.log`)));
 }
 
