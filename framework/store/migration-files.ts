@@ -5,7 +5,7 @@ import { MigrationError } from './migration-error.js';
 
 /** One `NNNNNN_name.sql` file, read and hashed. */
 export interface MigrationFile {
-  /** The number before the underscore; unique across every folder. */
+  /** The number before the underscore; unique across the folders of its track. */
   readonly version: number;
   /** `000001_core`: the file name without `.sql`. */
   readonly name: string;
@@ -52,7 +52,7 @@ export async function readMigrationFiles(folders: readonly string[]): Promise<Mi
       };
       const other = byVersion.get(version);
       if (other) {
-        throw new MigrationError(`migration number ${match[1]} is used twice: ${other.file} and ${file}; numbers are unique across all folders`, file);
+        throw new MigrationError(`migration number ${match[1]} is used twice: ${other.file} and ${file}; numbers are unique within a track (across its folders)`, file);
       }
       byVersion.set(version, migration);
     }

@@ -305,7 +305,7 @@ describe('ProcessRuntime', () => {
   it('an adopted instance that was ready stays ready across the agent restart, and turns not ready only when its checks fail', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'tend-runtime-'));
     const first = newRuntime({ stateDir });
-    const s = await spec({ FAIL_HEALTH_AFTER: '40' }); // about 2 s of passing checks at 50 ms
+    const s = await spec({ FAIL_HEALTH_AFTER: '120' }); // about 6 s of passing checks at 50 ms: the restart below must come first, also under load
     first.ensure(s);
     const { pid } = await whenStatus(first, s.id, { phase: 'running', ready: true });
     await first.close();
