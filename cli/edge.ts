@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_CLIENT_LIMITS, SNAPSHOT_FILE, TrustedProxies, formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
+import { CERTIFICATES_SNAPSHOT_FILE, DEFAULT_CLIENT_LIMITS, SNAPSHOT_FILE, TrustedProxies, formatListenAddress, parseListenAddress, runEdge, type ListenAddress } from '../agents/edge/index.js';
 import { CERTIFICATES_KEY_FILE } from '../certificates/certificates-key.js';
 import { createLogger, holdOpen, Store } from '../framework/index.js';
 import { loadSealingKey } from '../secrets/key-file.js';
@@ -36,8 +36,9 @@ Options:
                             when it exists)
   --https-public-port N     the HTTPS port clients reach, for redirects to https (default: that of --https-listen)
   --admin-listen HOST:PORT  /healthz, /readyz and /metrics (default: 127.0.0.1:0, a free port)
-  --state-dir DIR           where the last routing table read is kept (DIR/routing.json, mode 0600) and
-                            served from when PostgreSQL cannot be reached at start (default: .tend/edge)
+  --state-dir DIR           where the last routing table and certificates read are kept (DIR/routing.json,
+                            DIR/certificates.json, mode 0600, private keys only sealed) and served from when
+                            PostgreSQL cannot be reached at start (default: .tend/edge)
   --credentials-file FILE   this edge's login, from tend edge enroll NAME (default: $TEND_CREDENTIALS_FILE)
   --database-url URL        PostgreSQL without a credentials file, a direct connection for LISTEN
                             (default: $DATABASE_URL); a password here is visible to every local user
@@ -144,6 +145,7 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
         limits,
         trustedProxies,
         snapshotFile: join(stateDir, SNAPSHOT_FILE),
+        certificatesSnapshotFile: join(stateDir, CERTIFICATES_SNAPSHOT_FILE),
         onListening: (edge) =>
           io.out(`tend edge: proxy ${formatListenAddress(edge.address)}${edge.httpsAddress ? `, https ${formatListenAddress(edge.httpsAddress, 'https')}` : ''}, admin ${formatListenAddress(edge.adminAddress)}`),
       },

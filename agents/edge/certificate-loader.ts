@@ -4,11 +4,14 @@
  * every LISTEN reconnect, and whenever a periodic check of `platform.certificates_version` finds it
  * moved. A new or renewed certificate is in force within milliseconds of its commit (the test asks
  * for under a second on every edge). Loads never overlap and a burst of notifications coalesces.
- * A failed read keeps the table in force.
+ * A failed read keeps the table in force. With a snapshot (`certificate-snapshot.ts`), every new
+ * version read is saved, and an edge that cannot read PostgreSQL when it starts serves the saved
+ * certificates until it can.
  */
 import type { Logger } from 'pino';
 import { type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
 import type { SealingKey } from '../../secrets/seal.js';
+import type { CertificateSnapshot } from './certificate-snapshot.js';
 import { CertificateTable, type CertificateRow } from './certificate-table.js';
 import { certificatesVersion, loadCertificates } from './queries.js';
 
@@ -24,6 +27,8 @@ export interface CertificateLoaderOptions {
   readonly logger: Logger;
   /** How often the version is compared with the table served. @default 5_000 */
   readonly checkMs?: number;
+  /** Where the last certificates read are saved, and read from when PostgreSQL cannot be reached at start. @default none */
+  readonly snapshot?: CertificateSnapshot;
   /** Called after each new table is in force (metrics). */
   readonly onTable?: (table: CertificateTable) => void;
   /** Called after each failed read (metrics). */
@@ -39,6 +44,9 @@ export class CertificateLoader {
   private readonly checkMs: number;
   private resolveLoaded!: () => void;
   private readonly firstLoad = new Promise<void>((resolve) => (this.resolveLoaded = resolve));
+  private resolveSettled!: () => void;
+  private readonly firstSettled = new Promise<void>((resolve) => (this.resolveSettled = resolve));
+  private savedVersion: bigint | undefined;
 
   constructor(private readonly options: CertificateLoaderOptions) {
     this.checkMs = options.checkMs ?? 5_000;
@@ -53,6 +61,11 @@ export class CertificateLoader {
   /** Resolves once the first table is in force. */
   loaded(): Promise<void> {
     return this.firstLoad;
+  }
+
+  /** Resolves once a table is in force, or PostgreSQL could not be read and there is no snapshot to serve. */
+  settled(): Promise<void> {
+    return this.firstSettled;
   }
 
   /** Loads and keeps loading until `signal` aborts. */
@@ -80,6 +93,7 @@ export class CertificateLoader {
     }).start(signal, notifications);
 
     let nextCheck = Date.now() + this.checkMs;
+    let snapshotTried = false;
     for (let failures = 0; !signal.aborted; ) {
       try {
         if (wanted) {
@@ -100,6 +114,11 @@ export class CertificateLoader {
         this.options.onReadFailure?.();
         const delayMs = Math.min(this.checkMs, 100 * 2 ** Math.min(failures - 1, 10));
         this.log.warn({ err: (err as Error).message, delayMs, version: String(this.table.version) }, 'reading the certificates failed; serving those in force and retrying');
+        if (!snapshotTried && this.table.version < 0n) {
+          snapshotTried = true;
+          await this.adoptSnapshot();
+          this.resolveSettled();
+        }
         await sleep(delayMs, signal);
         continue;
       }
@@ -126,8 +145,40 @@ export class CertificateLoader {
       for (const problem of table.problems) this.log.warn({ version: row.version }, problem);
     }
     this.log[table.version === previous.version ? 'debug' : 'info']({ version: row.version, previous: String(previous.version), hosts: table.size }, 'certificates loaded');
+    this.inForce();
+    const snapshot = this.options.snapshot;
+    if (snapshot && this.savedVersion !== table.version) {
+      try {
+        await snapshot.write(table.version, row.certificates);
+        this.savedVersion = table.version;
+      } catch (err) {
+        // Serving does not depend on the disk; the next read tries again.
+        this.log.warn({ err: (err as Error).message, file: snapshot.path }, 'writing the certificates snapshot failed; an edge restarted while PostgreSQL is down would serve older ones');
+      }
+    }
+  }
+
+  private inForce(): void {
     this.resolveLoaded();
-    this.options.onTable?.(table);
+    this.resolveSettled();
+    this.options.onTable?.(this.table);
+  }
+
+  /** PostgreSQL cannot be read and no certificates are served yet: serve the snapshot's, if there is one. */
+  private async adoptSnapshot(): Promise<void> {
+    const snapshot = this.options.snapshot;
+    if (!snapshot) return;
+    const found = await snapshot.read();
+    if (found.kind !== 'table') {
+      this.log.warn({ file: snapshot.path, ...(found.kind === 'unusable' ? { reason: found.reason } : {}) }, 'no usable certificates snapshot; HTTPS waits for PostgreSQL');
+      return;
+    }
+    // A read that succeeded meanwhile wins.
+    if (this.table.version >= 0n) return;
+    this.table = CertificateTable.build(found.version, found.certificates, this.options.key, this.table);
+    this.savedVersion = found.version;
+    this.log.warn({ file: snapshot.path, version: String(found.version), savedAt: found.savedAt.toISOString(), hosts: this.table.size }, 'PostgreSQL cannot be read: serving the certificates snapshot until it can');
+    this.inForce();
   }
 }
 

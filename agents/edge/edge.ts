@@ -19,6 +19,7 @@ import { type Queryable, startHealthServer } from '../../framework/index.js';
 import type { SealingKey } from '../../secrets/seal.js';
 import { Balancer } from './balancer.js';
 import { CertificateLoader } from './certificate-loader.js';
+import { CertificateSnapshot } from './certificate-snapshot.js';
 import { compileClientLimits, timeoutCheckIntervalMs, type ClientLimits } from './client-limits.js';
 import { EdgeMetrics } from './edge-metrics.js';
 import type { TrustedProxies } from './forwarded-headers.js';
@@ -63,6 +64,8 @@ export interface EdgeOptions {
    * PostgreSQL cannot be read. @default none: such an edge waits for PostgreSQL
    */
   readonly snapshotFile?: string;
+  /** Where the last certificates read are kept (0600; private keys only sealed), served at start while PostgreSQL cannot be read. @default none */
+  readonly certificatesSnapshotFile?: string;
 }
 
 /** A running edge. */
@@ -107,6 +110,7 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
         key: options.certificatesKey,
         logger: options.logger,
         checkMs: options.checkMs,
+        ...(options.certificatesSnapshotFile ? { snapshot: new CertificateSnapshot(options.certificatesSnapshotFile) } : {}),
         onTable: (table) => metrics.setCertificates(table),
         onReadFailure: () => metrics.observeRoutingReadFailure(),
       })
@@ -165,9 +169,11 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
   };
 
   if (signal?.aborted || !(await loadedOrAborted(loader.loaded(), signal))) await abandon('edge stopped before its routing table was loaded');
-  // PostgreSQL answered, so the certificates come next: no HTTPS host fails its first handshakes.
-  // A table from the snapshot means PostgreSQL cannot be read: serve plain HTTP meanwhile.
-  if (certificates && loader.source === 'database' && !(await loadedOrAborted(certificates.loaded(), signal))) await abandon('edge stopped before its certificates were loaded');
+  // The certificates come next: no HTTPS host fails its first handshakes. While PostgreSQL cannot
+  // be read (the routing table came from its snapshot), the certificates snapshot, if any, will do.
+  if (certificates && !(await loadedOrAborted(loader.source === 'database' ? certificates.loaded() : certificates.settled(), signal))) {
+    await abandon('edge stopped before its certificates were loaded');
+  }
 
   const proxy = new EdgeProxy({
     table: () => loader.current,

@@ -45,6 +45,7 @@
 export { runEdge, startEdge, type Edge, type EdgeOptions } from './edge.js';
 export { Balancer, backendKey, type BalancerOptions } from './balancer.js';
 export { CertificateLoader, CERTIFICATES_CHANNEL, type CertificateLoaderOptions } from './certificate-loader.js';
+export { CertificateSnapshot, CERTIFICATES_SNAPSHOT_FILE, type CertificateSnapshotRead } from './certificate-snapshot.js';
 export { CertificateTable, normaliseServerName, type CertificateEntry, type CertificateRow } from './certificate-table.js';
 export { EdgeMetrics } from './edge-metrics.js';
 export { ClientLimitsError, DEFAULT_CLIENT_LIMITS, compileClientLimits, type ClientLimits } from './client-limits.js';

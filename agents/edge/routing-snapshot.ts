@@ -8,9 +8,8 @@
  * Written atomically: a temporary file beside it (mode 0600, flushed to disk), then one rename,
  * so a reader, or an edge killed mid-write, sees the old snapshot or the new one, never half.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writePrivateFile } from './private-file.js';
 import type { RoutingRow } from './routing-table.js';
 
 /** The snapshot's layout; a file of another format is not read. */
@@ -50,24 +49,7 @@ export class RoutingSnapshot {
 
   /** Replaces the snapshot with `version` and `routes` atomically; rejects when the disk refuses. */
   async write(version: bigint, routes: readonly RoutingRow[], now = new Date()): Promise<void> {
-    const folder = dirname(this.path);
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    const temporary = join(folder, `.${basename(this.path)}.${randomBytes(6).toString('hex')}.tmp`);
-    const text = `${JSON.stringify({ format: FORMAT, version: String(version), savedAt: now.toISOString(), routes })}\n`;
-    try {
-      // 'wx': never through a file someone else put there; mode 0600 from the first byte.
-      const file = await open(temporary, 'wx', 0o600);
-      try {
-        await file.writeFile(text, 'utf8');
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temporary, this.path);
-    } catch (err) {
-      await rm(temporary, { force: true }).catch(() => {});
-      throw err;
-    }
+    await writePrivateFile(this.path, `${JSON.stringify({ format: FORMAT, version: String(version), savedAt: now.toISOString(), routes })}\n`);
   }
 }
 

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { SNAPSHOT_FILE, formatListenAddress, runEdge, type ListenAddress } from '../../agents/edge/index.js';
+import { CERTIFICATES_SNAPSHOT_FILE, SNAPSHOT_FILE, formatListenAddress, runEdge, type ListenAddress } from '../../agents/edge/index.js';
 import { runNodeAgent } from '../../agents/node/agent.js';
 import { ProcessRuntime } from '../../agents/node/runtime/index.js';
 import { FolderBackupStore } from '../../agents/node/volumes/folder-backup-store.js';
@@ -159,6 +159,7 @@ export async function runUp(options: UpOptions, signal: AbortSignal): Promise<vo
             ...(options.httpsListen ? { httpsListen: options.httpsListen, certificatesKey } : {}),
             adminListen: { host: '127.0.0.1', port: 0 },
             snapshotFile: join(dataDir, 'edge', SNAPSHOT_FILE),
+            certificatesSnapshotFile: join(dataDir, 'edge', CERTIFICATES_SNAPSHOT_FILE),
             onListening: (edge) => {
               edgeLine = formatListenAddress(edge.address);
               httpsLine = edge.httpsAddress ? formatListenAddress(edge.httpsAddress, 'https') : '';

@@ -1,9 +1,11 @@
 /**
  * The edge through a PostgreSQL outage (issue 14 §3): one that is serving keeps serving its last
- * table, one started while PostgreSQL is down serves the snapshot its state folder holds, and once
- * PostgreSQL is back the table read from it replaces the snapshot, in memory and on disk.
+ * table, one started while PostgreSQL is down serves the snapshot its state folder holds — the
+ * routing table and the certificates (HTTPS too, issue 19) — and once PostgreSQL is back the
+ * table read from it replaces the snapshot, in memory and on disk.
  */
-import { mkdtempSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,12 @@ import { RoutingSnapshot, startEdge, type Edge } from '../../../../agents/edge/i
 import { createLogger } from '../../../../framework/log/logger.js';
 import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
 import { platformMigrations } from '../../../../migrations/index.js';
+import type { IssuedCertificate } from '../../../../certificates/issuer.js';
+import { LocalCa } from '../../../../certificates/local-ca.js';
+import { generateSealingKey } from '../../../../secrets/seal.js';
 import { eventually } from '../../../env/eventually.js';
+import { handshake } from '../../../env/https-request.js';
+import { setCertificate } from './certificate-rows.js';
 import { metric, send } from '../../../env/http-request.js';
 import { startPostgres, type Postgres } from '../../../env/postgres.js';
 import { routingVersion, setRoute } from './routing-rows.js';
@@ -24,6 +31,9 @@ let store: Store;
 const backends: TestBackend[] = [];
 const edges: Edge[] = [];
 const edgeStores: Store[] = [];
+const certificatesKey = generateSealingKey();
+let ca: LocalCa;
+let shopCertificate: IssuedCertificate;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tend-edge-outage-'));
@@ -31,6 +41,8 @@ beforeAll(async () => {
   postgres = await startPostgres(dir);
   store = new Store({ connectionString: postgres.databaseUrl, logger, connectionWaitMs: 1_000 });
   await migrate(store, { tracks: [frameworkMigrations, platformMigrations] });
+  ca = (await LocalCa.loadOrCreate(join(dir, 'ca'), { permitted: ['test'] })).ca;
+  shopCertificate = await ca.issue('shop.test', new Date());
 }, 120_000);
 
 afterAll(async () => {
@@ -44,7 +56,10 @@ afterAll(async () => {
 const edgeAt = async (snapshotFile: string): Promise<Edge> => {
   const edgeStore = new Store({ connectionString: postgres.databaseUrl, logger, poolSize: 2, connectionWaitMs: 1_000 });
   edgeStores.push(edgeStore);
-  const edge = await startEdge({ store: edgeStore, listenUrl: postgres.databaseUrl, logger, listen: { host: '127.0.0.1', port: 0 }, checkMs: 200, snapshotFile, drainMs: 1_000 });
+  const edge = await startEdge({
+    store: edgeStore, listenUrl: postgres.databaseUrl, logger, listen: { host: '127.0.0.1', port: 0 }, checkMs: 200, snapshotFile, drainMs: 1_000,
+    httpsListen: { host: '127.0.0.1', port: 0 }, certificatesKey, certificatesSnapshotFile: join(snapshotFile, '..', 'certificates.json'),
+  });
   edges.push(edge);
   return edge;
 };
@@ -64,7 +79,15 @@ describe('the edge while PostgreSQL is down', () => {
     backends.push(blue, green);
     const snapshotFile = join(dir, 'edge-a', 'routing.json');
     await setRoute(store, 'shop.test', '/', 'ns/shop', [blue.row]);
+    const fingerprint = await setCertificate(store, 'shop.test', 'ns/shop', shopCertificate, certificatesKey.publicKey);
     const serving = await edgeAt(snapshotFile);
+    const https = async (edge: Edge) => ((await handshake(edge.httpsAddress!.port, 'shop.test', ca.certificatePem())) as { fingerprint?: string }).fingerprint;
+    expect(await https(serving)).toBe(fingerprint);
+    // The certificates are saved too, 0600, the private key only sealed.
+    const certificatesFile = join(dir, 'edge-a', 'certificates.json');
+    await eventually(() => (statSync(certificatesFile).mode & 0o777) === 0o600 || undefined, { what: 'the certificates snapshot' });
+    expect(readFileSync(certificatesFile, 'utf8')).toContain(new X509Certificate(shopCertificate.certificatePem).raw.toString('base64').slice(0, 40));
+    expect(readFileSync(certificatesFile, 'utf8')).not.toContain(shopCertificate.privateKeyPem.split('\n')[1]!);
     const before = await routingVersion(store);
     await eventually(async () => ((await saved(snapshotFile)) === before ? true : undefined), { what: 'the snapshot of the first table' });
     expect(await from(serving, 'shop.test')).toBe('blue');
@@ -86,6 +109,8 @@ describe('the edge while PostgreSQL is down', () => {
     const afterRestart: string[] = [];
     for (let i = 0; i < 50; i++) afterRestart.push(await from(restarted, 'shop.test'));
     expect(afterRestart).toEqual(Array(50).fill('blue'));
+    // And over HTTPS, with the certificate from its snapshot.
+    expect(await https(restarted)).toBe(fingerprint);
 
     await postgres.restart();
     await setRoute(store, 'shop.test', '/', 'ns/shop', [green.row]);
