@@ -28,13 +28,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap/zapcore"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,8 +141,8 @@ const (
            where (t.uid <> excluded.uid or t.generation <= excluded.generation)
              and (t.uid, t.generation, t.namespaces) is distinct from (excluded.uid, excluded.generation, excluded.namespaces)
          returning writes`
-	deleteTenantRow   = `delete from platform.tenants where name = $1 and uid = $2 and tend.fenced($3::bigint)`
-	releaseAllClaims  = `delete from platform.namespace_claims where tenant = $1 and tenant_uid = $2 and tend.fenced($3::bigint)`
+	deleteTenantRow  = `delete from platform.tenants where name = $1 and uid = $2 and tend.fenced($3::bigint)`
+	releaseAllClaims = `delete from platform.namespace_claims where tenant = $1 and tenant_uid = $2 and tend.fenced($3::bigint)`
 )
 
 type claim struct {
@@ -343,7 +342,6 @@ func quantity(v float64) string {
 }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the API server")
 	databaseURL := flag.String("database-url", "", "PostgreSQL URL (migrated by tend)")
 	concurrency := flag.Int("concurrency", 16, "MaxConcurrentReconciles")
 	delayMs := flag.Int("delay-ms", 0, "wait this long in every reconcile (the bench's wait10 mode)")
@@ -354,7 +352,8 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.WarnLevel)))
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	// controller-runtime's own --kubeconfig flag names the API server.
+	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		fail(err)
 	}
