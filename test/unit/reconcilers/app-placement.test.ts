@@ -16,8 +16,9 @@ function app(spec: Partial<NonNullable<App['spec']>> = {}, name = 'web'): App {
 const tenant = (quota: NonNullable<Tenant['spec']>['quota'] = {}): Tenant => ({ apiVersion: 'tend.dev/v1alpha1', kind: 'Tenant', metadata: { name: 'acme' }, spec: { namespaces: ['acme'], quota } });
 
 const template = { command: ['x'], env: {} };
-const plan = (requeueAfterMs: number | undefined = 2_000): AppPlan => ({
-  revision: 'r1', template, requeueAfterMs,
+/** A plan with a place step; `converged` (no requeue asked) or looking again after `requeueAfterMs`. */
+const plan = (requeueAfterMs: number | 'converged' = 2_000): AppPlan => ({
+  revision: 'r1', template, requeueAfterMs: requeueAfterMs === 'converged' ? undefined : requeueAfterMs,
   steps: [{ op: 'forget', id: 'gone' }, { op: 'place', revision: 'r1', count: 2 }, { op: 'stop', id: 'old', why: 'replaced by revision r1' }],
 });
 const ops = (p: AppPlan) => p.steps.map((s) => s.op);
@@ -47,7 +48,7 @@ describe('planAppPlacement', () => {
 
   it('drops the place step, keeping stops and forgets, while the tenant or sizes refuse it', () => {
     const refused = { reason: 'QuotaExceeded', message: 'over' };
-    const placement = planAppPlacement(plan(undefined), { ...sizes, refused }, {});
+    const placement = planAppPlacement(plan('converged'), { ...sizes, refused }, {});
     expect(ops(placement.plan)).toEqual(['forget', 'stop']);
     expect(placement).toMatchObject({ blocked: true, outcome: { placed: 0, unplaced: refused }, converged: false });
   });
@@ -67,8 +68,8 @@ describe('planAppPlacement', () => {
   });
 
   it('is converged only when the plan is and placement is not held', () => {
-    expect(planAppPlacement(plan(undefined), sizes, {}).converged).toBe(true);
-    expect(planAppPlacement(plan(undefined), sizes, { unplaced: { reason: 'VolumeNotFound', message: '' } }).converged).toBe(false);
+    expect(planAppPlacement(plan('converged'), sizes, {}).converged).toBe(true);
+    expect(planAppPlacement(plan('converged'), sizes, { unplaced: { reason: 'VolumeNotFound', message: '' } }).converged).toBe(false);
   });
 });
 
@@ -133,6 +134,6 @@ describe('appRequeueAfter', () => {
   it('comes back at once for the next batch, else when the plan asks, else not at all', () => {
     expect(appRequeueAfter(plan(), { placed: 100, more: true }, () => 0)).toBe(0);
     expect(appRequeueAfter(plan(2_000), { placed: 0 }, () => 0)).toBe(2_000);
-    expect(appRequeueAfter(plan(undefined), { placed: 0 }, () => 0)).toBeUndefined();
+    expect(appRequeueAfter(plan('converged'), { placed: 0 }, () => 0)).toBeUndefined();
   });
 });
