@@ -21,6 +21,15 @@ export function cpuSeconds(pid: number, children = false): number {
 
 /** Peak resident memory of a process, in MiB. */
 export function rssMb(pid: number): number {
+  return statusMb(pid, 'VmHWM');
+}
+
+/** Resident memory of a process now, in MiB. */
+export function currentRssMb(pid: number): number {
+  return statusMb(pid, 'VmRSS');
+}
+
+function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
 }

@@ -15,6 +15,8 @@ interface ReplicaConfig {
   readonly replica: string;
   readonly delayMs: number;
   readonly concurrency: number;
+  /** Resync period of every controller. @default 20_000 */
+  readonly resyncMs?: number;
   readonly countsFile: string;
   readonly healthPort: number;
 }
@@ -36,7 +38,7 @@ const manager = buildPlatform({
   healthPort: config.healthPort,
   membership: { heartbeatMs: 500, ttlMs: 3_000, joinDelayMs: 1_000 },
   // Short enough that the steady-state window sees every tenant reconciled again (and writing nothing).
-  resyncMs: 20_000,
+  resyncMs: config.resyncMs ?? 20_000,
   around: (_controller, reconcile) => async (ctx, obj) => {
     runs.set(ctx.key, (runs.get(ctx.key) ?? 0) + 1);
     if (config.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.delayMs));

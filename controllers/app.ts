@@ -1,23 +1,24 @@
 /**
- * The App controller: observes an App's instances in PostgreSQL, asks reconcilers/app.ts for the
- * steps, executes them (placement through the scheduler's commit layer, stop, forget), and
- * reports replicas, revision and conditions. Agents' reports wake it through LISTEN tend_instances.
+ * The App controller: observes an App's tenant, volumes and instances in PostgreSQL, asks
+ * reconcilers/ for the plan (app.ts the steps, app-tenancy.ts what its tenant allows,
+ * app-placement.ts what placement may do and when to look again), executes it (placement through
+ * the scheduler's commit layer, one attempt; stop; forget), and reports replicas, revision and
+ * conditions. Agents' reports wake it through LISTEN tend_instances.
  */
-import { bytes, millicores } from '../api/quantity-units.js';
 import type { App } from '../api/types/app.js';
 import {
   byNamespace, type Controller, done, keyOf, keyOfObject, parseKey, postgresSource, type ReconcileContext,
   requeueAfter, type Key, type Result, watches, withFinalizer, writeStatus, type PostgresListener,
 } from '../framework/index.js';
-import { appCountVerdict, appStatus, isStateful, planApp, templateOf, type AppInstance, type PlacementOutcome, type TenantBlock } from '../reconcilers/app.js';
+import { appStatus, isStateful, planApp, templateOf, type AppInstance, type TenantBlock } from '../reconcilers/app.js';
+import { appRequeueAfter, placementAsk, placementRefusal, placementVerdict, planAppPlacement } from '../reconcilers/app-placement.js';
+import { appTenancyVerdict, heldRequeueAfter, type TenancyVerdict } from '../reconcilers/app-tenancy.js';
 import { forgetAppRevisions, revisionAvailable, revisionView } from './app-revisions.js';
 import { resolveAppVolumes } from './app-volumes.js';
 import { volumeQuotaOf } from '../reconcilers/volume-binding.js';
-import { sizeProblem } from '../reconcilers/placement.js';
 import type { ClusterConfig } from '../reconcilers/node.js';
-import { clearNoTenant, forgetInstance, instancesOfApp, markNoTenant, stopInstance } from './app-queries.js';
-import { noTenantVerdict } from '../reconcilers/no-tenant.js';
-import { drainInstances } from './orphan-instances.js';
+import { clearNoTenant, instancesOfApp, markNoTenant } from './app-queries.js';
+import { drainInstances, stopAndForget } from './instance-steps.js';
 import { placeInstances } from './place-instances.js';
 import { appSecrets } from './app-secrets.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
@@ -27,9 +28,18 @@ import { releaseVolumeClaims } from './volume-claim-queries.js';
 /** Keeps an App until its instances are stopped and gone. */
 export const APP_FINALIZER = 'tend.dev/app';
 
+/** What the App controller is built from besides the platform's dependencies. */
+export interface AppControllerDeps extends PlatformDeps {
+  readonly cluster: ClusterConfig;
+  readonly listener: PostgresListener;
+  /** Numbers in [0, 1) for the jitter of contention's requeue. @default Math.random */
+  readonly random?: () => number;
+}
+
 /** Builds the App controller. */
-export function appController(deps: PlatformDeps & { readonly cluster: ClusterConfig; readonly listener: PostgresListener }): Controller<App> {
+export function appController(deps: AppControllerDeps): Controller<App> {
   const { manager, clients, store, cluster } = deps;
+  const random = deps.random ?? Math.random;
   const apps = manager.informer(clients.app, {
     indexers: { namespace: byNamespace, [MOUNTS]: mountedVolumes },
   });
@@ -46,30 +56,16 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
 
   async function reconcileLive(ctx: ReconcileContext, declared: App): Promise<Result> {
     const key = `${declared.metadata.namespace}/${declared.metadata.name}`;
+    const fence = String(ctx.fence);
     // Volumes it no longer mounts, once no instance of it does: the next App waiting may have them.
-    const released = await store.query<{ volume: string }>(releaseVolumeClaims, [key, mountedVolumes(declared), String(ctx.fence)]);
+    const released = await store.query<{ volume: string }>(releaseVolumeClaims, [key, mountedVolumes(declared), fence]);
     if (released.length > 0) ctx.log.info({ volumes: released.map((r) => r.volume) }, 'volume claims released');
     const tenant = await owningTenant(store, tenants, declared.metadata.namespace!);
     const instances = await observe(key);
-    if (!tenant) {
-      // Counted against no quota: the instances keep serving for the grace period, then stop.
-      const verdict = noTenantVerdict(declared, instances, { now: ctx.now(), graceMs: cluster.noTenantGraceMs });
-      if (verdict.mark) await store.query(markNoTenant, [key, String(ctx.fence)]);
-      const result = await reconcileBlocked(ctx, declared, instances, verdict.block);
-      const untilDeadline = verdict.requeueAfterMs;
-      if (untilDeadline === undefined) return result;
-      return requeueAfter(Math.min(untilDeadline, result.requeueAfterMs ?? untilDeadline));
-    }
-    // A Tenant claims the namespace (again): the instances are no longer on their way out.
-    if (instances.some((i) => i.noTenantSince)) await store.query(clearNoTenant, [key, String(ctx.fence)]);
-    if (tenant.spec?.suspended) {
-      const tenantBlocked = {
-        reason: 'TenantSuspended',
-        message: `tenant ${tenant.metadata.name} is suspended (spec.suspended): its instances are stopped and its routes answer 503; set spec.suspended to false to start them again`,
-        stop: true,
-      } as const;
-      return reconcileBlocked(ctx, declared, instances, tenantBlocked);
-    }
+    const tenancy = appTenancyVerdict(declared, tenant, instances, { now: ctx.now(), graceMs: cluster.noTenantGraceMs });
+    if (tenancy.mark) await store.query(markNoTenant, [key, fence]);
+    if (tenancy.clear) await store.query(clearNoTenant, [key, fence]);
+    if (tenancy.block || !tenant) return reconcileBlocked(ctx, declared, instances, tenancy.block!, undefined, tenancy);
     // A Secret or key missing: nothing of this revision starts (never with part of its env).
     const resolvedDeclared = secrets.resolve(declared);
     if (resolvedDeclared.blocked) return reconcileBlocked(ctx, declared, instances, { ...resolvedDeclared.blocked, stop: false }, resolvedDeclared.versions);
@@ -80,59 +76,34 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     if (resolved.blocked) return reconcileBlocked(ctx, app, instances, { ...resolved.blocked, stop: false }, resolved.versions);
     const secretVersions = resolved.versions;
     const tenantApps = tenant.spec?.quota?.apps === undefined ? [] : (await ownedNamespaces(store, tenants, tenant)).flatMap((ns) => apps.cache.byIndex('namespace', ns));
-    const overQuota = appCountVerdict(app, tenantApps, tenant.metadata.name, tenant.spec?.quota?.apps);
-    const memory = bytes(app.spec!.resources.memory);
-    const cpu = millicores(app.spec!.resources.cpu ?? '100m');
-    const invalid = sizeProblem(memory, cpu);
-    const refused = overQuota ?? (invalid ? { reason: 'InvalidResources', message: invalid } : undefined);
+    const refusal = placementRefusal(app, tenant, tenantApps);
     const deleting = (volume: string) => volumeObjects.cache.get(volume as Key)?.metadata.deletionTimestamp !== undefined;
-    const volumes = isStateful(app) && !refused ? await resolveAppVolumes(store, ctx, app, { memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes, quota: { tenant: tenant.metadata.name, limits: volumeQuotaOf(tenant) }, deleting }) : {};
+    const volumes = isStateful(app) && !refusal.refused ? await resolveAppVolumes(store, ctx, app, { memory: refusal.memory, liveWithinMs, maxInstancesPerNode: cluster.maxInstancesPerNode, allowUnisolatedNodes: cluster.allowUnisolatedNodes, quota: { tenant: tenant.metadata.name, limits: volumeQuotaOf(tenant) }, deleting }) : {};
     const planned = planApp(app, instances, { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions, ...(volumes.heldElsewhere ? { volumeHeldElsewhere: volumes.heldElsewhere } : {}) });
-    // Over the tenant's app count, sizes no node can take, or its volumes not placeable: place
-    // nothing (what runs keeps running) and say why.
-    const blockedPlacement = refused ?? (volumes.pinnedNode ? undefined : volumes.unplaced);
-    const plan = blockedPlacement ? { ...planned, steps: planned.steps.filter((s) => s.op !== 'place') } : planned;
-    let outcome: PlacementOutcome = blockedPlacement ? { placed: 0, unplaced: blockedPlacement } : volumes.unplaced ? { placed: 0, unplaced: volumes.unplaced } : { placed: 0 };
-    const fence = String(ctx.fence);
+    const placement = planAppPlacement(planned, refusal, volumes);
+    const plan = placement.plan;
+    let outcome = placement.outcome;
     for (const step of plan.steps) {
-      if (step.op === 'forget') await store.query(forgetInstance, [step.id, fence]);
-      else if (step.op === 'stop') {
-        await store.query(stopInstance, [step.id, fence]);
-        ctx.log.info({ instance: step.id, why: step.why }, 'stopping instance');
-      } else {
-        const spec = app.spec!;
-        // Read the values only now, to seal them to the chosen nodes in the placing transaction.
-        const fromSecrets = plan.template.secretEnv?.length ? await secrets.envOf(app) : { env: undefined };
-        if ('stale' in fromSecrets) return requeueAfter(250); // the cache catches up with the Secret first
-        if ('blocked' in fromSecrets) return reconcileBlocked(ctx, app, instances, { ...fromSecrets.blocked, stop: false }, secretVersions);
-        const existingByNode: Record<string, number> = {};
-        for (const i of instances) if (i.desired === 'running') existingByNode[i.node] = (existingByNode[i.node] ?? 0) + 1;
-        const quota = tenant.spec?.quota ?? {};
-        const placed = await placeInstances(store, ctx, {
-          app: key,
-          tenant: tenant.metadata.name,
-          revision: step.revision,
-          count: step.count,
-          memory,
-          cpu,
-          template: plan.template,
-          nodeSelector: spec.placement?.nodeSelector ?? {},
-          strategy: spec.placement?.strategy ?? 'binpack',
-          existingByNode,
-          quota: {
-            ...(quota.memory !== undefined ? { memory: bytes(quota.memory) } : {}),
-            ...(quota.cpu !== undefined ? { cpu: millicores(quota.cpu) } : {}),
-            ...(quota.instances !== undefined ? { instances: quota.instances } : {}),
-          },
-          liveWithinMs,
-          maxInstancesPerNode: cluster.maxInstancesPerNode,
-          allowUnisolatedNodes: cluster.allowUnisolatedNodes,
-          ...(volumes.pinnedNode ? { pinnedNode: volumes.pinnedNode } : {}),
-          ...(fromSecrets.env ? { secretEnv: fromSecrets.env } : {}),
-        });
-        // A single-writer verdict still explains the replicas that were not asked for.
-        outcome = !placed.unplaced && volumes.unplaced ? { ...placed, unplaced: volumes.unplaced } : placed;
+      if (step.op !== 'place') {
+        await stopAndForget(store, ctx.fence, [step], ctx.log);
+        continue;
       }
+      // Read the values only now, to seal them to the chosen nodes in the placing transaction.
+      const fromSecrets = plan.template.secretEnv?.length ? await secrets.envOf(app) : { env: undefined };
+      if ('stale' in fromSecrets) return requeueAfter(250); // the cache catches up with the Secret first
+      if ('blocked' in fromSecrets) return reconcileBlocked(ctx, app, instances, { ...fromSecrets.blocked, stop: false }, secretVersions);
+      const placed = await placeInstances(store, ctx, {
+        ...placementAsk(app, tenant, instances, step.count, refusal, volumes),
+        app: key,
+        tenant: tenant.metadata.name,
+        revision: step.revision,
+        template: plan.template,
+        liveWithinMs,
+        maxInstancesPerNode: cluster.maxInstancesPerNode,
+        allowUnisolatedNodes: cluster.allowUnisolatedNodes,
+        ...(fromSecrets.env ? { secretEnv: fromSecrets.env } : {}),
+      });
+      outcome = placementVerdict(placed, volumes);
     }
     const env = {
       now: ctx.now(), lostGraceMs: cluster.lostGraceMs, secretVersions,
@@ -141,32 +112,27 @@ export function appController(deps: PlatformDeps & { readonly cluster: ClusterCo
     };
     await writeStatus(clients.app, app, appStatus(app, instances, plan, outcome, env));
     // Converged: every replica of this revision ready, nothing else running.
-    if (planned.requeueAfterMs === undefined && !blockedPlacement) await revisionAvailable(store, ctx, app, plan.revision, view.history);
-    // Lost the race for capacity to other replicas three times: look again soon, not in 2 s.
-    if (outcome.contended) return requeueAfter(100 + Math.floor(Math.random() * 300));
-    // A full batch placed and more wanted: back of the queue at once, so other keys get their turn.
-    if (outcome.more) return requeueAfter(0);
-    return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
+    if (placement.converged) await revisionAvailable(store, ctx, app, plan.revision, view.history);
+    const after = appRequeueAfter(plan, outcome, random);
+    return after !== undefined ? requeueAfter(after) : done();
   }
 
-  /** The tenant (or a missing Secret) holds the App: stop (when asked) and forget instances, place nothing, say why. */
-  async function reconcileBlocked(ctx: ReconcileContext, app: App, instances: AppInstance[], tenantBlocked: TenantBlock, secretVersions?: Readonly<Record<string, string>>): Promise<Result> {
+  /**
+   * The tenant (or a missing Secret) holds the App: stop (when asked) and forget instances, place
+   * nothing, say why; with a no-tenant grace running, look again when it ends at the latest.
+   */
+  async function reconcileBlocked(ctx: ReconcileContext, app: App, instances: AppInstance[], tenantBlocked: TenantBlock, secretVersions?: Readonly<Record<string, string>>, tenancy?: TenancyVerdict): Promise<Result> {
     const env = { now: ctx.now(), lostGraceMs: cluster.lostGraceMs, tenantBlocked, ...(secretVersions ? { secretVersions } : {}) };
     const plan = planApp(app, instances, env);
-    for (const step of plan.steps) {
-      if (step.op === 'forget') await store.query(forgetInstance, [step.id, String(ctx.fence)]);
-      else if (step.op === 'stop') {
-        await store.query(stopInstance, [step.id, String(ctx.fence)]);
-        ctx.log.info({ instance: step.id, why: step.why }, 'stopping instance');
-      }
-    }
+    await stopAndForget(store, ctx.fence, plan.steps, ctx.log);
     await writeStatus(clients.app, app, appStatus(app, instances, plan, { placed: 0 }, env));
-    return plan.requeueAfterMs !== undefined ? requeueAfter(plan.requeueAfterMs) : done();
+    const after = tenancy ? heldRequeueAfter(plan.requeueAfterMs, tenancy) : plan.requeueAfterMs;
+    return after !== undefined ? requeueAfter(after) : done();
   }
 
   async function cleanup(ctx: ReconcileContext, app: App): Promise<'removed' | Result> {
     const key = `${app.metadata.namespace}/${app.metadata.name}`;
-    if (!(await drainInstances(store, ctx.fence, await observe(key)))) return requeueAfter(1_000);
+    if (!(await drainInstances(store, ctx.fence, await observe(key), 'its App is being deleted'))) return requeueAfter(1_000);
     await store.query(releaseVolumeClaims, [key, [], String(ctx.fence)]);
     await forgetAppRevisions(store, ctx, app);
     return 'removed';

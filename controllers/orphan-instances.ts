@@ -10,7 +10,9 @@
  * go, so an App waiting for its volumes gets them. Idempotent, no leader.
  */
 import { type Key, type NamedQuery, type Runnable, sleep } from '../framework/index.js';
-import { forgetInstance, instancesOfApp, stopInstance } from './app-queries.js';
+import type { DrainableInstance } from '../reconcilers/app-cleanup.js';
+import { instancesOfApp } from './app-queries.js';
+import { drainInstances } from './instance-steps.js';
 import type { PlatformDeps } from './platform-deps.js';
 import { appsWithVolumeClaims, releaseVolumeClaims } from './volume-claim-queries.js';
 
@@ -19,22 +21,6 @@ const appsWithInstances: NamedQuery = {
   name: 'platform.apps_with_instances',
   text: `select distinct app from platform.instances`,
 };
-
-interface DrainableInstance {
-  readonly id: string;
-  readonly desired: string;
-  readonly phase: string | null;
-  readonly nodeLostSince?: Date | null;
-}
-
-/** Stops what still runs and forgets what has stopped (or sits on a lost node); true when none is left. */
-export async function drainInstances(store: PlatformDeps['store'], fence: bigint, instances: readonly DrainableInstance[]): Promise<boolean> {
-  for (const i of instances) {
-    if (i.desired === 'running') await store.query(stopInstance, [i.id, String(fence)]);
-    else if (i.phase === 'stopped' || i.nodeLostSince) await store.query(forgetInstance, [i.id, String(fence)]);
-  }
-  return instances.length === 0;
-}
 
 /** The sweep as a Manager runnable; `everyMs` defaults to 30 s. */
 export function orphanInstanceCollector(deps: PlatformDeps, options: { readonly everyMs?: number } = {}): Runnable {
@@ -52,7 +38,7 @@ export function orphanInstanceCollector(deps: PlatformDeps, options: { readonly 
       const instances = await store.query<DrainableInstance>(instancesOfApp, [app]);
       log.info({ app, instances: instances.map((i) => i.id) }, 'collecting the instances and volume claims of a deleted App');
       const fence = manager.ownership.fence();
-      if (await drainInstances(store, fence, instances)) await store.query(releaseVolumeClaims, [app, [], String(fence)]);
+      if (await drainInstances(store, fence, instances, 'its App is gone')) await store.query(releaseVolumeClaims, [app, [], String(fence)]);
     }
   }
 

@@ -8,6 +8,7 @@
  * lost for longer than `lostGraceMs` are stopped so replacements can be placed elsewhere.
  */
 import type { App, AppStatus } from '../api/types/app.js';
+import type { InstanceTemplate } from '../api/types/instance.js';
 import { type Condition, type ConditionUpdate, hash32, readySummary, setCondition } from '../framework/index.js';
 import { secretRefsOf } from './app-secrets.js';
 import { crashLooping, describeCrashLoop, exitText } from './crash-loop.js';
@@ -47,22 +48,6 @@ export interface AppInstance {
   readonly noTenantSince?: Date;
   /** The volumes its template mounts (namespace/name). */
   readonly volumes?: readonly string[];
-}
-
-/** What an instance runs, as the agent reads it (platform.instances.spec). */
-export interface InstanceTemplate {
-  readonly command: readonly string[];
-  /** spec.image: the agent refuses it (RuntimeUnavailable) until a runtime runs images. */
-  readonly image?: string;
-  readonly env: Readonly<Record<string, string>>;
-  /**
-   * The variables whose values come from Secrets (`namespace/name`, key): names only. The values
-   * travel sealed to the instance's node (platform.instances.sealed_env), never in the template.
-   */
-  readonly secretEnv?: readonly { readonly name: string; readonly secret: string; readonly key: string }[];
-  readonly healthCheck?: { readonly path: string; readonly periodSeconds: number; readonly timeoutSeconds: number; readonly failureThreshold: number };
-  /** Volumes to hand to the instance (`namespace/name`), and where it expects each. */
-  readonly volumes?: readonly { readonly volume: string; readonly mountPath: string }[];
 }
 
 export type AppStep =

@@ -41,7 +41,7 @@ import {
 export const PLACEMENT_BATCH = 100;
 
 /** Largest size the scheduler accepts: sums stay exact in float64 (8Pi bytes, 9e15 millicores). */
-const MAX_SIZE = Number.MAX_SAFE_INTEGER;
+export const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 
 /**
  * Why an instance of `memory` bytes and `cpu` millicores cannot be placed at all, if it cannot:
@@ -244,12 +244,12 @@ function openLedger(nodes: readonly NodeView[]): Ledger {
 }
 
 /** How many of `count` instances of `size` bytes (≥ 1) fit in `room` bytes of quota. */
-function withinQuota(count: number, size: number, room: number): number {
+export function withinQuota(count: number, size: number, room: number): number {
   return Math.max(0, Math.min(count, fitCount(room, size)));
 }
 
 /** floor(room / size), corrected for the rounding of a float division so it never overstates. */
-function fitCount(room: number, size: number): number {
+export function fitCount(room: number, size: number): number {
   let k = Math.floor(room / size);
   while (k > 0 && k * size > room) k--;
   return k;

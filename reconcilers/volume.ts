@@ -11,7 +11,7 @@ import { binaryQuantity, bytes } from '../api/quantity-units.js';
 import { type Condition, type ConditionUpdate, readySummary, removeCondition, rfc3339Seconds, setCondition } from '../framework/index.js';
 import type { Volume, VolumeStatus } from '../api/types/volume.js';
 import { BACKUP_REQUEST_ANNOTATION } from '../api/types/volume.js';
-import { backupStale, nextBackupAt } from '../agents/node/volumes/backup-schedule.js';
+import { backupStale, nextBackupAt } from './backup-schedule.js';
 import { backupKeyOf, type RestoreSource } from './volume-restore.js';
 
 /** The controller-owned columns of platform.volumes. */

@@ -12,13 +12,14 @@
  * volumes starts only once they are ready here and gets their directories in its environment.
  */
 import type { Logger } from 'pino';
+import type { InstanceTemplate } from '../../api/types/instance.js';
 import { type Enqueuer, keyOf, postgresSource, PostgresListener, sleep, type Store } from '../../framework/index.js';
 import { freePort } from './free-port.js';
 import { resumeLogs, shipLogs, type LogShippingOptions } from './log-shipping.js';
 import { nodeSealingKey, openSealedEnv } from './sealed-env.js';
 import { startHeartbeatThread } from './heartbeat-thread.js';
 import { measureMachine } from './machine.js';
-import { planAgent, type Assignment, type InstanceTemplate, type Observed, type Refusal } from './plan.js';
+import { planAgent, type Assignment, type Observed, type Refusal } from './plan.js';
 import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from './queries.js';
 import { InvalidInstanceSpecError } from './runtime/instance-spec.js';
 import type { Runtime } from './runtime/runtime.js';

@@ -2,26 +2,8 @@
  * The agent's planner: what PostgreSQL says this node must run × what the runtime runs → actions
  * (start, stop) and reports (observed state to write back). Pure; agents/node/agent.ts acts.
  */
+import type { InstanceTemplate, VolumeMount } from '../../api/types/instance.js';
 import type { InstanceExit, InstanceSpec, InstanceStatus } from './runtime/runtime.js';
-
-/** How the App controller describes an instance's process (platform.instances.spec). */
-export interface InstanceTemplate {
-  readonly command: readonly string[];
-  /** An OCI image to run as a microVM: no runtime here runs images, so such an instance is refused. */
-  readonly image?: string;
-  readonly env?: Readonly<Record<string, string>>;
-  readonly healthCheck?: { readonly path: string; readonly periodSeconds?: number; readonly timeoutSeconds?: number; readonly failureThreshold?: number };
-  /** Volumes the instance mounts; it starts only once each is ready on this node (see `volumeEnv`). */
-  readonly volumes?: readonly VolumeMount[];
-}
-
-/** One volume of an instance: the Volume's key and where the instance expects it. */
-export interface VolumeMount {
-  /** namespace/name */
-  readonly volume: string;
-  /** An absolute path such as /data. */
-  readonly mountPath: string;
-}
 
 /** What the agent passes to one planning pass. */
 export interface PlanAgentOptions {

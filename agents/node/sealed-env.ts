@@ -11,7 +11,8 @@ import { instanceEnvContext } from '../../secrets/instance-env.js';
 import { loadOrCreateSealingKey } from '../../secrets/key-file.js';
 import { SealError } from '../../secrets/seal-error.js';
 import { open, type SealingKey } from '../../secrets/seal.js';
-import type { InstanceTemplate, Refusal } from './plan.js';
+import type { InstanceTemplate } from '../../api/types/instance.js';
+import type { Refusal } from './plan.js';
 
 /** The node's key pair, made on first use in `stateDir`. */
 export function nodeSealingKey(stateDir: string): SealingKey {
@@ -21,7 +22,7 @@ export function nodeSealingKey(stateDir: string): SealingKey {
 /** The columns of a row this step reads. */
 export interface SealedRow {
   readonly id: string;
-  readonly spec: InstanceTemplate & { readonly secretEnv?: readonly { readonly name: string }[] };
+  readonly spec: InstanceTemplate;
   readonly sealedEnv: string | null;
 }
 

@@ -28,7 +28,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Queryable } from '../../framework/index.js';
 import { backupVolume, restoreVolume, volumeUsageBytes } from './volumes/archive.js';
-import { backupDue, backupsToPrune } from './volumes/backup-schedule.js';
+import { backupDue, backupsToPrune } from '../../reconcilers/backup-schedule.js';
 import type { BackupInfo, BackupStore } from './volumes/backup-store.js';
 import {
   forgetBackupSet,

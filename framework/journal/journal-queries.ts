@@ -23,6 +23,18 @@ export const insertEntries: NamedQuery = {
     select $1, * from unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::real[], $10::text[])`,
 };
 
+/**
+ * The newest entry of each (controller $1, kind $2, key $3) that has one: what a replica that
+ * knows no earlier reconcile of the object (just started, or the key just moved to it) compares with.
+ */
+export const lastEntries: NamedQuery = {
+  name: 'tend.reconciles_last',
+  text: `select o.controller, o.key, l.result, l.resource_version, l.message
+    from unnest($1::text[], $2::text[], $3::text[]) as o(controller, kind, key)
+    cross join lateral (select r.result, r.resource_version, r.message from tend.reconciles r
+      where r.kind = o.kind and r.key = o.key and r.controller = o.controller order by r.id desc limit 1) l`,
+};
+
 /** Keeps the newest $3 entries of each (kind, key) in the arrays $1, $2. */
 export const trimEntries: NamedQuery = {
   name: 'tend.reconciles_trim',

@@ -1,4 +1,4 @@
-/** tend's own metrics beside controller-runtime's: membership, informers' lists, the database pool and its failures. */
+/** tend's own metrics beside controller-runtime's: membership, informers' lists, the database pool and its failures, the journal's drops. */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { DATABASE_FAILURE_KINDS, type DatabaseFailureKind, type Store } from '../store/index.js';
 
@@ -10,12 +10,14 @@ export interface TendMetricSources {
   readonly store?: Store;
   /** The informers' list counts: the first list, and each list after a watch too old to resume (410 Gone). */
   readonly informers?: () => Iterable<{ readonly resource: string; readonly lists: number; readonly expired: number }>;
+  /** Reconcile records the journal dropped so far because too many were waiting to be written. */
+  readonly journalDropped?: () => number;
 }
 
 /** Registers tend_* gauges read at scrape time. */
 export function registerTendMetrics(registry: Registry, sources: TendMetricSources): void {
   const registers = [registry];
-  const { activeMembers, selfActive, store, informers } = sources;
+  const { activeMembers, selfActive, store, informers, journalDropped } = sources;
   if (activeMembers) {
     new Gauge({ name: 'tend_members_active', help: 'Replicas currently owning keys, as this replica sees them', registers, collect() { this.set(activeMembers()); } });
   }
@@ -38,6 +40,19 @@ export function registerTendMetrics(registry: Registry, sources: TendMetricSourc
             seen.set(id, count);
           }
         }
+      },
+    });
+  }
+  if (journalDropped) {
+    let seen = 0;
+    new Counter({
+      name: 'tend_journal_dropped_total',
+      help: 'Reconcile records the journal (tend.reconciles) did not write because too many were already waiting (PostgreSQL slow or unreachable)',
+      registers,
+      collect() {
+        const dropped = journalDropped();
+        this.inc(dropped - seen);
+        seen = dropped;
       },
     });
   }

@@ -66,12 +66,14 @@ export class Manager {
     this.journal =
       options.store && options.journal !== false ? new ReconcileJournal({ store: options.store, replica: options.replica, logger: options.logger }) : undefined;
     const membership = this.membership;
+    const journal = this.journal;
     registerTendMetrics(this.registry, {
       ...(membership
         ? { activeMembers: () => membership.activeMembers().length, selfActive: () => membership.id !== undefined && membership.activeMembers().includes(membership.id) }
         : {}),
       ...(options.store ? { store: options.store } : {}),
       informers: () => [...this.informers.entries()].map(([resource, i]) => ({ resource, lists: i.listCount, expired: i.expiredCount })),
+      ...(journal ? { journalDropped: () => journal.dropped } : {}),
     });
   }
 

@@ -6,6 +6,7 @@ import { checkSession } from './session-check.js';
 // pg-pool's words when a checkout waited `connectionTimeoutMillis` in its queue (pg-pool 3.x).
 // Matched by message because pg-pool gives the error no code; a test pins the behaviour.
 export const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
+const TOO_MANY_CONNECTIONS = '53300';
 
 /** Where one pooled connection goes: its host, and that host's trust generation when it was made. */
 interface Placement {
@@ -80,6 +81,9 @@ export class HostPool {
       } catch (err) {
         // A busy pool is not a host's fault.
         if (err instanceof Error && err.message === POOL_WAIT_TIMEOUT) throw err;
+        // A server at its connection limit is the right host, full: the Store caps the pool at
+        // what it holds. Moving on would find only standbys and report "no acceptable host".
+        if (err instanceof pg.DatabaseError && err.code === TOO_MANY_CONNECTIONS) throw err;
         lastError = err;
         reasons.set(this.name(index), (err as Error).message);
         this.moveOn(index);

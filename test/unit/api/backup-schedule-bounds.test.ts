@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatIssue, validateText } from '../../../api/validate.js';
-import { validateBackupSchedule } from '../../../agents/node/volumes/backup-schedule.js';
+import { validateBackupSchedule } from '../../../reconcilers/backup-schedule.js';
 
 /** What `tend validate` (and so the API server, same rules) says of a Volume with this schedule. */
 function schemaIssues(schedule: string): string[] {

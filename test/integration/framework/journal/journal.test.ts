@@ -1,17 +1,23 @@
+import pg from 'pg';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entriesFor, ReconcileJournal, type JournalRow } from '../../../../framework/journal/index.js';
 import { createLogger } from '../../../../framework/log/logger.js';
+import { registerTendMetrics } from '../../../../framework/metrics/tend-metrics.js';
 import type { Key } from '../../../../framework/reconcile/index.js';
 import type { ReconcileRecord } from '../../../../framework/runtime/controller.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
+import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 
 const databases = new FreshDatabases('tend_journal');
 const logger = createLogger({ level: 'silent' });
 let store: Store;
+let databaseUrl: string;
 
 beforeAll(async () => {
-  store = new Store({ connectionString: await databases.create(), logger });
+  databaseUrl = await databases.create();
+  store = new Store({ connectionString: databaseUrl, logger });
   await migrate(store, { folders: [frameworkMigrationsFolder] });
 });
 
@@ -68,5 +74,66 @@ describe('the reconcile journal', () => {
     await journal.flush();
     expect(await entries('ns/busy')).toEqual([]);
     expect(await entries('ns/fresh')).toHaveLength(1);
+  });
+
+  it('writes nothing after a restart, or on another replica, for what the newest entry already says', async () => {
+    const first = new ReconcileJournal({ store, replica: 'r1', logger, flushMs: 10_000 });
+    first.record(record('ns/quiet', '4'));
+    first.record(record('ns/failing', '4', { result: 'error', error: 'node n1 is full' }));
+    first.record(record('ns/waiting', '4', { result: 'requeue_after', requeueAfterMs: 1_000 }));
+    await first.flush();
+    // r1 started again and r2 (the keys moved): neither remembers the objects; the table does.
+    for (const replica of ['r1', 'r2']) {
+      const restarted = new ReconcileJournal({ store, replica, logger, flushMs: 10_000 });
+      restarted.record(record('ns/quiet', '4'));
+      restarted.record(record('ns/failing', '4', { result: 'error', error: 'node n1 is full' }));
+      restarted.record(record('ns/waiting', '4', { result: 'requeue_after', requeueAfterMs: 1_500 }));
+      await restarted.flush();
+    }
+    for (const key of ['ns/quiet', 'ns/failing', 'ns/waiting']) expect((await entries(key)).map((r) => r.replica)).toEqual(['r1']);
+    // What differs from the newest entry is written: another version, another error.
+    const later = new ReconcileJournal({ store, replica: 'r3', logger, flushMs: 10_000 });
+    later.record(record('ns/quiet', '5'));
+    later.record(record('ns/failing', '4', { result: 'error', error: 'node n2 is full' }));
+    later.record(record('ns/waiting', '4'));
+    await later.flush();
+    expect((await entries('ns/quiet')).map((r) => `${r.replica}:${r.resource_version}`)).toEqual(['r3:5', 'r1:4']);
+    expect((await entries('ns/failing')).map((r) => r.message)).toEqual(['node n2 is full', 'node n1 is full']);
+    expect((await entries('ns/waiting')).map((r) => r.result)).toEqual(['success', 'requeue_after']);
+  });
+
+  it('drops records past maxPending while a write waits, counts them in tend_journal_dropped_total and logs a warning', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'warn', destination: { write: (line: string) => void lines.push(line) } });
+    const journal = new ReconcileJournal({ store, replica: 'full', logger: log, flushMs: 10_000, maxPending: 3 });
+    const registry = new Registry();
+    registerTendMetrics(registry, { journalDropped: () => journal.dropped });
+    // Another session holds the table: the journal's insert waits for it.
+    const holder = new pg.Client({ connectionString: databaseUrl });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('lock table tend.reconciles in exclusive mode');
+    journal.record(record('ns/full-0', '1'));
+    const writing = journal.flush();
+    // Asked on another connection: inside the holder's transaction pg_stat_activity stays as first read.
+    const waiting = { name: 'test.journal_insert_waiting', text: `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like 'insert into tend.reconciles%'` };
+    await eventually(async () => ((await store.query<{ n: number }>(waiting))[0]!.n > 0 ? true : undefined), { what: 'the journal insert waiting for the lock' });
+    for (let i = 1; i <= 5; i++) journal.record(record(`ns/full-${i}`, '1'));
+    expect(journal.dropped).toBe(2);
+    expect(await registry.getSingleMetricAsString('tend_journal_dropped_total')).toMatch(/^tend_journal_dropped_total 2$/m);
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual([
+      'the reconcile journal has 3 records waiting to be written (PostgreSQL slow or unreachable): dropping new ones until they are written (tend_journal_dropped_total)',
+    ]);
+    await holder.query('rollback');
+    await holder.end();
+    await writing;
+    await journal.flush();
+    expect(lines.map((l) => JSON.parse(l).msg).at(-1)).toBe('the reconcile journal dropped 2 records while it was full');
+    const written = async (i: number) => (await entries(`ns/full-${i}`)).length;
+    expect(await Promise.all([0, 1, 2, 3, 4, 5].map(written))).toEqual([1, 1, 1, 1, 0, 0]);
+    // A dropped record is not taken as written: the object's next reconcile is journaled.
+    journal.record(record('ns/full-4', '1'));
+    await journal.flush();
+    expect(await written(4)).toBe(1);
   });
 });

@@ -108,6 +108,27 @@ describe('a Store over a host list', () => {
     }
   });
 
+  it('caps its pool when the host it uses is at its connection limit, instead of moving on to a host that takes no writes', async () => {
+    // a at its limit (a role's CONNECTION LIMIT: the same SQLSTATE 53300 as max_connections), b read-only.
+    const role = 'tend_host_pool_limited';
+    for (const server of [a, b]) await admin(server.adminUrl, `drop role if exists ${role}`);
+    await admin(a.adminUrl, `create role ${role} login password 'limited' connection limit 2`);
+    await admin(b.adminUrl, `create role ${role} login password 'limited'`);
+    await admin(b.adminUrl, 'alter system set default_transaction_read_only = on');
+    await admin(b.adminUrl, 'select pg_reload_conf()');
+    try {
+      const url = `postgres://${role}:limited@127.0.0.1:${portA},127.0.0.1:${portB}/${DB}?target_session_attrs=read-write`;
+      await using store = new Store({ connectionString: url, poolSize: 5 });
+      const ports = await Promise.all(Array.from({ length: 5 }, () => store.query<{ port: number }>({ name: 'test.slow_port', text: 'select inet_server_port() as port, pg_sleep(0.2)' })));
+      expect(ports.map((r) => r[0]!.port)).toEqual([portA, portA, portA, portA, portA]);
+      expect(store.health()).toMatchObject({ available: true, failures: { too_many_connections: 3, unreachable: 0 } });
+      expect(store.stats()).toMatchObject({ total: 2, max: 2 });
+    } finally {
+      await admin(b.adminUrl, 'alter system reset default_transaction_read_only');
+      await admin(b.adminUrl, 'select pg_reload_conf()');
+    }
+  });
+
   it('says why each host was not taken when none gives a read-write session', async () => {
     const dead = await freePort();
     await admin(a.adminUrl, 'alter system set default_transaction_read_only = on');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planAgent, refusalOf, volumeEnv, volumeEnvName, type Assignment, type InstanceTemplate } from '../../../../agents/node/plan.js';
+import type { InstanceTemplate } from '../../../../api/types/instance.js';
+import { planAgent, refusalOf, volumeEnv, volumeEnvName, type Assignment } from '../../../../agents/node/plan.js';
 import type { InstanceSpec, InstanceStatus } from '../../../../agents/node/runtime/runtime.js';
 
 const DIR = '/var/lib/tend/agent-n1/volumes/acme/pg-data';

@@ -6,7 +6,7 @@ import {
   backupsToPrune,
   nextBackupAt,
   validateBackupSchedule,
-} from '../../../../agents/node/volumes/backup-schedule.js';
+} from '../../../reconcilers/backup-schedule.js';
 
 // 2026-01-01 is a Thursday.
 const at = (iso: string): Date => new Date(iso);
