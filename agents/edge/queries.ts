@@ -47,7 +47,7 @@ export const certificatesVersion: NamedQuery = {
 };
 
 /**
- * Joins the edge processes (migrations/000025): live until now + $2 ms unless renewed; `edge`
+ * Joins the edge processes (migrations/000026): live until now + $2 ms unless renewed; `edge`
  * is filled in from the login. $1: a name for people, $3: demand (jsonb).
  */
 export const joinEdgeMembers: NamedQuery = {
