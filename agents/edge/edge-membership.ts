@@ -24,7 +24,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { type Queryable, sleep } from '../../framework/index.js';
 import { shareOf } from './limit-shares.js';
-import { heartbeatEdgeMember, joinEdgeMembers, leaveEdgeMembers, reapEdgeMembers } from './queries.js';
+import { heartbeatEdgeMember, joinEdgeMembers, leaveEdgeMembers, reapEdgeMembers } from './edge-queries.js';
 import type { RouteLimiter } from './route-limiter.js';
 import type { RoutingTable } from './routing-table.js';
 
