@@ -17,23 +17,25 @@ export interface InstanceRow {
   message: string | null;
   node_state: string;
   heartbeat_at: Date | null;
+  /** Its overlay address (migrations/000025). */
+  overlay_address: string | null;
 }
 
 const instanceColumns = `i.id, i.app, i.node, i.revision, i.desired, i.phase, i.ready, i.restarts, i.last_exit, i.reason, i.message,
-  n.state as node_state, a.heartbeat_at`;
+  n.state as node_state, a.heartbeat_at, host(o.address) as overlay_address`;
+const instanceJoins = `join platform.nodes n on n.name = i.node left join platform.node_agents a on a.node = i.node
+    left join platform.instance_addresses o on o.instance = i.id`;
 
 /** Instances of one App ($1 namespace/name). */
 export const instancesOfApp: NamedQuery = {
   name: 'tend.why_instances_of_app',
-  text: `select ${instanceColumns} from platform.instances i join platform.nodes n on n.name = i.node
-    left join platform.node_agents a on a.node = i.node where i.app = $1 order by i.node, i.id`,
+  text: `select ${instanceColumns} from platform.instances i ${instanceJoins} where i.app = $1 order by i.node, i.id`,
 };
 
 /** Instances on one node ($1). */
 export const instancesOnNode: NamedQuery = {
   name: 'tend.why_instances_on_node',
-  text: `select ${instanceColumns} from platform.instances i join platform.nodes n on n.name = i.node
-    left join platform.node_agents a on a.node = i.node where i.node = $1 order by i.app, i.id`,
+  text: `select ${instanceColumns} from platform.instances i ${instanceJoins} where i.node = $1 order by i.app, i.id`,
 };
 
 /** A routing entry. */
@@ -62,6 +64,18 @@ export interface AgentRow {
 export const agentOfNode: NamedQuery = {
   name: 'tend.why_agent_of_node',
   text: `select heartbeat_at, started_at, memory_enforcement, sealing_key from platform.node_agents where node = $1`,
+};
+
+/** A node's overlay /64 and the cluster prefix it is numbered in ($1 the node; no row before the Node controller wrote the node). */
+export interface NodePrefixRow {
+  prefix: string;
+  node_index: number;
+  cluster: string;
+}
+
+export const overlayOfNode: NamedQuery = {
+  name: 'tend.why_overlay_of_node',
+  text: `select p.prefix::text as prefix, p.node_index, c.prefix::text as cluster from platform.node_prefixes p, platform.overlay_network c where p.node = $1`,
 };
 
 /** A volume's row and its node's state ($1 namespace/name). */

@@ -95,6 +95,8 @@ async function explain(connection: Connection, info: KindInfo, obj: Resource, ke
     lines.push('', agent ? `Agent: last heartbeat ${formatAge(agent.heartbeat_at, now)} ago, running since ${agent.started_at.toISOString()}, memory enforced by ${agent.memory_enforcement}` : 'Agent: none has ever reported for this node (start `tend agent --node NAME` on it)');
     if (agent) lines.push(agent.sealing_key ? `Sealing key: ${sealingKeyId(agent.sealing_key)} (Secrets are sealed to it for this node's instances)` : 'Sealing key: none published: Apps with Secrets are not placed here (the agent publishes one at its start)');
     lines.push(identityLine((await store.query<q.IdentityRow>(q.identityOfNode, [obj.metadata.name]))[0], obj.metadata.name, now));
+    const [overlay] = await store.query<q.NodePrefixRow>(q.overlayOfNode, [obj.metadata.name]);
+    lines.push(overlay ? `Overlay: ${overlay.prefix} (node ${overlay.node_index} of the cluster prefix ${overlay.cluster}); its instances take addresses in it` : 'Overlay: no prefix yet (allocated when the Node controller first records the node)');
     lines.push('', ...instanceSection('Running here', await store.query<q.InstanceRow>(q.instancesOnNode, [obj.metadata.name]), now));
   }
   const conditions = ((obj.status ?? {}) as { conditions?: Condition[] }).conditions ?? [];
@@ -148,10 +150,11 @@ function instanceSection(title: string, rows: readonly q.InstanceRow[], now: Dat
   return [
     `${title}: ${rows.length} instance${rows.length === 1 ? '' : 's'}, ${ready} ready`,
     ...columns([
-      ['NODE', 'INSTANCE', 'DESIRED', 'PHASE', 'READY', 'RESTARTS', 'LAST EXIT', 'NODE STATE'],
+      ['NODE', 'INSTANCE', 'OVERLAY ADDRESS', 'DESIRED', 'PHASE', 'READY', 'RESTARTS', 'LAST EXIT', 'NODE STATE'],
       ...rows.map((r) => [
         r.node,
         r.id,
+        r.overlay_address ?? '<none>',
         r.desired,
         r.phase === 'failed' && r.reason ? `failed (${r.reason})` : (r.phase ?? 'not started yet'),
         r.ready ? 'yes' : 'no',

@@ -12,6 +12,7 @@ import { runApply } from '../../../cli/apply.js';
 import { runDelete } from '../../../cli/delete.js';
 import type { CliIo } from '../../../cli/io.js';
 import { runWhy } from '../../../cli/why.js';
+import { contains, parseIpv6, parsePrefix } from '../../../overlay/addresses.js';
 import { buildPlatform } from '../../../controllers/platform.js';
 import { findCondition, type Condition } from '../../../framework/conditions/index.js';
 import { createLogger } from '../../../framework/log/logger.js';
@@ -99,7 +100,14 @@ describe('an App whose node refuses its instance', () => {
     const [first] = ready.out.split('\n');
     expect(first).toMatch(/^App default\/vm is not Ready: Available=False RuntimeUnavailable: 0 of 1 ready; 1 instance refused by its node; \S+ on n1: failed \(RuntimeUnavailable: /);
     expect(first).toContain(message);
-    expect(ready.out).toMatch(/n1\s+\S+\s+running\s+failed \(RuntimeUnavailable\)\s+no/);
+    // The instance's overlay address (migrations/000025) lies in the /64 tend why node/n1 shows.
+    const address = /n1\s+\S+\s+(fd[0-9a-f:]+)\s+running\s+failed \(RuntimeUnavailable\)\s+no/.exec(ready.out)?.[1];
+    expect(address, ready.out).toBeDefined();
+    const node = (await run(runWhy, ['node/n1', '--database-url', url])).out;
+    const overlay = /^Overlay: (fd[0-9a-f:]+\/64) \(node \d+ of the cluster prefix (fd[0-9a-f:]+\/48)\); its instances take addresses in it$/m.exec(node);
+    expect(overlay, node).not.toBeNull();
+    expect(contains(parsePrefix(overlay![1]!), parseIpv6(address!))).toBe(true);
+    expect(contains(parsePrefix(overlay![2]!), parseIpv6(address!))).toBe(true);
     expect(ready.out).toMatch(new RegExp(`on n1 refused: RuntimeUnavailable: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
 
     const conditions = await eventually(async () => {
