@@ -3,7 +3,7 @@
  * places App instances.
  *
  * `pure` (default; 100 nodes, 1,000 apps × 10, `--repetitions 15`) times the scheduler alone
- * (reconcilers/placement.ts): one schedule() call placing apps × per-app instances of mixed sizes
+ * (reconcilers/scheduler.ts): one schedule() call placing apps × per-app instances of mixed sizes
  * on the nodes, for binpack, spread and a mix of both, after a warm-up; it prints placements per
  * second (best and median of the repetitions) and checks that no node ended up overbooked and that
  * every instance was placed (the workload fits overall by construction). Nomad's C1M reached
@@ -19,7 +19,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { schedule, type NodeView, type PlacementRequest, type PlacementStrategy, type ScheduleResult, type TenantBudget } from '../reconcilers/placement.js';
+import { schedule, type NodeView, type PlacementRequest, type PlacementStrategy, type ScheduleResult, type TenantBudget } from '../reconcilers/scheduler.js';
 import { runEndToEnd } from './scheduler-e2e.js';
 import { seededRandom } from '../framework/testing/index.js';
 

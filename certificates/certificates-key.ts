@@ -8,7 +8,7 @@
  */
 import type { Queryable } from '../framework/index.js';
 import { sealingKeyId, type SealingKey } from '../secrets/seal.js';
-import { currentCertificatesKey, publishCertificatesKey } from './queries.js';
+import { currentCertificatesKey, publishCertificatesKey } from './certificates-key-queries.js';
 
 /** The certificates key's file name in an edge's state folder (tend up's default). */
 export const CERTIFICATES_KEY_FILE = 'certificates.key';

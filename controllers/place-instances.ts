@@ -11,7 +11,7 @@ import type { InstanceTemplate } from '../api/types/instance.js';
 import { fencedTx, type ReconcileContext, type Store, type Tx } from '../framework/index.js';
 import type { PlacementOutcome } from '../reconcilers/app.js';
 import { attemptOutcome, tenantBudget, type PlacementAsk } from '../reconcilers/app-placement.js';
-import { schedule, type Placement, type PlacementRequest } from '../reconcilers/placement.js';
+import { schedule, type Placement, type PlacementRequest } from '../reconcilers/scheduler.js';
 import { confirmPlacements, type LockedNode } from '../reconcilers/scheduler-recheck.js';
 import type { BindingNode } from '../reconcilers/volume-binding.js';
 import { insertInstances, lockNodes, lockTenant, lockedNodesAllocation, nodeSealingKeys, schedulerNodes, tenantUsage } from './app-queries.js';

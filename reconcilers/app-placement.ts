@@ -16,7 +16,7 @@ import type { App } from '../api/types/app.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { appCountVerdict, type AppInstance, type AppPlan, type PlacementOutcome } from './app.js';
 import type { AppVolumes } from './app-volumes.js';
-import { PLACEMENT_BATCH, sizeProblem, type PlacementStrategy, type ScheduleResult, type TenantBudget } from './placement.js';
+import { PLACEMENT_BATCH, sizeProblem, type PlacementStrategy, type ScheduleResult, type TenantBudget } from './scheduler.js';
 
 /** Why placing is refused before any node is looked at, with the instance's sizes. */
 export interface PlacementRefusal {

@@ -11,7 +11,7 @@
  */
 import type { App } from '../api/types/app.js';
 import { binaryQuantity } from '../api/quantity-units.js';
-import { sizeProblem } from './placement.js';
+import { sizeProblem } from './scheduler.js';
 import { volumeNodeLostMessage } from './volume.js';
 import { volumeClaimVerdict, volumeDeletingMessage, type VolumeClaim } from './volume-claims.js';
 

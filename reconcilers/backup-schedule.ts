@@ -2,7 +2,7 @@
  * When a Volume's backups are due, late, and which to prune: pure functions of the schedule, the
  * backup times and an injected `now`, so the timing is tested with fixed dates. Both sides use
  * them: the Volume planner (reconcilers/volume.ts: next backup, BackupOverdue) and the node agent
- * (agents/node/volume-sync.ts: which backup runs now, which are pruned).
+ * (agents/node/volumes/volume-sync.ts: which backup runs now, which are pruned).
  *
  * Design notes
  * - `spec.backup.schedule` is cron in UTC: five fields (minute hour day-of-month month

@@ -4,7 +4,7 @@
  * the scheduler's own arithmetic, so the thin layer that commits (controllers/place-instances.ts)
  * holds no sum of its own.
  */
-import { fitCount, MAX_SIZE, withinQuota, type NodeView, type Placement, type PlacementRequest, type TenantBudget } from './placement.js';
+import { fitCount, MAX_SIZE, withinQuota, type NodeView, type Placement, type PlacementRequest, type TenantBudget } from './scheduler.js';
 
 /** A node's allocation as re-read under its row lock, in the transaction that commits placements. */
 export type LockedNode = Pick<NodeView, 'name' | 'allocatableMemory' | 'allocatableCpu' | 'allocatedMemory' | 'allocatedCpu' | 'maxInstances' | 'allocatedInstances'>;

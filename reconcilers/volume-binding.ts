@@ -8,7 +8,7 @@
  */
 import { bytes } from '../api/quantity-units.js';
 import type { Tenant } from '../api/types/tenant.js';
-import type { NodeView } from './placement.js';
+import type { NodeView } from './scheduler.js';
 
 /** A node as binding sees it: the scheduler's view plus disk. */
 export interface BindingNode extends NodeView {

@@ -14,7 +14,7 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { ApiError, keyOf, PostgresClient, type Resource, type Store } from '../framework/index.js';
 import type { ObservedSecret } from '../reconcilers/app-secrets.js';
 import type { SecretInClear } from './manifest-secret.js';
-import { currentSecretsKey, publishSecretsKey } from './queries.js';
+import { currentSecretsKey, publishSecretsKey } from './secrets-key-queries.js';
 import { SealError } from './seal-error.js';
 import { open, seal, sealingKeyId, type SealingKey } from './seal.js';
 import { envValues, type SecretBackend, type SecretBytes, type SecretValues, type SecretWriter } from './secret-backend.js';

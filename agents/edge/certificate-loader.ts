@@ -13,7 +13,7 @@ import { type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep }
 import type { SealingKey } from '../../secrets/seal.js';
 import type { CertificateSnapshot } from './certificate-snapshot.js';
 import { CertificateTable, type CertificateRow } from './certificate-table.js';
-import { certificatesVersion, loadCertificates } from './queries.js';
+import { certificatesVersion, loadCertificates } from './edge-queries.js';
 
 /** The channel the certificates trigger notifies (migrations/000024_platform_certificates.sql). */
 export const CERTIFICATES_CHANNEL = 'tend_certificates';

@@ -16,7 +16,7 @@
  */
 import type { Logger } from 'pino';
 import { type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
-import { loadRouting, routingVersion } from './queries.js';
+import { loadRouting, routingVersion } from './edge-queries.js';
 import type { RoutingSnapshot } from './routing-snapshot.js';
 import { RoutingTable, type RoutingRow } from './routing-table.js';
 

@@ -7,7 +7,7 @@
  * What the instances print is shipped into PostgreSQL alongside (log-shipping.ts), resumed before
  * the first pass so a restarted agent goes on where the last one stopped.
  *
- * Each pass first syncs the node's volumes (volume-sync.ts: directories, usage, backups in the
+ * Each pass first syncs the node's volumes (volumes/volume-sync.ts: directories, usage, backups in the
  * background; LISTEN tend_volumes wakes it too), then the instances, so an instance that mounts
  * volumes starts only once they are ready here and gets their directories in its environment.
  */
@@ -20,11 +20,11 @@ import { nodeSealingKey, openSealedEnv } from './sealed-env.js';
 import { startHeartbeatThread } from './heartbeat-thread.js';
 import { measureMachine } from './machine.js';
 import { planAgent, type Assignment, type Observed, type Refusal } from './plan.js';
-import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from './queries.js';
+import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from './agent-queries.js';
 import { InvalidInstanceSpecError } from './runtime/instance-spec.js';
 import type { Runtime } from './runtime/runtime.js';
-import { VOLUMES_CHANNEL, volumeNotificationIsFor } from './volume-queries.js';
-import { VolumeSyncState, syncVolumes } from './volume-sync.js';
+import { VOLUMES_CHANNEL, volumeNotificationIsFor } from './volumes/volume-queries.js';
+import { VolumeSyncState, syncVolumes } from './volumes/volume-sync.js';
 import type { BackupStore } from './volumes/backup-store.js';
 
 export interface NodeAgentOptions {

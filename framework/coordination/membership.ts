@@ -4,7 +4,7 @@ import type { Store } from '../store/index.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { sleep } from '../time/sleep.js';
 import type { Ownership } from './ownership.js';
-import { advanceView, heartbeatMember, joinMembers, leaveMembers, membershipState, reapMembers } from './queries.js';
+import { advanceView, heartbeatMember, joinMembers, leaveMembers, membershipState, reapMembers } from './membership-queries.js';
 import { rendezvousOwner } from './rendezvous.js';
 
 export interface MembershipOptions {

@@ -1,15 +1,15 @@
 /**
  * Node identity with the real roles (migrations/000009): each node's agent and each edge connects
  * as a login of its own, and grants plus row-level security decide what it may see and change.
- * The queries tried are the agents' own (agents/node/queries.ts, volume-queries.ts,
- * agents/edge/queries.ts), then what a hostile tenant holding the node's credentials would try.
+ * The queries tried are the agents' own (agents/node/agent-queries.ts, volumes/volume-queries.ts,
+ * agents/edge/edge-queries.ts), then what a hostile tenant holding the node's credentials would try.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRouting } from '../../../agents/edge/queries.js';
-import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from '../../../agents/node/queries.js';
+import { loadRouting } from '../../../agents/edge/edge-queries.js';
+import { assignPorts, heartbeatAgent, instancesOfNode, reportInstances } from '../../../agents/node/agent-queries.js';
 import { insertLogChunks, logPositions, pruneLogs } from '../../../agents/node/log-queries.js';
-import { recordVolumeBackups, volumesOfNode } from '../../../agents/node/volume-queries.js';
+import { recordVolumeBackups, volumesOfNode } from '../../../agents/node/volumes/volume-queries.js';
 import { createLogger } from '../../../framework/log/logger.js';
 import { Store, frameworkMigrations, generatePassword, migrate, scramSha256Verifier, type NamedQuery } from '../../../framework/store/index.js';
 import { platformMigrations } from '../../../migrations/index.js';

@@ -15,7 +15,7 @@ const root = dirname(schemasDir());
 
 /** The files whose `reason: '…'` literals (and reason unions) end up in each kind's conditions. */
 const SOURCES = {
-  App: ['reconcilers/app.ts', 'reconcilers/app-secrets.ts', 'reconcilers/no-tenant.ts', 'reconcilers/app-tenancy.ts', 'reconcilers/app-placement.ts', 'reconcilers/app-volumes.ts', 'reconcilers/volume-claims.ts', 'controllers/app-secrets.ts', 'reconcilers/placement.ts', 'agents/node/plan.ts', 'agents/node/sealed-env.ts'],
+  App: ['reconcilers/app.ts', 'reconcilers/app-secrets.ts', 'reconcilers/no-tenant.ts', 'reconcilers/app-tenancy.ts', 'reconcilers/app-placement.ts', 'reconcilers/app-volumes.ts', 'reconcilers/volume-claims.ts', 'controllers/app-secrets.ts', 'reconcilers/scheduler.ts', 'agents/node/plan.ts', 'agents/node/sealed-env.ts'],
   Tenant: ['reconcilers/tenant.ts', 'reconcilers/hostnames.ts'],
   Route: ['reconcilers/route.ts', 'reconcilers/route-tls.ts'],
   Volume: ['reconcilers/volume.ts'],

@@ -5,7 +5,7 @@ import type { AppPlan, AppInstance } from '../../../reconcilers/app.js';
 import {
   appRequeueAfter, attemptOutcome, CONTENTION_REQUEUE_MS, placementAsk, placementRefusal, placementVerdict, planAppPlacement, tenantBudget,
 } from '../../../reconcilers/app-placement.js';
-import { PLACEMENT_BATCH, type ScheduleResult } from '../../../reconcilers/placement.js';
+import { PLACEMENT_BATCH, type ScheduleResult } from '../../../reconcilers/scheduler.js';
 
 const Mi = 2 ** 20;
 const Gi = 2 ** 30;

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { App } from '../../../api/types/app.js';
 import { planApp, resolveIntOrPercent, templateOf, type AppInstance } from '../../../reconcilers/app.js';
-import { schedule, type NodeCondition, type NodeView, type PlacementRequest, type TenantBudget } from '../../../reconcilers/placement.js';
+import { schedule, type NodeCondition, type NodeView, type PlacementRequest, type TenantBudget } from '../../../reconcilers/scheduler.js';
 
 const MiB = 2 ** 20;
 const STATES: NodeCondition[] = ['ready', 'cordoned', 'draining', 'not-ready', 'decommissioned'];

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHeartbeatThread, type HeartbeatThreadOptions } from '../../../../agents/node/heartbeat-thread.js';
-import { heartbeatAgent } from '../../../../agents/node/queries.js';
+import { heartbeatAgent } from '../../../../agents/node/agent-queries.js';
 import { createLogger } from '../../../../framework/log/logger.js';
 import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
 import { platformMigrations } from '../../../../migrations/index.js';

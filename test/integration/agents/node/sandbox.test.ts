@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceRecord } from '../../../../agents/node/runtime/state-dir.js';
-import { volumeDir } from '../../../../agents/node/volume-sync.js';
+import { volumeDir } from '../../../../agents/node/volumes/volume-sync.js';
 import { createLogger } from '../../../../framework/log/logger.js';
 import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
 import { platformMigrations } from '../../../../migrations/index.js';

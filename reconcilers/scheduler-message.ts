@@ -1,6 +1,6 @@
 /**
  * The words of the scheduler: why instances were not placed, said the way a person reading
- * `kubectl describe` or `tend why` wants it. Decisions live in placement.ts; this file only
+ * `kubectl describe` or `tend why` wants it. Decisions live in scheduler.ts; this file only
  * formats what it decided. Sizes arrive as plain numbers (bytes, millicores) and are rendered
  * with the Kubernetes suffixes people write: memory binary (`512Mi`), CPU decimal (`250m`).
  */

@@ -26,10 +26,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { Queryable } from '../../framework/index.js';
-import { backupVolume, restoreVolume, volumeUsageBytes } from './volumes/archive.js';
-import { backupDue, backupsToPrune } from '../../reconcilers/backup-schedule.js';
-import type { BackupInfo, BackupStore } from './volumes/backup-store.js';
+import type { Queryable } from '../../../framework/index.js';
+import { backupVolume, restoreVolume, volumeUsageBytes } from './archive.js';
+import { backupDue, backupsToPrune } from '../../../reconcilers/backup-schedule.js';
+import type { BackupInfo, BackupStore } from './backup-store.js';
 import {
   forgetBackupSet,
   prunableBackupSets,

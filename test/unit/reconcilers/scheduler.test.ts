@@ -7,7 +7,7 @@ import {
   type NodeView,
   type PlacementRequest,
   type TenantBudget,
-} from '../../../reconcilers/placement.js';
+} from '../../../reconcilers/scheduler.js';
 
 const Mi = 1024 ** 2;
 const Gi = 1024 ** 3;

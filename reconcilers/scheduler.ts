@@ -32,7 +32,7 @@ import {
   unschedulableMessage,
   type Rejection,
   type Shortfall,
-} from './placement-message.js';
+} from './scheduler-message.js';
 
 /**
  * Most instances one App places in one reconcile; the rest come on the next pass, queued at once.
@@ -125,7 +125,7 @@ export interface Placement {
   readonly node: string;
 }
 
-/** Instances of a request left unplaced, and why (messages: see placement-message.ts). */
+/** Instances of a request left unplaced, and why (messages: see scheduler-message.ts). */
 export interface Unplaced {
   readonly app: string;
   readonly count: number;
@@ -358,7 +358,7 @@ function placeSpread(ledger: Ledger, request: PlacementRequest, candidateCount: 
   return placed;
 }
 
-/** Counts every node under its first failing reason and words the result (placement-message.ts). */
+/** Counts every node under its first failing reason and words the result (scheduler-message.ts). */
 function explain(ledger: Ledger, request: PlacementRequest, requested: number, placed: number, unplaced: number): string {
   const selector = Object.entries(request.nodeSelector ?? {});
   const rejections = new Map<Rejection, number>();

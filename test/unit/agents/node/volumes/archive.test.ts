@@ -18,8 +18,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackupChecksumError, backupVolume, restoreVolume, volumeUsageBytes } from '../../../../agents/node/volumes/archive.js';
-import { FolderBackupStore } from '../../../../agents/node/volumes/folder-backup-store.js';
+import { BackupChecksumError, backupVolume, restoreVolume, volumeUsageBytes } from '../../../../../agents/node/volumes/archive.js';
+import { FolderBackupStore } from '../../../../../agents/node/volumes/folder-backup-store.js';
 
 const temporaries: string[] = [];
 afterEach(() => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BackupNotFoundError } from '../../../../agents/node/volumes/backup-store.js';
-import { FolderBackupStore } from '../../../../agents/node/volumes/folder-backup-store.js';
+import { BackupNotFoundError } from '../../../../../agents/node/volumes/backup-store.js';
+import { FolderBackupStore } from '../../../../../agents/node/volumes/folder-backup-store.js';
 
 const temporaries: string[] = [];
 afterEach(() => {

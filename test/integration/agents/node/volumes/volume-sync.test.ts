@@ -3,16 +3,16 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runNodeAgent } from '../../../../agents/node/agent.js';
-import type { InstanceLogSource, InstanceSpec, InstanceStatus, Runtime } from '../../../../agents/node/runtime/runtime.js';
-import type { VolumeBackupRecord } from '../../../../agents/node/volume-queries.js';
-import { VolumeSyncState, syncVolumes, volumeDir, type VolumeSyncOptions } from '../../../../agents/node/volume-sync.js';
-import { FolderBackupStore } from '../../../../agents/node/volumes/folder-backup-store.js';
-import { createLogger } from '../../../../framework/log/logger.js';
-import { Store, frameworkMigrations, migrate } from '../../../../framework/store/index.js';
-import { platformMigrations } from '../../../../migrations/index.js';
-import { eventually } from '../../../env/eventually.js';
-import { FreshDatabases } from '../../../env/fresh-database.js';
+import { runNodeAgent } from '../../../../../agents/node/agent.js';
+import type { InstanceLogSource, InstanceSpec, InstanceStatus, Runtime } from '../../../../../agents/node/runtime/runtime.js';
+import type { VolumeBackupRecord } from '../../../../../agents/node/volumes/volume-queries.js';
+import { VolumeSyncState, syncVolumes, volumeDir, type VolumeSyncOptions } from '../../../../../agents/node/volumes/volume-sync.js';
+import { FolderBackupStore } from '../../../../../agents/node/volumes/folder-backup-store.js';
+import { createLogger } from '../../../../../framework/log/logger.js';
+import { Store, frameworkMigrations, migrate } from '../../../../../framework/store/index.js';
+import { platformMigrations } from '../../../../../migrations/index.js';
+import { eventually } from '../../../../env/eventually.js';
+import { FreshDatabases } from '../../../../env/fresh-database.js';
 
 const logger = createLogger({ level: 'warn' });
 const databases = new FreshDatabases('volume_sync');

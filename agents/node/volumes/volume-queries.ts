@@ -5,7 +5,7 @@
  * `… is distinct from …` clause, so a steady state writes nothing (no new row version, no
  * NOTIFY to wake the controllers).
  */
-import type { NamedQuery } from '../../framework/index.js';
+import type { NamedQuery } from '../../../framework/index.js';
 
 /** NOTIFY channel of platform.volumes changes; payload "namespace/name node" (node '' when unbound). */
 export const VOLUMES_CHANNEL = 'tend_volumes';
