@@ -46,6 +46,9 @@ Options:
   --eject-ms N              keep a backend that refused a connection out of rotation this long (default: 5000)
   --connect-timeout-ms N    longest wait for a connection to a backend (default: 5000)
   --drain-ms N              on SIGTERM, how long requests in flight may take to finish (default: 10000)
+  --membership-heartbeat-ms N  how often this edge renews its row among the running edges and reads
+                            theirs, dividing each Route's rate limit among them; an edge silent for three
+                            periods stops counting (default: 1000)
   --header-timeout-ms N     a client must send its request headers within this, else 408 (default: 10000)
   --request-timeout-ms N    a client must send its whole request (body included) within this (default: 300000)
   --keep-alive-timeout-ms N close a client connection idle this long between requests (default: 75000)
@@ -76,6 +79,7 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
     'eject-ms': { type: 'string' },
     'connect-timeout-ms': { type: 'string' },
     'drain-ms': { type: 'string' },
+    'membership-heartbeat-ms': { type: 'string' },
     'header-timeout-ms': { type: 'string' },
     'request-timeout-ms': { type: 'string' },
     'keep-alive-timeout-ms': { type: 'string' },
@@ -99,6 +103,7 @@ export async function runEdgeVerb(args: readonly string[], io: CliIo, env: NodeJ
     ejectMs: whole(values['eject-ms'], 'eject-ms', 0),
     connectTimeoutMs: whole(values['connect-timeout-ms'], 'connect-timeout-ms', 1),
     drainMs: whole(values['drain-ms'], 'drain-ms', 0),
+    membershipHeartbeatMs: whole(values['membership-heartbeat-ms'], 'membership-heartbeat-ms', 10),
   };
   const limits = {
     headerTimeoutMs: whole(values['header-timeout-ms'], 'header-timeout-ms', 1),

@@ -22,20 +22,24 @@ export const backendsOfApp: NamedQuery = {
 /** What the edges serve for a host and path prefix now, and which Route wrote it. */
 export const selectRouting: NamedQuery = {
   name: 'platform.routing_select',
-  text: `select route, backends, suspended, https_redirect as "httpsRedirect" from platform.routing where host = $1 and path_prefix = $2`,
+  text: `select route, backends, suspended, https_redirect as "httpsRedirect", rate_limit as "rateLimit"
+         from platform.routing where host = $1 and path_prefix = $2`,
 };
 
-/** Serves the Route's host + prefix with `backends` ($4, jsonb), or as suspended ($6), redirecting plain HTTP ($7); fenced ($5; 0 = single replica). */
+/**
+ * Serves the Route's host + prefix with `backends` ($4, jsonb), or as suspended ($6), redirecting
+ * plain HTTP ($7), limited to $8 (jsonb `{requestsPerSecond, burst}`, null: unlimited); fenced ($5; 0 = single replica).
+ */
 export const upsertRouting: NamedQuery = {
   name: 'platform.routing_upsert',
-  text: `insert into platform.routing as r (host, path_prefix, route, backends, suspended, https_redirect)
-         select $1, $2, $3, $4::jsonb, $6, $7
+  text: `insert into platform.routing as r (host, path_prefix, route, backends, suspended, https_redirect, rate_limit)
+         select $1, $2, $3, $4::jsonb, $6, $7, $8::jsonb
          where tend.fenced($5::bigint)
          on conflict (host, path_prefix) do update
            set route = excluded.route, backends = excluded.backends, suspended = excluded.suspended,
-               https_redirect = excluded.https_redirect, updated_at = now()
-           where (r.route, r.backends, r.suspended, r.https_redirect)
-                 is distinct from (excluded.route, excluded.backends, excluded.suspended, excluded.https_redirect)`,
+               https_redirect = excluded.https_redirect, rate_limit = excluded.rate_limit, updated_at = now()
+           where (r.route, r.backends, r.suspended, r.https_redirect, r.rate_limit)
+                 is distinct from (excluded.route, excluded.backends, excluded.suspended, excluded.https_redirect, excluded.rate_limit)`,
 };
 
 /** Stops serving the host + prefix, only if this Route ($3) is the one serving it; fenced ($4). */

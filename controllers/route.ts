@@ -119,8 +119,9 @@ export function routeController(deps: PlatformDeps & { readonly listener: Postgr
       if (step.op === 'upsert-certificate' || step.op === 'delete-certificate' || step.op === 'issue-certificate') {
         await tls.execute(ctx, step);
       } else if (step.op === 'upsert-routing') {
-        await store.query(upsertRouting, [step.host, step.pathPrefix, step.route, JSON.stringify(step.backends), fence, step.suspended, step.httpsRedirect ?? false]);
-        ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix, backends: step.backends.length, suspended: step.suspended, httpsRedirect: step.httpsRedirect ?? false }, 'routing updated');
+        const rateLimit = step.rateLimit ? JSON.stringify(step.rateLimit) : null;
+        await store.query(upsertRouting, [step.host, step.pathPrefix, step.route, JSON.stringify(step.backends), fence, step.suspended, step.httpsRedirect ?? false, rateLimit]);
+        ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix, backends: step.backends.length, suspended: step.suspended, httpsRedirect: step.httpsRedirect ?? false, rateLimit: step.rateLimit }, 'routing updated');
       } else if (step.op === 'delete-routing') {
         await store.query(deleteRouting, [step.host, step.pathPrefix, step.route, fence]);
         ctx.log.info({ host: step.host, pathPrefix: step.pathPrefix }, 'routing removed');

@@ -10,7 +10,7 @@
  * namespace/name), and a later one reports HostConflict naming it. When an owner goes, the next
  * in line takes over by itself.
  */
-import type { Route, RouteStatus } from '../api/types/route.js';
+import type { Route, RouteRateLimitStatus, RouteStatus } from '../api/types/route.js';
 import type { Tenant } from '../api/types/tenant.js';
 import { type Condition, type ConditionUpdate, deepEqual, removeCondition, setCondition } from '../framework/index.js';
 import { hostOwner, type HostClaim, type HostRoute } from './host-claims.js';
@@ -39,6 +39,14 @@ export interface RoutingRow {
   readonly suspended: boolean;
   /** Plain HTTP gets 308 to https (spec.tls.redirect, once the host has a certificate). Absent: false. */
   readonly httpsRedirect?: boolean;
+  /** The limit the edges enforce, over all of them together; null or absent: none. */
+  readonly rateLimit?: RoutingRateLimit | null;
+}
+
+/** platform.routing's rate_limit: burst resolved. */
+export interface RoutingRateLimit {
+  readonly requestsPerSecond: number;
+  readonly burst: number;
 }
 
 export interface RouteObserved {
@@ -65,7 +73,10 @@ export interface RouteObserved {
 }
 
 export type RouteStep =
-  | { readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[]; readonly suspended: boolean; readonly httpsRedirect?: true }
+  | {
+      readonly op: 'upsert-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string; readonly backends: readonly Backend[];
+      readonly suspended: boolean; readonly httpsRedirect?: true; readonly rateLimit?: RoutingRateLimit;
+    }
   | { readonly op: 'delete-routing'; readonly host: string; readonly pathPrefix: string; readonly route: string }
   /** The Route no longer claims `host` (deleted, or moved to another host). */
   | { readonly op: 'release-host'; readonly host: string; readonly route: string }
@@ -181,10 +192,15 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
 
   // Certificates go first: a redirect written with the routing row finds its host's certificate in place.
   steps.push(...tls.steps);
+  const limit = accepted ? rateLimitOf(route, observed.tenant) : undefined;
   if (accepted) {
     const redirect = tls.redirect && !suspended;
-    if (!ours || observed.row!.suspended !== suspended || (observed.row!.httpsRedirect ?? false) !== redirect || !deepEqual(observed.row!.backends, backends)) {
-      steps.push({ op: 'upsert-routing', host, pathPrefix, route: me, backends, suspended, ...(redirect ? { httpsRedirect: true as const } : {}) });
+    const rateLimit = limit && { requestsPerSecond: limit.requestsPerSecond, burst: limit.burst };
+    if (
+      !ours || observed.row!.suspended !== suspended || (observed.row!.httpsRedirect ?? false) !== redirect || !deepEqual(observed.row!.backends, backends) ||
+      !deepEqual(observed.row!.rateLimit ?? null, rateLimit ?? null)
+    ) {
+      steps.push({ op: 'upsert-routing', host, pathPrefix, route: me, backends, suspended, ...(redirect ? { httpsRedirect: true as const } : {}), ...(rateLimit ? { rateLimit } : {}) });
     }
   } else if (ours) {
     steps.push({ op: 'delete-routing', host, pathPrefix, route: me });
@@ -199,6 +215,7 @@ export function planRoute(route: Route, observed: RouteObserved, env: { readonly
   const status: RouteStatus = {
     ...(accepted ? { url: `${tls.https ? 'https' : 'http'}://${host}${pathPrefix}` } : {}),
     backends: backends.slice(0, MAX_STATUS_BACKENDS).map((b) => `${b.address}:${b.port}`),
+    ...(limit ? { rateLimit: limit } : {}),
     conditions,
     observedGeneration: generation,
   };
@@ -223,6 +240,17 @@ function tlsInput(
     now: env.now,
     ...(env.expiryWindowMs !== undefined ? { expiryWindowMs: env.expiryWindowMs } : {}),
   };
+}
+
+/**
+ * The rate limit the edges enforce for an accepted Route: its own spec.rateLimit, else its
+ * tenant's spec.defaultRateLimit (whole, per Route), burst defaulting to one second's worth.
+ */
+export function rateLimitOf(route: Route, tenant: Tenant | undefined): RouteRateLimitStatus | undefined {
+  const own = route.spec?.rateLimit;
+  const limit = own ?? tenant?.spec?.defaultRateLimit;
+  if (!limit) return undefined;
+  return { requestsPerSecond: limit.requestsPerSecond, burst: limit.burst ?? limit.requestsPerSecond, source: own ? 'Route' : 'Tenant' };
 }
 
 /** The claims, with this Route's own counted as made now if it is not recorded (the controller records it before planning). */

@@ -73,6 +73,18 @@ export class EdgeMetrics {
     registers: [this.registry],
   });
 
+  private readonly rateLimited = new Counter({
+    name: 'tend_edge_rate_limited_total',
+    help: 'Requests answered 429 because their Route was over its rate limit (this edge process\'s share of it), by Route',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  private readonly members = new Gauge({
+    name: 'tend_edge_members',
+    help: 'Edge processes this one divides rate limits with (itself included), as of its last heartbeat; 0 before the first',
+    registers: [this.registry],
+  });
+
   private readonly certificates = new Gauge({
     name: 'tend_edge_certificates',
     help: 'Hosts this edge serves over HTTPS (certificates in force)',
@@ -108,6 +120,7 @@ export class EdgeMetrics {
     this.fromSnapshot.set(0);
     for (const kind of CLIENT_ERROR_KINDS) this.clientErrors.inc({ kind }, 0);
     this.certificatesVersion.set(-1);
+    this.members.set(0);
     for (const reason of TLS_FAILURE_REASONS) this.handshakeFailures.inc({ reason }, 0);
   }
 
@@ -141,6 +154,16 @@ export class EdgeMetrics {
     if (seconds !== undefined) this.duration.observe({ route }, seconds);
   }
 
+  /** Counts one request refused with 429. */
+  observeRateLimited(route: string): void {
+    this.rateLimited.inc({ route });
+  }
+
+  /** Records how many edge processes share the rate limits now. */
+  setMembers(members: number): void {
+    this.members.set(members);
+  }
+
   /** Counts one failed upstream attempt. */
   observeUpstreamError(route: string, kind: UpstreamErrorKind): void {
     this.upstreamErrors.inc({ route, kind });
@@ -152,7 +175,7 @@ export class EdgeMetrics {
   }
 
   /** Records the table now served and where it came from. */
-  setTable(version: bigint, routes: readonly string[], source: TableSource): void {
+  setTable(version: bigint, routes: readonly string[], source: TableSource, limited: readonly string[] = []): void {
     this.routingVersion.set(Number(version));
     this.fromSnapshot.set(source === 'snapshot' ? 1 : 0);
     this.routes.set(routes.length);
@@ -160,6 +183,7 @@ export class EdgeMetrics {
     for (const route of new Set(routes)) {
       for (const kind of UPSTREAM_ERROR_KINDS) this.upstreamErrors.inc({ route, kind }, 0);
     }
+    for (const route of new Set(limited)) this.rateLimited.inc({ route }, 0);
   }
 }
 

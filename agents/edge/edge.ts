@@ -21,10 +21,12 @@ import { Balancer } from './balancer.js';
 import { CertificateLoader } from './certificate-loader.js';
 import { CertificateSnapshot } from './certificate-snapshot.js';
 import { compileClientLimits, timeoutCheckIntervalMs, type ClientLimits } from './client-limits.js';
+import { EdgeMembership } from './edge-membership.js';
 import { EdgeMetrics } from './edge-metrics.js';
 import type { TrustedProxies } from './forwarded-headers.js';
 import { formatListenAddress, type ListenAddress } from './listen-address.js';
 import { EdgeProxy } from './proxy.js';
+import { RouteLimiter } from './route-limiter.js';
 import { RoutingLoader, type TableSource } from './routing-loader.js';
 import { RoutingSnapshot } from './routing-snapshot.js';
 
@@ -66,6 +68,14 @@ export interface EdgeOptions {
   readonly snapshotFile?: string;
   /** Where the last certificates read are kept (0600; private keys only sealed), served at start while PostgreSQL cannot be read. @default none */
   readonly certificatesSnapshotFile?: string;
+  /**
+   * How often this process renews its row among the edge processes and reads the others', to
+   * divide rate limits (`edge-membership.ts`); a process silent for three periods stops counting.
+   * @default 1_000
+   */
+  readonly membershipHeartbeatMs?: number;
+  /** This process in platform.edge_members, for people. @default `host pid` */
+  readonly memberName?: string;
 }
 
 /** A running edge. */
@@ -81,6 +91,8 @@ export interface Edge extends AsyncDisposable {
   routingVersion(): bigint;
   /** Where that table came from: PostgreSQL, or the snapshot file while PostgreSQL could not be read. */
   routingSource(): TableSource;
+  /** Edge processes dividing the rate limits at the last heartbeat, this one included (0 before the first). */
+  members(): number;
   /** Drains and stops; idempotent. */
   stop(): Promise<void>;
 }
@@ -100,7 +112,8 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     logger: options.logger,
     checkMs: options.checkMs,
     ...(options.snapshotFile ? { snapshot: new RoutingSnapshot(options.snapshotFile) } : {}),
-    onTable: (table, _previous, source) => metrics.setTable(table.version, table.entries.map((e) => e.route), source),
+    onTable: (table, _previous, source) =>
+      metrics.setTable(table.version, table.entries.map((e) => e.route), source, table.entries.filter((e) => e.rateLimit).map((e) => e.route)),
     onReadFailure: () => metrics.observeRoutingReadFailure(),
   });
   const certificates = options.httpsListen
@@ -115,8 +128,18 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
         onReadFailure: () => metrics.observeRoutingReadFailure(),
       })
     : undefined;
+  const limiter = new RouteLimiter();
+  const membership = new EdgeMembership({
+    store: options.store,
+    limiter,
+    table: () => loader.current,
+    logger: options.logger,
+    ...(options.memberName ? { name: options.memberName } : {}),
+    ...(options.membershipHeartbeatMs !== undefined ? { heartbeatMs: options.membershipHeartbeatMs } : {}),
+    onMembers: (n) => metrics.setMembers(n),
+  });
   const loaderStop = new AbortController();
-  const loading = Promise.all([loader.run(loaderStop.signal), certificates?.run(loaderStop.signal)]);
+  const loading = Promise.all([loader.run(loaderStop.signal), certificates?.run(loaderStop.signal), membership.run(loaderStop.signal)]);
   const stopLoader = async () => {
     loaderStop.abort();
     await loading;
@@ -174,10 +197,16 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
   if (certificates && !(await loadedOrAborted(loader.source === 'database' ? certificates.loaded() : certificates.settled(), signal))) {
     await abandon('edge stopped before its certificates were loaded');
   }
+  // And its place among the edges: its first requests are admitted at its share of each rate
+  // limit, not at the whole of it. Should its first heartbeat fail (PostgreSQL unreadable), it
+  // serves alone until one works.
+  if (!(await loadedOrAborted(membership.settled(), signal))) await abandon('edge stopped before it tried to join the edge members');
+  if (membership.members === 0) log.warn('serving before joining the edge members (PostgreSQL cannot be read): each rate limit is admitted whole by this process until it can');
 
   const proxy = new EdgeProxy({
     table: () => loader.current,
     balancer,
+    limiter,
     metrics,
     logger: log,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -286,6 +315,7 @@ export async function startEdge(options: EdgeOptions, signal?: AbortSignal): Pro
     certificatesVersion: () => certificates?.current.version ?? -1n,
     routingVersion: () => loader.current.version,
     routingSource: () => loader.source,
+    members: () => membership.members,
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -32,6 +32,10 @@
  * - PostgreSQL down does not stop traffic: a failed read keeps the table in force, and every
  *   table read is saved to a snapshot file (`routing-snapshot.ts`, atomic, 0600) that an edge
  *   started while PostgreSQL cannot be read serves until it can.
+ * - Rate limits hold for all edges together (`edge-membership.ts`): every process heartbeats its
+ *   row in platform.edge_members with what it was asked per limited Route, reads the others', and
+ *   admits its share (`limit-shares.ts`, pure) from token buckets of its own (`route-limiter.ts`);
+ *   over it, 429 with Retry-After. No request waits for PostgreSQL.
  * - Metrics have bounded labels (Route, status class, error kind); everything per request goes
  *   to the access log, which leaves out query strings and headers (tokens, cookies).
  *
@@ -47,12 +51,15 @@ export { Balancer, backendKey, type BalancerOptions } from './balancer.js';
 export { CertificateLoader, CERTIFICATES_CHANNEL, type CertificateLoaderOptions } from './certificate-loader.js';
 export { CertificateSnapshot, CERTIFICATES_SNAPSHOT_FILE, type CertificateSnapshotRead } from './certificate-snapshot.js';
 export { CertificateTable, normaliseServerName, type CertificateEntry, type CertificateRow } from './certificate-table.js';
+export { EdgeMembership, MAX_PUBLISHED_ROUTES, type EdgeMembershipOptions } from './edge-membership.js';
 export { EdgeMetrics } from './edge-metrics.js';
+export { RESERVE, shareOf } from './limit-shares.js';
+export { RouteLimiter } from './route-limiter.js';
 export { ClientLimitsError, DEFAULT_CLIENT_LIMITS, compileClientLimits, type ClientLimits } from './client-limits.js';
 export { TrustedProxies, TrustedProxiesError, setForwardedHeaders } from './forwarded-headers.js';
 export { normaliseRequestTarget, type NormalisedTarget, type RefusedTarget } from './request-path.js';
 export { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
 export { RoutingLoader, ROUTING_CHANNEL, type RoutingLoaderOptions, type TableSource } from './routing-loader.js';
 export { RoutingSnapshot, SNAPSHOT_FILE, parseSnapshot, type SavedTable, type SnapshotRead } from './routing-snapshot.js';
-export { RoutingTable, normaliseHost, pathOf, prefixMatches, type Backend, type RouteEntry, type RouteMatch, type RoutingRow } from './routing-table.js';
+export { RoutingTable, normaliseHost, pathOf, prefixMatches, type Backend, type RateLimit, type RouteEntry, type RouteMatch, type RoutingRow } from './routing-table.js';
 export { classifyUpstreamError, mayRetry, shouldEject, type UpstreamErrorKind } from './retry-policy.js';

@@ -10,6 +10,9 @@
  * a client's only from a trusted proxy. A backend silent for the upstream timeout gets the client
  * a 504, a WebSocket idle for its timeout is closed (`client-limits.ts`).
  *
+ * A Route with a rate limit takes a token from this process's bucket for it (`route-limiter.ts`)
+ * or is answered 429 with Retry-After, before it is redirected or forwarded.
+ *
  * Pages of the edge's own name no namespace or Route (a client must not learn how tenants are
  * laid out); the access log line of the request has them.
  */
@@ -27,12 +30,15 @@ import { TrustedProxies, setForwardedHeaders } from './forwarded-headers.js';
 import { reply, replyOnSocket } from './own-replies.js';
 import { normaliseRequestTarget } from './request-path.js';
 import { CONNECT_TIMEOUT_CODE, UPSTREAM_TIMEOUT_CODE, classifyUpstreamError, hasRequestBody, mayRetry, shouldEject, type UpstreamErrorKind } from './retry-policy.js';
+import { RouteLimiter } from './route-limiter.js';
 import { normaliseHost, pathOf, type Backend, type RouteEntry, type RoutingTable } from './routing-table.js';
 
 export interface EdgeProxyOptions {
   /** The table in force; read once per request. */
   readonly table: () => RoutingTable;
   readonly balancer: Balancer;
+  /** Rate limits: this process's buckets, at its share of each limit. @default a limiter of its own (the whole limit) */
+  readonly limiter?: RouteLimiter;
   readonly metrics: EdgeMetrics;
   /** Access log lines go here at info, upstream trouble at warn. */
   readonly logger: Logger;
@@ -69,6 +75,14 @@ interface Exchange {
   clientErrorStatus?: number;
 }
 
+/** Why the edge answers a request itself instead of forwarding it. */
+interface Refusal {
+  readonly status: number;
+  readonly text: string;
+  readonly location?: string;
+  readonly retryAfterSeconds?: number;
+}
+
 /** Handlers for the edge's HTTP server: `request` and `upgrade`. */
 export class EdgeProxy {
   private readonly proxy = createProxyServer({ xfwd: false });
@@ -84,6 +98,7 @@ export class EdgeProxy {
   private readonly upstreamTimeoutMs: number;
   private readonly webSocketIdleTimeoutMs: number;
   private readonly trusted: TrustedProxies;
+  private readonly limiter: RouteLimiter;
   private readonly log: Logger;
   private draining = false;
   /** The HTTPS port in redirects; undefined while the edge has no HTTPS (then nothing is redirected). */
@@ -94,6 +109,7 @@ export class EdgeProxy {
     this.upstreamTimeoutMs = options.upstreamTimeoutMs ?? DEFAULT_CLIENT_LIMITS.upstreamTimeoutMs;
     this.webSocketIdleTimeoutMs = options.webSocketIdleTimeoutMs ?? DEFAULT_CLIENT_LIMITS.webSocketIdleTimeoutMs;
     this.trusted = options.trustedProxies ?? TrustedProxies.none();
+    this.limiter = options.limiter ?? new RouteLimiter();
     this.log = options.logger;
     this.proxy.on('proxyReq', (proxyReq, req, _res, _options, socket) => {
       this.guardConnect(proxyReq, socket);
@@ -139,7 +155,7 @@ export class EdgeProxy {
     });
     if (this.draining) res.setHeader('connection', 'close');
     const refusal = this.route(exchange, req);
-    if (refusal) return reply(res, refusal.status, refusal.text, refusal.location);
+    if (refusal) return reply(res, refusal.status, refusal.text, refusal);
     // Node has answered `100 Continue` already (no checkContinue listener): the backend need not.
     delete req.headers.expect;
     this.attempt(req, res, exchange, exchange.backend!);
@@ -156,7 +172,7 @@ export class EdgeProxy {
     const refusal = this.draining ? { status: 503, text: 'edge shutting down' } : this.route(exchange, req);
     if (refusal) {
       exchange.upgradeStatus = refusal.status;
-      return replyOnSocket(socket, refusal.status, refusal.text);
+      return replyOnSocket(socket, refusal.status, refusal.text, refusal);
     }
     exchange.attempt = 1;
     this.proxy.ws(req, socket, head, { target: this.targetOf(exchange.backend!), toProxy: true }, (err) => {
@@ -242,7 +258,7 @@ export class EdgeProxy {
    * Normalises the target and sets the forwarding headers, then fills in route and first backend;
    * or says why the request is refused (the reason with names goes to the access log only).
    */
-  private route(exchange: Exchange, req: IncomingMessage): { status: number; text: string; location?: string } | undefined {
+  private route(exchange: Exchange, req: IncomingMessage): Refusal | undefined {
     const target = normaliseRequestTarget(req.url ?? '/');
     if (!target.ok) {
       exchange.refusal = target.reason;
@@ -261,6 +277,15 @@ export class EdgeProxy {
     exchange.route = match.entry.route;
     exchange.entry = match.entry;
     if (match.entry.suspended) return { status: 503, text: 'service suspended' };
+    // Before the redirect: the limit is on every request for the Route, whatever the answer.
+    if (match.entry.rateLimit) {
+      const retryAfterSeconds = this.limiter.take(match.entry.route, match.entry.rateLimit);
+      if (retryAfterSeconds > 0) {
+        exchange.refusal = 'rate limited';
+        this.options.metrics.observeRateLimited(match.entry.route);
+        return { status: 429, text: 'too many requests', retryAfterSeconds };
+      }
+    }
     // 308, not 301: the method and body stay as they were (RFC 9110 §15.4.9). A request a trusted
     // load balancer received over HTTPS is not sent round again.
     if (match.entry.httpsRedirect && proto === 'http' && this.httpsPort !== undefined) {

@@ -36,6 +36,14 @@ export interface RouteEntry {
   readonly suspended?: true;
   /** Plain HTTP requests get 308 to https (absent: false). */
   readonly httpsRedirect?: true;
+  /** The Route's limit over all edges together (`route-limiter.ts`); absent: unlimited. */
+  readonly rateLimit?: RateLimit;
+}
+
+/** A token bucket shared by all edges: the steady rate and the bucket's size. */
+export interface RateLimit {
+  readonly requestsPerSecond: number;
+  readonly burst: number;
 }
 
 /** A row as PostgreSQL gives it (the loader's query), not yet checked. */
@@ -46,6 +54,7 @@ export interface RoutingRow {
   readonly backends: unknown;
   readonly suspended?: unknown;
   readonly httpsRedirect?: unknown;
+  readonly rateLimit?: unknown;
 }
 
 /** Why a request found no route: the 404 page says which. */
@@ -205,6 +214,8 @@ function normaliseRow(row: RoutingRow): RouteEntry | string {
     if (typeof backend === 'string') return bad(backend);
     backends.push(backend);
   }
+  const rateLimit = normaliseRateLimit(row.rateLimit);
+  if (typeof rateLimit === 'string') return bad(rateLimit);
   return Object.freeze({
     host,
     pathPrefix,
@@ -212,7 +223,19 @@ function normaliseRow(row: RoutingRow): RouteEntry | string {
     backends: Object.freeze(backends),
     ...(row.suspended === true ? { suspended: true as const } : {}),
     ...(row.httpsRedirect === true ? { httpsRedirect: true as const } : {}),
+    ...(rateLimit ? { rateLimit } : {}),
   });
+}
+
+/** The schema's bounds (schemas/common.schema.json rateLimit), checked again: a row is data. */
+const MAX_RATE = 1_000_000;
+
+function normaliseRateLimit(value: unknown): RateLimit | undefined | string {
+  if (value === undefined || value === null) return undefined;
+  const { requestsPerSecond, burst } = (typeof value === 'object' ? value : {}) as Record<string, unknown>;
+  const valid = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_RATE;
+  if (!valid(requestsPerSecond) || !valid(burst)) return `rate limit ${JSON.stringify(value)} needs whole requestsPerSecond and burst from 1 to ${MAX_RATE}`;
+  return Object.freeze({ requestsPerSecond, burst });
 }
 
 function normaliseBackend(value: unknown): Backend | string {

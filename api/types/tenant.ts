@@ -1,4 +1,5 @@
 import type { Condition, Resource } from '../../framework/index.js';
+import type { RateLimit } from './route.js';
 
 /** Quantities as the API accepts them: `512Mi`, `250m`, or a plain number. */
 export type QuantityValue = string | number;
@@ -17,6 +18,8 @@ export interface TenantSpec {
   namespaces?: string[];
   quota?: TenantQuota;
   allowedHostnames?: string[];
+  /** Each Route's limit when it has no spec.rateLimit. */
+  defaultRateLimit?: RateLimit;
   suspended?: boolean;
 }
 

@@ -34,6 +34,8 @@ export interface StartOptions {
   readonly crdsDir?: string;
   /** Server parameters of an embedded PostgreSQL (e.g. `{ max_connections: '20' }`); set DATABASE_URL to '' with them. */
   readonly postgresSettings?: Readonly<Record<string, string>>;
+  /** More kube-apiserver flags, e.g. `--audit-log-path=…`. @default none */
+  readonly apiserverArgs?: readonly string[];
 }
 
 /** Starts etcd, kube-apiserver and PostgreSQL, installs the CRDs; stops what started if a step fails. */
@@ -48,7 +50,7 @@ export async function startTestEnvironment(options: StartOptions = {}): Promise<
       startEtcd(binaries.etcd, dir).then((s) => (started.push(s), s)),
       startPostgres(dir, env.DATABASE_URL || undefined, options.postgresSettings).then((s) => (started.push(s), s)),
     ]);
-    const apiserver = await startKubeApiserver(binaries.kubeApiserver, etcd.url, dir);
+    const apiserver = await startKubeApiserver(binaries.kubeApiserver, etcd.url, dir, options.apiserverArgs);
     started.push(apiserver);
     await installCrds(apiserver.kubeconfigPath, options.crdsDir ?? join(REPO_ROOT, 'crds'));
     const logs: Record<string, string> = { etcd: etcd.logFile, 'kube-apiserver': apiserver.logFile };

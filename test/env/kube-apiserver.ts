@@ -16,9 +16,10 @@ export interface KubeApiserver extends RestartableServer {
 /**
  * Starts the full kube-apiserver (RBAC, default admission plugins, Events, namespaces) against
  * `etcdUrl`. The admin authenticates with a static bearer token in group system:masters; the
- * server makes its own self-signed serving certificate, which the kubeconfig trusts.
+ * server makes its own self-signed serving certificate, which the kubeconfig trusts. `extraArgs`
+ * go last (an audit log, for one).
  */
-export async function startKubeApiserver(binary: string, etcdUrl: string, dir: string): Promise<KubeApiserver> {
+export async function startKubeApiserver(binary: string, etcdUrl: string, dir: string, extraArgs: readonly string[] = []): Promise<KubeApiserver> {
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
   const certDir = join(dir, 'pki');
@@ -56,6 +57,7 @@ export async function startKubeApiserver(binary: string, etcdUrl: string, dir: s
         // A loopback address may not be a Service endpoint; nothing here needs the kubernetes Service.
         '--endpoint-reconciler-type=none',
         '--v=1',
+        ...extraArgs,
       ],
     });
     // /readyz needs the RBAC bootstrap and the CRD informers; /livez alone would be too early.

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceType } from '../../../api/resource-types.js';
 import type { Route } from '../../../api/types/route.js';
@@ -158,5 +159,28 @@ describe('the Route controller', () => {
     const served = Object.values(await servedBy(host));
     expect(served).toEqual([`${winners[0]!.ns}/web`]);
     for (const r of racers) await routes.delete(`${r.ns}/web` as Key);
+  });
+
+  it('writes the rate limit in force into the routing row and status.rateLimit: the Route\'s own, else its tenant\'s default, following changes of either', async () => {
+    const host = `${unique('limited')}.example`;
+    const tenant = await tenantWith('limited', [host]);
+    await createRoute(tenant.ns, 'web', host);
+    await accepted(`${tenant.ns}/web`, 'True');
+    const limitOf = async () =>
+      (await store.query<{ rateLimit: unknown }>({ name: 'test.routing_rate_limit', text: 'select rate_limit as "rateLimit" from platform.routing where host = $1' }, [host]))[0]?.rateLimit;
+    const inForce = (want: unknown, status: unknown) =>
+      eventually(async () => {
+        const [row, route] = [await limitOf(), await routes.get(`${tenant.ns}/web` as Key)];
+        return isDeepStrictEqual(row, want) && isDeepStrictEqual(route?.status?.rateLimit ?? null, status) ? true : undefined;
+      }, { what: `rate limit ${JSON.stringify(want)} in force` });
+    expect(await limitOf()).toBeNull();
+    await updateSpec(tenants, tenant.name, (spec) => ({ ...spec, defaultRateLimit: { requestsPerSecond: 20 } }));
+    await inForce({ burst: 20, requestsPerSecond: 20 }, { requestsPerSecond: 20, burst: 20, source: 'Tenant' });
+    await updateSpec(routes, `${tenant.ns}/web`, (spec) => ({ ...spec, rateLimit: { requestsPerSecond: 500, burst: 50 } }));
+    await inForce({ burst: 50, requestsPerSecond: 500 }, { requestsPerSecond: 500, burst: 50, source: 'Route' });
+    await updateSpec(tenants, tenant.name, (spec) => ({ ...spec, defaultRateLimit: undefined }));
+    await updateSpec(routes, `${tenant.ns}/web`, (spec) => ({ ...spec, rateLimit: undefined }));
+    await inForce(null, null);
+    await routes.delete(`${tenant.ns}/web` as Key);
   });
 });

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CrdSchemaError, buildCrd, type CustomResourceDefinition } from '../../../api/crd.js';
-import { crdFileName, renderCrdFile } from '../../../api/crd-file.js';
+import { CRD_KUSTOMIZATION_FILE, crdFileName, renderCrdFile, renderCrdKustomization } from '../../../api/crd-file.js';
 import { CATEGORY, GROUP, KINDS, VERSION } from '../../../api/kinds.js';
 import { loadSchema, schemasDir, type JsonSchema } from '../../../api/load-schema.js';
 
@@ -111,6 +111,12 @@ describe('the files in crds/', () => {
       expect.fail(`${path} is missing: run npm run crds`);
     }
     expect(onDisk === renderCrdFile(info), `${path} is stale: run npm run crds`).toBe(true);
+  });
+
+  it('are listed, all of them, in crds/Kustomization (else run npm run crds)', () => {
+    const path = join(crdsDir, CRD_KUSTOMIZATION_FILE);
+    expect(readFileSync(path, 'utf8') === renderCrdKustomization(KINDS), `${path} is stale: run npm run crds`).toBe(true);
+    expect((parse(readFileSync(path, 'utf8')) as { resources: string[] }).resources).toEqual(KINDS.map(crdFileName));
   });
 
   it('start with a do-not-edit header and parse as one CRD each', () => {

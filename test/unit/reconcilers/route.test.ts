@@ -87,6 +87,30 @@ describe('planRoute', () => {
     ]);
   });
 
+  it('writes the rate limit in force into the routing row and status: the Route\'s own, else its tenant\'s default, burst one second\'s worth unless given', () => {
+    const limited = (r: Route, rateLimit: NonNullable<Route['spec']>['rateLimit']): Route => ({ ...r, spec: { ...r.spec!, rateLimit } });
+    const own = planRoute(limited(route('shop', 'shop.acme.example'), { requestsPerSecond: 50 }), seen, { now });
+    expect(own.steps).toEqual([
+      { op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [backend], suspended: false, rateLimit: { requestsPerSecond: 50, burst: 50 } },
+    ]);
+    expect(own.status.rateLimit).toEqual({ requestsPerSecond: 50, burst: 50, source: 'Route' });
+    const withDefault = { ...tenant, spec: { ...tenant.spec!, defaultRateLimit: { requestsPerSecond: 10, burst: 3 } } };
+    const inherited = planRoute(route('shop', 'shop.acme.example'), { ...seen, tenant: withDefault }, { now });
+    expect(inherited.steps).toMatchObject([{ op: 'upsert-routing', rateLimit: { requestsPerSecond: 10, burst: 3 } }]);
+    expect(inherited.status.rateLimit).toEqual({ requestsPerSecond: 10, burst: 3, source: 'Tenant' });
+    // The Route's own limit replaces the default, higher too.
+    const higher = planRoute(limited(route('shop', 'shop.acme.example'), { requestsPerSecond: 500, burst: 20 }), { ...seen, tenant: withDefault }, { now });
+    expect(higher.status.rateLimit).toEqual({ requestsPerSecond: 500, burst: 20, source: 'Route' });
+    // Unchanged: nothing written; a limit dropped: the row is written without one.
+    const row = { route: 'acme/shop', backends: [backend], suspended: false, rateLimit: { burst: 50, requestsPerSecond: 50 } };
+    expect(planRoute(limited(route('shop', 'shop.acme.example'), { requestsPerSecond: 50 }), { ...seen, row }, { now }).steps).toEqual([]);
+    const dropped = planRoute(route('shop', 'shop.acme.example'), { ...seen, row }, { now });
+    expect(dropped.steps).toEqual([{ op: 'upsert-routing', host: 'shop.acme.example', pathPrefix: '/', route: 'acme/shop', backends: [backend], suspended: false }]);
+    expect(dropped.status.rateLimit).toBeUndefined();
+    // A Route that is not served has no limit in force.
+    expect(planRoute(limited(route('shop', 'shop.other.example'), { requestsPerSecond: 5 }), seen, { now }).status.rateLimit).toBeUndefined();
+  });
+
   it('serves the oldest routes of a tenant up to spec.quota.routes and says QuotaExceeded for the newest', () => {
     const limited = { ...tenant, spec: { ...tenant.spec!, quota: { routes: 1 } } };
     const first = route('first', 'first.acme.example', '2026-01-01T00:00:00Z');

@@ -103,6 +103,25 @@ describe('the routing table', () => {
     expect(Object.isFrozen(table.entries[0]?.backends)).toBe(true);
   });
 
+  it('carries a row\'s rate limit, skips a row whose limit is out of the schema\'s bounds, and has none for a null one', () => {
+    const t = RoutingTable.build(1n, [
+      { ...row('a.test', '/', 'ns/a'), rateLimit: { requestsPerSecond: 10, burst: 5 } },
+      { ...row('b.test', '/', 'ns/b'), rateLimit: null },
+      { ...row('c.test', '/', 'ns/c'), rateLimit: { requestsPerSecond: 0, burst: 5 } },
+      { ...row('d.test', '/', 'ns/d'), rateLimit: { requestsPerSecond: 10 } },
+    ]);
+    const limitOf = (host: string) => {
+      const m = t.match(host, '/');
+      return m.kind === 'route' ? m.entry.rateLimit : m.kind;
+    };
+    expect(limitOf('a.test')).toEqual({ requestsPerSecond: 10, burst: 5 });
+    expect(limitOf('b.test')).toBeUndefined();
+    expect(limitOf('c.test')).toBe('no-host');
+    expect(limitOf('d.test')).toBe('no-host');
+    expect(t.problems).toHaveLength(2);
+    expect(t.problems[0]).toMatch(/route ns\/c: rate limit .* needs whole requestsPerSecond and burst from 1 to 1000000/);
+  });
+
   it('routes to an empty backend list as it is (the proxy answers 503)', () => {
     const t = RoutingTable.build(1n, [row('a.test', '/', 'ns/a', [])]);
     const m = t.match('a.test', '/');
