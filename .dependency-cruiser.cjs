@@ -5,8 +5,8 @@
  *   framework/      the operator framework: imports no platform code at all
  *   api/ reconcilers/ secrets/ certificates/ overlay/ agents/ controllers/ migrations/ cli/ (with cli/standalone/) …
  *                   the platform: imports the framework only through its public entries,
- *                   framework/index.ts and framework/testing/index.ts (`tend/framework`,
- *                   `tend/framework/testing` in package.json)
+ *                   framework/index.ts and framework/testing/index.ts (`@tend-dev/tend/framework`,
+ *                   `@tend-dev/tend/framework/testing` in package.json)
  *   reconcilers/    pure planning: no I/O module (node:*, pg, the Kubernetes client …), no agents/
  *   test/           anything (it tests the internals too)
  *

@@ -16,7 +16,7 @@
  * A `wait10` run (each reconcile waits 10 ms first, as a real one waits on a node; 1 worker per
  * process) does only the backlog: the mode where replicas add throughput.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +43,8 @@ const { values } = parseArgs({
     'reference-finalizer': { type: 'string', default: 'true' },
     /** Write a V8 CPU profile of tend's first replica per run into this folder (node --cpu-prof). */
     profile: { type: 'string' },
+    /** Save each controller process's /metrics after the rate phase into this folder. */
+    'metrics-dir': { type: 'string' },
   },
 });
 const N = Number(values.tenants);
@@ -284,6 +286,11 @@ async function run(c: Contender, reference: string): Promise<RunResult> {
       const requests = difference(await apiRequests(env.apiserver.kubeconfigPath), requestsBefore);
       requests.set('POST tenants', (requests.get('POST tenants') ?? 0) - N);
       const runs = (await reconcileTotal(running.metricsPorts)) - runsBefore;
+      if (values['metrics-dir']) {
+        for (const [i, port] of running.metricsPorts.entries()) {
+          writeFileSync(join(values['metrics-dir'], `${c.kind}-x${c.replicas}-${i + 1}.metrics.txt`), await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+        }
+      }
       rate = { createdPerSecond: N / ((createdAll - started) / 1000), p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), allReadyS: (lastReady - started) / 1000, cpu, requests, runsPerKey: runs / N };
 
       if (STEADY_MS > 0) {

@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { EXIT, type CliIo } from './io.js';
 import { UsageError } from './usage-error.js';
 
+/** tend's name on npm (`tend` there is an unrelated package): `npm i -g @tend-dev/tend` gives the `tend` command. */
+export const PACKAGE_NAME = '@tend-dev/tend';
+
 /** The version in tend's package.json (found from this file, whether run from source or dist/). */
 export function tendVersion(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -14,7 +17,7 @@ export function tendVersion(): string {
     const file = join(dir, 'package.json');
     if (existsSync(file)) {
       const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tend' && pkg.version) return pkg.version;
+      if (pkg.name === PACKAGE_NAME && pkg.version) return pkg.version;
     }
     dir = dirname(dir);
   }

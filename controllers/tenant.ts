@@ -13,11 +13,10 @@ import {
 } from '../framework/index.js';
 import { planClaims, type NamespaceClaim } from '../reconcilers/namespace-claims.js';
 import { planTenant, type PlacedUsage, type TenantPlan, type TenantRow } from '../reconcilers/tenant.js';
-import { tenantUsage } from './app-queries.js';
 import { claimsOfTenant, insertClaims, releaseAllClaims, releaseClaims } from './namespace-claim-queries.js';
 import { platformController, type PlatformDeps } from './platform-deps.js';
 import { CLAIMS, overlappingTenants, tenantsByNamespace } from './shared-indexes.js';
-import { deleteTenantRow, selectTenantRow, upsertTenantRow } from './tenant-queries.js';
+import { deleteTenantRow, observeTenant, upsertTenantRow } from './tenant-queries.js';
 
 /** Finalizer that keeps a Tenant until its Apps, Routes and Volumes are gone and its row removed. */
 export const TENANT_FINALIZER = 'tend.dev/tenant';
@@ -42,27 +41,29 @@ export function tenantController(deps: PlatformDeps & { readonly listener: Postg
    * The claims on the tenant's namespaces, after recording the ones it makes or gives up now: a
    * claim is read back once committed, so its place in line is the one every replica sees.
    */
-  async function claims(ctx: ReconcileContext, tenant: Tenant): Promise<NamespaceClaim[]> {
+  async function claims(ctx: ReconcileContext, tenant: Tenant, recorded: NamespaceClaim[]): Promise<NamespaceClaim[]> {
     const { name, uid } = tenant.metadata;
-    const read = () => store.query<NamespaceClaim>(claimsOfTenant, [tenant.spec?.namespaces ?? [], name]);
-    const recorded = await read();
     const plan = planClaims(tenant, recorded);
     if (plan.claim.length === 0 && plan.release.length === 0) return recorded;
     const fence = String(ctx.fence);
     if (plan.release.length > 0) await store.query(releaseClaims, [name, plan.release, fence]);
     if (plan.claim.length > 0) await store.query(insertClaims, [plan.claim, name, uid, fence]);
     ctx.log.info({ claimed: plan.claim, released: plan.release }, 'namespace claims');
-    return read();
+    return store.query<NamespaceClaim>(claimsOfTenant, [tenant.spec?.namespaces ?? [], name]);
   }
 
   async function observe(ctx: ReconcileContext, tenant: Tenant) {
     const namespaces = tenant.spec?.namespaces ?? [];
-    const [row] = await store.query<{ uid: string } & TenantRow>(selectTenantRow, [tenant.metadata.name]);
-    const [placed] = await store.query<PlacedUsage>(tenantUsage, [tenant.metadata.name]);
+    // Row, usage and claims in one round trip (controllers/tenant-queries.ts observeTenant).
+    const [seen] = await store.query<{ row: ({ uid: string } & TenantRow) | null; placed: PlacedUsage; claims: (Omit<NamespaceClaim, 'claimedAt'> & { claimedAt: number })[] }>(
+      observeTenant, [namespaces, tenant.metadata.name],
+    );
+    const { row, placed } = seen!;
+    const recorded = seen!.claims.map((c) => ({ ...c, claimedAt: new Date(c.claimedAt) }));
     return {
-      placed: placed!,
+      placed,
       claimants: claimantsOf(namespaces),
-      claims: await claims(ctx, tenant),
+      claims: await claims(ctx, tenant, recorded),
       overlapping: overlappingTenants(tenants, tenant),
       apps: inNamespaces(apps, namespaces) as App[],
       routes: inNamespaces(routes, namespaces) as Route[],

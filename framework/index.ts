@@ -2,8 +2,8 @@
  * @module
  * tend's operator framework: reconcile loops for any Kubernetes-style resource, run by any
  * number of identical replicas with no leader — they share the keys through PostgreSQL
- * (docs/coordination.md). This file is the one way in (`tend/framework`; test helpers are in
- * `tend/framework/testing`): tend's own platform imports nothing else of the framework, and the
+ * (docs/coordination.md). This file is the one way in (`@tend-dev/tend/framework`; test helpers are in
+ * `@tend-dev/tend/framework/testing`): tend's own platform imports nothing else of the framework, and the
  * framework imports nothing of the platform (.dependency-cruiser.cjs, checked in `npm test`).
  *
  * ```ts
@@ -11,7 +11,7 @@
  * import {
  *   Controller, KubeClient, Manager, Store, createLogger, done, frameworkMigrations,
  *   migrate, requeueAfter, setCondition, writeStatus, type Condition, type Reconciler, type Resource,
- * } from 'tend/framework';   // the whole story: docs/writing-a-controller.md, examples/custom-controller.ts
+ * } from '@tend-dev/tend/framework';   // the whole story: docs/writing-a-controller.md, examples/custom-controller.ts
  *
  * type Widget = Resource<{ size: number }, { conditions?: Condition[]; observedGeneration?: number }>;
  *
@@ -75,6 +75,7 @@ export {
   untilDatabaseAnswers, withLogin, type UntilDatabaseAnswersOptions,
   type AppliedMigration, type DatabaseTarget, type MigrateOptions, type MigrationTrack, type NamedQuery, type Queryable, type StoreOptions, type Tx,
 } from './store/index.js';
+export { backoffDelay, type BackoffPolicy } from './time/backoff.js';
 export { systemClock, type Clock } from './time/clock.js';
 export { holdOpen } from './time/hold-open.js';
 export { rfc3339Seconds } from './time/rfc3339.js';

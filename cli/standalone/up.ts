@@ -25,6 +25,7 @@ import { platformMigrations } from '../../migrations/index.js';
 import { loadOrCreateSealingKey, loadSealingKey } from '../../secrets/key-file.js';
 import { PostgresSecrets } from '../../secrets/postgres-secrets.js';
 import { postgresDir, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { tendCommand } from '../invocation.js';
 import { firstStartExamples } from './examples.js';
 import { terminalLogStream } from './terminal-log-stream.js';
 
@@ -248,6 +249,7 @@ function printSummary(
 ): void {
   const httpsPort = s.https ? new URL(s.https).port : '';
   const caFile = s.ca.replace(/ \(made now\)$/, '');
+  const tend = tendCommand();
   const lines = [
     `tend is up (${s.seconds.toFixed(1)} s) — resources in ${s.backend}`,
     `  edge         ${s.edge}    try: curl -H 'Host: hello.localhost' ${s.edge}/`,
@@ -267,7 +269,7 @@ function printSummary(
     `  log          ${s.logFile} (warnings and errors also here)`,
     ...(s.examplesLine ? [`  ${s.examplesLine}`] : []),
     '',
-    'In another terminal: npx tend get apps · npx tend why app/hello · npx tend logs -f · npx tend apply -f FILE',
+    `In another terminal: ${tend} get apps · ${tend} why app/hello · ${tend} logs -f · ${tend} apply -f FILE`,
     'Ctrl-C stops everything (instances and PostgreSQL too); the next `tend up` continues with the same data.',
   ];
   for (const line of lines) io.out(line);

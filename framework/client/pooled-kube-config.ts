@@ -22,7 +22,8 @@ export function poolConnections(kubeConfig: KubeConfig, maxSockets = 64): KubeCo
     if (!cluster || cluster.proxyUrl || !cluster.server.startsWith('https:')) return original(cluster, options);
     const key = `${cluster.server}\u0000${kubeConfig.getCurrentUser()?.name ?? ''}`;
     let agent = agents.get(key);
-    if (!agent) agents.set(key, (agent = new Agent({ ...options, keepAlive: true, maxSockets })));
+    // noDelay as Go's net does by default: a small write is sent now, not held for the last one's ACK.
+    if (!agent) agents.set(key, (agent = new Agent({ ...options, keepAlive: true, maxSockets, noDelay: true })));
     return agent;
   };
   return kubeConfig;

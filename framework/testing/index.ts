@@ -1,6 +1,6 @@
 /**
  * @module
- * What tests of a controller built on the framework need, importable as `tend/framework/testing`:
+ * What tests of a controller built on the framework need, importable as `@tend-dev/tend/framework/testing`:
  * a clock that moves only when told, a seeded random source, `eventually` (wait for an
  * asynchronous effect with a deadline, never a fixed sleep), and the WorkQueue conformance suite
  * every queue implementation must pass. The conformance suite registers vitest tests, so it needs
@@ -8,8 +8,8 @@
  *
  * ```ts
  * import { describe, expect, it } from 'vitest';
- * import { MemoryQueue } from 'tend/framework';
- * import { FakeClock, describeWorkQueue, eventually } from 'tend/framework/testing';
+ * import { MemoryQueue } from '@tend-dev/tend/framework';
+ * import { FakeClock, describeWorkQueue, eventually } from '@tend-dev/tend/framework/testing';
  *
  * describeWorkQueue('MemoryQueue', (deps) => new MemoryQueue(deps));   // your own queue the same way
  *
