@@ -25,6 +25,7 @@ COPY cli/ cli/
 COPY controllers/ controllers/
 COPY framework/ framework/
 COPY migrations/ migrations/
+COPY overlay/ overlay/
 COPY reconcilers/ reconcilers/
 COPY secrets/ secrets/
 RUN npm run build

@@ -1,6 +1,6 @@
 /**
- * `npm run bench:edge [-- --seconds 10 --connections 50 --changes 100 --slow-clients 500 --edge-log-level info]`:
- * what the edge costs and how fast it follows the table.
+ * `npm run bench:edge [-- --seconds 10 --connections 50 --changes 100 --slow-clients 500 --edge-log-level info --only nginx]`:
+ * what the edge costs, how fast it follows the table, and how it compares with nginx.
  *
  * On a private PostgreSQL (embedded, or DATABASE_URL's server), with two backends and `tend edge`
  * each in its own process and autocannon as a third:
@@ -13,24 +13,28 @@
  * 3. Slow clients: `--slow-clients` slowloris connections (request headers trickled, one line a
  *    second) held open while the same load runs through the edge; prints that load, and when the
  *    edge cut them (its header timeout is 10 s by default).
+ * 4. nginx (`edge-vs-nginx.ts`): the edge and nginx as the same reverse proxy, same backend, same
+ *    run — plain HTTP, HTTPS, 10,000 hosts; access log on and off — requests/s, p99 and the
+ *    edge/nginx ratios. Needs Debian's nginx (`apt-get install -y nginx-light`); skipped with a
+ *    message without it. `--only nginx` runs this part alone.
  * On the 2-core machines here the load generator, the edge and the backend share the cores, so
  * the absolute figures are low; the ratio edge/direct is the figure to watch.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { createLogger, frameworkMigrations, migrate, Store } from '../framework/index.js';
 import { platformMigrations } from '../migrations/index.js';
 import { freePort } from '../test/env/ports.js';
 import { startPostgres } from '../test/env/postgres.js';
 import { ServerProcess, waitForServer } from '../test/env/server-process.js';
 import { startTend } from '../test/env/tend-process.js';
+import { compareWithNginx } from './edge-vs-nginx.js';
+import { httpLoad, type Load } from './http-load.js';
 import { cpuSeconds, rssMb } from './process-stats.js';
 
 const { values } = parseArgs({
@@ -40,13 +44,13 @@ const { values } = parseArgs({
     changes: { type: 'string', default: '100' },
     'slow-clients': { type: 'string', default: '500' },
     'edge-log-level': { type: 'string', default: 'info' },
+    only: { type: 'string' },
   },
 });
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const CHANGES = Number(values.changes);
 const SLOW_CLIENTS = Number(values['slow-clients']);
-const run = promisify(execFile);
 const logger = createLogger({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'tend-bench-edge-'));
 
@@ -61,13 +65,6 @@ const setBackends: { name: string; text: string } = {
          on conflict (host, path_prefix) do update set backends = excluded.backends, updated_at = now()`,
 };
 
-interface Load {
-  readonly rps: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly errors: number;
-}
-
 async function startBackend(name: string): Promise<{ process: ServerProcess; port: number }> {
   const port = await freePort();
   const process_ = ServerProcess.start({
@@ -81,24 +78,21 @@ async function startBackend(name: string): Promise<{ process: ServerProcess; por
   return { process: process_, port };
 }
 
-async function startEdge(databaseUrl: string): Promise<{ process: ServerProcess; port: number }> {
-  const logFile = join(dir, 'edge.log');
-  const edge = startTend('tend edge', ['edge', '--listen', '127.0.0.1:0', '--database-url', databaseUrl, '--state-dir', join(dir, 'edge'), '--log-level', values['edge-log-level']!], logFile);
-  const port = await waitForServer(edge, 'its listening line', async () => {
-    const line = /^tend edge: proxy http:\/\/127\.0\.0\.1:(\d+),/m.exec(readFileSync(logFile, 'utf8'));
-    return line ? Number(line[1]) : undefined;
+let edgeStarts = 0;
+
+/** `tend edge` in its own process; with `certificatesKeyFile` also HTTPS. */
+async function startEdge(databaseUrl: string, logLevel: string, certificatesKeyFile?: string): Promise<{ process: ServerProcess; port: number; httpsPort: number }> {
+  const logFile = join(dir, `edge-${++edgeStarts}.log`);
+  const https = certificatesKeyFile ? ['--https-listen', '127.0.0.1:0', '--certificates-key-file', certificatesKeyFile] : [];
+  const edge = startTend('tend edge', ['edge', '--listen', '127.0.0.1:0', ...https, '--database-url', databaseUrl, '--state-dir', join(dir, 'edge'), '--log-level', logLevel], logFile);
+  const [port, httpsPort] = await waitForServer(edge, 'its listening line', async () => {
+    const line = /^tend edge: proxy http:\/\/127\.0\.0\.1:(\d+)(?:, https https:\/\/127\.0\.0\.1:(\d+))?,/m.exec(readFileSync(logFile, 'utf8'));
+    return line ? [Number(line[1]), Number(line[2] ?? 0)] : undefined;
   });
-  return { process: edge, port };
+  return { process: edge, port, httpsPort };
 }
 
-/** autocannon in its own process (as wrk would be), so it does not share our event loop. */
-async function load(port: number, host: string): Promise<Load> {
-  const cli = createRequire(import.meta.url).resolve('autocannon');
-  const args = [cli, '-j', '-c', String(CONNECTIONS), '-d', String(SECONDS), '-H', `host=${host}`, `http://127.0.0.1:${port}/`];
-  const { stdout } = await run(process.execPath, args, { maxBuffer: 16 << 20 });
-  const result = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number };
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
-}
+const load = (port: number, host: string): Promise<Load> => httpLoad({ port, hosts: [host], connections: CONNECTIONS, seconds: SECONDS });
 
 /** GET through the edge on a kept-alive connection; resolves with the backend's name. */
 function whoAnswers(agent: Agent, port: number, host: string): Promise<string> {
@@ -144,7 +138,16 @@ async function main(): Promise<void> {
     const row = (port: number, name: string) => JSON.stringify([{ address: '127.0.0.1', port, instance: name }]);
     await store.query(setBackends, ['load.bench', 'bench/load', row(blue.port, 'blue')]);
     await store.query(setBackends, ['change.bench', 'bench/change', row(blue.port, 'blue')]);
-    const edge = await startEdge(postgres.databaseUrl);
+    const compare = () =>
+      compareWithNginx({
+        store, dir, backendPort: blue.port, host: 'load.bench', connections: CONNECTIONS, seconds: SECONDS, freePort, edgeWorkers: 1,
+        startEdge: async (accessLog, keyFile) => {
+          const e = await startEdge(postgres.databaseUrl, accessLog ? 'info' : 'warn', keyFile);
+          return { process: e.process, httpPort: e.port, httpsPort: e.httpsPort };
+        },
+      });
+    if (values.only === 'nginx') return await compare();
+    const edge = await startEdge(postgres.databaseUrl, values['edge-log-level']!);
     processes.push(edge.process);
 
     console.log(`edge: ${CONNECTIONS} connections, ${SECONDS} s each, edge log level ${values['edge-log-level']}`);
@@ -195,6 +198,8 @@ async function main(): Promise<void> {
       `route change → first request served by the new table, ${CHANGES} changes: p50 ${ms(quantile(delays, 0.5))}, p99 ${ms(quantile(delays, 0.99))}, ` +
         `max ${ms(delays.at(-1)!)} (target p99 < 1 s; ${(polls / CHANGES).toFixed(1)} requests per change)`,
     );
+    await edge.process.stop();
+    await compare();
   } finally {
     for (const p of processes) await p.stop();
     await store.close();

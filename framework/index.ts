@@ -75,6 +75,7 @@ export {
   untilDatabaseAnswers, withLogin, type UntilDatabaseAnswersOptions,
   type AppliedMigration, type DatabaseTarget, type MigrateOptions, type MigrationTrack, type NamedQuery, type Queryable, type StoreOptions, type Tx,
 } from './store/index.js';
+export { backoffDelay, type BackoffPolicy } from './time/backoff.js';
 export { systemClock, type Clock } from './time/clock.js';
 export { holdOpen } from './time/hold-open.js';
 export { rfc3339Seconds } from './time/rfc3339.js';

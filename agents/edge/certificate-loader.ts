@@ -9,7 +9,7 @@
  * certificates until it can.
  */
 import type { Logger } from 'pino';
-import { type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
+import { backoffDelay, type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
 import type { SealingKey } from '../../secrets/seal.js';
 import type { CertificateSnapshot } from './certificate-snapshot.js';
 import { CertificateTable, type CertificateRow } from './certificate-table.js';
@@ -112,7 +112,7 @@ export class CertificateLoader {
         failures++;
         wanted = true;
         this.options.onReadFailure?.();
-        const delayMs = Math.min(this.checkMs, 100 * 2 ** Math.min(failures - 1, 10));
+        const delayMs = backoffDelay(failures, { baseDelayMs: 100, maxDelayMs: this.checkMs });
         this.log.warn({ err: (err as Error).message, delayMs, version: String(this.table.version) }, 'reading the certificates failed; serving those in force and retrying');
         if (!snapshotTried && this.table.version < 0n) {
           snapshotTried = true;

@@ -15,7 +15,7 @@
  * the saved table until a read succeeds.
  */
 import type { Logger } from 'pino';
-import { type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
+import { backoffDelay, type Enqueuer, type Key, keyOf, postgresSource, type Queryable, sleep } from '../../framework/index.js';
 import { loadRouting, routingVersion } from './edge-queries.js';
 import type { RoutingSnapshot } from './routing-snapshot.js';
 import { RoutingTable, type RoutingRow } from './routing-table.js';
@@ -129,7 +129,7 @@ export class RoutingLoader {
         failures++;
         wanted = true;
         this.options.onReadFailure?.();
-        const delayMs = Math.min(this.checkMs, 100 * 2 ** Math.min(failures - 1, 10));
+        const delayMs = backoffDelay(failures, { baseDelayMs: 100, maxDelayMs: this.checkMs });
         if (this.tableSource === 'none') {
           this.log.warn({ err: (err as Error).message, delayMs }, 'reading the routing table failed before any was loaded; retrying');
           if (!snapshotTried && this.options.snapshot) {

@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import type { InstanceTemplate } from '../../api/types/instance.js';
-import { type Enqueuer, keyOf, postgresSource, PostgresListener, sleep, type Store } from '../../framework/index.js';
+import { type Clock, type Enqueuer, keyOf, postgresSource, PostgresListener, sleep, type Store, systemClock } from '../../framework/index.js';
 import { freePort } from './free-port.js';
 import { resumeLogs, shipLogs, type LogShippingOptions } from './log-shipping.js';
 import { nodeSealingKey, openSealedEnv } from './sealed-env.js';
@@ -50,6 +50,11 @@ export interface NodeAgentOptions {
   readonly workingDir?: string;
   /** How instance logs are shipped to PostgreSQL (log-shipping.ts). */
   readonly logShipping?: Pick<LogShippingOptions, 'flushMs' | 'keepBytes' | 'pruneMs'>;
+  /**
+   * Every wait and timestamp of the agent's loop, its log shipping and its volume sync. The
+   * heartbeat runs in a thread of its own on the real clock (heartbeat-thread.ts). @default systemClock
+   */
+  readonly clock?: Clock;
 }
 
 interface Row {
@@ -76,8 +81,9 @@ const RETRY_FAILED_MS = 60_000;
 /** Runs the agent until `signal` aborts; instances keep running (a restarted agent adopts them). */
 export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSignal): Promise<void> {
   const { node, store, runtime, logger } = options;
+  const clock = options.clock ?? systemClock;
   const log = logger.child({ node });
-  const startedAt = new Date().toISOString();
+  const startedAt = new Date(clock.now()).toISOString();
   const machine = measureMachine(options.stateDir);
   const sealingKey = nodeSealingKey(options.stateDir);
   let wake: () => void = () => {};
@@ -93,7 +99,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const volumeState = new VolumeSyncState();
   const volumeOptions = {
     node, store, backupStore: options.backupStore, stateDir: options.stateDir, logger: log,
-    usageIntervalMs: pollMs, pruneIntervalMs: pollMs, onChange: trigger,
+    usageIntervalMs: pollMs, pruneIntervalMs: pollMs, onChange: trigger, now: () => new Date(clock.now()),
   };
   let waitingLogged = '';
   /** Instances the runtime threw on: reported failed, tried again after RETRY_FAILED_MS. */
@@ -104,7 +110,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   const fail = (id: string, err: unknown, what: string) => {
     const refusal: Refusal = { reason: err instanceof InvalidInstanceSpecError ? 'InvalidSpec' : 'RuntimeError', message: `${what}: ${(err as Error).message}` };
     log.warn({ instance: id, reason: refusal.reason, err: (err as Error).message }, `instance failed: ${what}`);
-    failures.set(id, { refusal, at: Date.now() });
+    failures.set(id, { refusal, at: clock.now() });
     dirty = true; // reported on the next pass
   };
 
@@ -120,7 +126,7 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
       },
     }));
     const assigned = new Set(rows.map((r) => r.id));
-    const now = Date.now();
+    const now = clock.now();
     for (const [id, f] of failures) if (!assigned.has(id) || now - f.at > RETRY_FAILED_MS) failures.delete(id);
     for (const [id, refusal] of refused) failures.set(id, { refusal, at: now });
     const plan = planAgent(assignments, runtime.list(), {
@@ -197,10 +203,16 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
     intervalMs: heartbeatMs,
     logger: log,
   });
-  const alive = setInterval(() => heartbeat.alive(), 1_000);
+  // Tells the heartbeat thread this loop is not stalled, every second until the agent stops.
+  let stopAlive = () => {};
+  const beatAlive = () => {
+    heartbeat.alive();
+    stopAlive = clock.setTimer(beatAlive, 1_000);
+  };
+  stopAlive = clock.setTimer(beatAlive, 1_000);
 
   // Before the first pass: a start of an instance must find its log's reading resumed.
-  const shipping = { node, store, logs: runtime.logs, logger: log, ...options.logShipping };
+  const shipping = { node, store, logs: runtime.logs, logger: log, clock, ...options.logShipping };
   await resumeLogs(shipping, signal);
   const shipped = shipLogs(shipping, signal);
 
@@ -210,31 +222,31 @@ export async function runNodeAgent(options: NodeAgentOptions, signal: AbortSigna
   while (!signal.aborted) {
     // Coalesce: a storm of notifications and status changes makes one pass per MIN_SYNC_INTERVAL_MS.
     const earliest = lastPass + MIN_SYNC_INTERVAL_MS;
-    if (Date.now() < earliest) await sleep(earliest - Date.now(), signal);
+    if (clock.now() < earliest) await sleep(earliest - clock.now(), signal, clock);
     if (signal.aborted) break;
-    if (dirty || Date.now() >= nextPoll) {
+    if (dirty || clock.now() >= nextPoll) {
       dirty = false;
-      lastPass = Date.now();
+      lastPass = clock.now();
       try {
         await sync();
-        nextPoll = Date.now() + pollMs;
+        nextPoll = clock.now() + pollMs;
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'agent pass failed; retrying');
         dirty = true;
-        await sleep(Math.min(heartbeatMs, 1_000), signal);
+        await sleep(Math.min(heartbeatMs, 1_000), signal, clock);
       }
     }
     // An abort or a trigger during the pass called the previous `wake`: check before waiting again.
     if (dirty || signal.aborted) continue;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, nextPoll - Date.now()));
+      const cancel = clock.setTimer(resolve, Math.max(0, nextPoll - clock.now()));
       wake = () => {
-        clearTimeout(timer);
+        cancel();
         resolve();
       };
     });
   }
-  clearInterval(alive);
+  stopAlive();
   await heartbeat.stop();
   await shipped;
   await Promise.all(removing.values());

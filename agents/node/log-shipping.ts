@@ -10,7 +10,7 @@
  * resumes each instance from its newest stored chunk.
  */
 import type { Logger } from 'pino';
-import { sleep, type Store } from '../../framework/index.js';
+import { type Clock, sleep, type Store, systemClock } from '../../framework/index.js';
 import { insertLogChunks, logPositions, pruneLogs } from './log-queries.js';
 import type { InstanceLogSource, LogChunk, LogPosition } from './runtime/runtime.js';
 
@@ -25,6 +25,8 @@ export interface LogShippingOptions {
   readonly keepBytes?: number;
   /** How often what is over `keepBytes` is deleted. @default 10_000 */
   readonly pruneMs?: number;
+  /** Its waits and flush times. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** Per pass: new bytes read of one instance, and bytes shipped in all. A chattier instance falls behind, not the others. */
@@ -47,7 +49,7 @@ export async function resumeLogs(options: LogShippingOptions, signal: AbortSigna
       return;
     } catch (err) {
       if (attempt === 1) logger.warn({ err: (err as Error).message }, 'cannot read where instance logs were shipped to; retrying');
-      await sleep(1_000, signal);
+      await sleep(1_000, signal, options.clock);
     }
   }
 }
@@ -58,11 +60,12 @@ export async function shipLogs(options: LogShippingOptions, signal: AbortSignal)
   const flushMs = options.flushMs ?? DEFAULT_LOG_SHIP_MS;
   const pruneMs = options.pruneMs ?? 10_000;
   const keepBytes = options.keepBytes ?? DEFAULT_LOG_KEEP_BYTES;
+  const clock = options.clock ?? systemClock;
   const touched = new Set<string>();
-  let nextPrune = Date.now() + pruneMs;
+  let nextPrune = clock.now() + pruneMs;
   let failing = false;
   while (!signal.aborted) {
-    const started = Date.now();
+    const started = clock.now();
     try {
       const chunks = logs.take(SHIP_LIMITS);
       if (chunks.length > 0) {
@@ -70,10 +73,10 @@ export async function shipLogs(options: LogShippingOptions, signal: AbortSignal)
         logs.stored(chunks);
         for (const c of chunks) touched.add(c.instance);
       }
-      if (Date.now() >= nextPrune) {
+      if (clock.now() >= nextPrune) {
         if (touched.size > 0) await store.query(pruneLogs, [node, [...touched], keepBytes]);
         touched.clear();
-        nextPrune = Date.now() + pruneMs;
+        nextPrune = clock.now() + pruneMs;
       }
       if (failing) logger.info('instance logs are shipped again');
       failing = false;
@@ -82,7 +85,7 @@ export async function shipLogs(options: LogShippingOptions, signal: AbortSignal)
       if (!failing) logger.warn({ err: (err as Error).message }, 'could not ship instance logs; they wait on the node');
       failing = true;
     }
-    await sleep(Math.max(0, flushMs - (Date.now() - started)), signal);
+    await sleep(Math.max(0, flushMs - (clock.now() - started)), signal, clock);
   }
 }
 

@@ -26,6 +26,7 @@ import type { Key } from '../reconcile/index.js';
 import { parseKey } from '../reconcile/index.js';
 import { connectClient } from '../store/connect-client.js';
 import type { Store, Tx } from '../store/index.js';
+import { systemClock, type Clock } from '../time/clock.js';
 import { rfc3339Seconds } from '../time/rfc3339.js';
 import { ApiError, apiError } from './errors.js';
 import type { Resource, ResourceClient, ResourceType, WatchEvent } from './index.js';
@@ -44,12 +45,15 @@ export interface PostgresClientOptions<T extends Resource = Resource> {
    * (defaults applied) or throws an `ApiError` (422 Invalid). `old` is the stored object on update.
    */
   readonly admit?: (obj: T, old: T | undefined) => T;
+  /** The watch's poll timer runs on it. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** A ResourceClient for one kind whose objects live in `tend.resources`. */
 export class PostgresClient<T extends Resource = Resource> implements ResourceClient<T> {
   private readonly pollIntervalMs: number;
   private readonly pageSize: number;
+  private readonly clock: Clock;
 
   constructor(
     readonly type: ResourceType,
@@ -58,6 +62,7 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.pageSize = options.pageSize ?? 500;
+    this.clock = options.clock ?? systemClock;
   }
 
   async list(): Promise<{ items: T[]; resourceVersion: string }> {
@@ -123,9 +128,9 @@ export class PostgresClient<T extends Resource = Resource> implements ResourceCl
         }
         if (pending || signal.aborted) continue;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.pollIntervalMs);
+          const cancel = this.clock.setTimer(resolve, this.pollIntervalMs);
           wake = () => {
-            clearTimeout(timer);
+            cancel();
             resolve();
           };
         });

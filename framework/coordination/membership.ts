@@ -1,3 +1,25 @@
+/**
+ * @module
+ * Leader-less coordination (docs/coordination.md): which replica reconciles which key, and the
+ * fence that keeps a replica that lost a key from writing.
+ *
+ * Design notes
+ * - membership.ts: every replica heartbeats a row in `tend.members`; the live members form one
+ *   stored view (`tend.membership_view`) whose epoch moves when the set changes.
+ * - rendezvous.ts: a key belongs to the member of the view with the highest hash(member, key),
+ *   computed alike by every replica, so a change moves only the keys of who came or went.
+ * - ownership.ts: what the runtime asks before each reconcile (`owns`, `fence`, `onChange`).
+ * - fence.ts: `tend.fenced($n)` in every guarded write (or `fencedTx`): refused unless the epoch
+ *   the key was handed out under is still current — correctness never rests on ownership alone.
+ * - membership-queries.ts: the SQL, as named queries.
+ *
+ * ```ts
+ * const membership = new Membership({ store, name: 'tend-0', logger });
+ * void membership.start(signal);
+ * await membership.ready();
+ * if (membership.owns('app', key)) await store.query(upsertApp, [key, spec, String(membership.fence())]);
+ * ```
+ */
 import type { Logger } from 'pino';
 import type { Key } from '../reconcile/index.js';
 import type { Store } from '../store/index.js';

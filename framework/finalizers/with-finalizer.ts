@@ -1,3 +1,17 @@
+/**
+ * @module
+ * Finalizers: an object whose deletion must wait for cleanup (stop its instances, release its
+ * claims) carries a finalizer of its controller until that cleanup is done, as kube-rs'
+ * `finalizer()` and controller-runtime's finalizer helpers do.
+ *
+ * ```ts
+ * const reconcile: Reconciler<App> = (ctx, app) =>
+ *   withFinalizer(clients.app, app, 'tend.dev/app', {
+ *     apply: (a) => reconcileLive(ctx, a),
+ *     cleanup: async (a) => ((await drained(a)) ? 'removed' : requeueAfter(1_000)),
+ *   });
+ * ```
+ */
 import type { Resource, ResourceClient } from '../client/index.js';
 import { done, type Result } from '../reconcile/index.js';
 

@@ -1,3 +1,13 @@
+/**
+ * @module
+ * Logging: pino JSON lines, one process logger with the replica's name on every line and secrets
+ * redacted; controllers log through `ctx.log`, a child carrying controller, key and reconcileId.
+ *
+ * ```ts
+ * const logger = createLogger({ level: 'info', replica: 'tend-0' });
+ * logger.child({ controller: 'app' }).info({ key }, 'reconciled');
+ * ```
+ */
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };

@@ -1,7 +1,18 @@
 /**
- * The controller and work-queue metrics, with controller-runtime's names and labels so existing
- * dashboards and alerts work unchanged. Every label set is pre-initialised to 0 when a controller
- * registers (c-r's `initMetrics`), so `rate()` has a series from the first scrape.
+ * @module
+ * Metrics, in a prom-client registry the health server serves at /metrics.
+ *
+ * - controller-metrics.ts: the controller and work-queue metrics, with controller-runtime's names
+ *   and labels so existing dashboards and alerts work unchanged. Every label set is
+ *   pre-initialised to 0 when a controller registers (c-r's `initMetrics`), so `rate()` has a
+ *   series from the first scrape.
+ * - tend-metrics.ts: tend's own beside them (membership, informers' lists, the database pool).
+ *
+ * ```ts
+ * const families = new ControllerMetricFamilies(registry);   // once per registry (the Manager's)
+ * new Controller({ name: 'app', informer, reconcile, logger, metrics: families });
+ * // controller_runtime_reconcile_total{controller="app",result="success"} 0 from the first scrape
+ * ```
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueMetrics } from '../queue/queue-metrics.js';

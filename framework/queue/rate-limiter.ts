@@ -1,4 +1,5 @@
 import type { Key } from '../reconcile/index.js';
+import { backoffDelay } from '../time/backoff.js';
 import type { RateLimiter } from './index.js';
 
 export interface ExponentialRateLimiterOptions {
@@ -25,8 +26,7 @@ export class ExponentialRateLimiter implements RateLimiter {
   when(key: Key): number {
     const failures = this.counts.get(key) ?? 0;
     this.counts.set(key, failures + 1);
-    // 2^failures overflows to Infinity long after it passed the cap; min() handles both.
-    return Math.min(this.max, this.base * 2 ** failures);
+    return backoffDelay(failures + 1, { baseDelayMs: this.base, maxDelayMs: this.max });
   }
 
   forget(key: Key): void {

@@ -1,3 +1,22 @@
+/**
+ * @module
+ * The runtime: what runs reconcilers.
+ *
+ * Design notes
+ * - controller.ts: one switch decides result → queue action → metric, as controller-runtime's
+ *   `reconcileHandler`: an error backs off per key (unless terminal), `requeueAfter` forgets the
+ *   failures and waits, `done` forgets and waits for the resync period. A key is reconciled only
+ *   while this replica owns it; losing it aborts the run's signal.
+ * - manager.ts: everything long-running is a Runnable (`start(signal)` resolves once stopped):
+ *   informers, controllers, membership, the health server. SIGTERM drains in-flight reconciles.
+ *
+ * ```ts
+ * const manager = new Manager({ logger, replica: 'tend-0', store, healthPort: 8081 });
+ * const apps = manager.informer(clients.app);
+ * manager.add(new Controller({ name: 'app', informer: apps, reconcile, logger }));
+ * await manager.start(signal);
+ * ```
+ */
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';

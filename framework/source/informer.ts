@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ApiError, GoneError, keyOfObject, type Resource, type ResourceClient } from '../client/index.js';
+import { backoffDelay, type BackoffPolicy } from '../time/backoff.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { sleep } from '../time/sleep.js';
 import { Cache, type IndexFn } from './cache.js';
@@ -37,6 +38,8 @@ export class Informer<T extends Resource> {
   private readonly handlers = new Set<(change: Change<T>) => void>();
   private readonly clock: Clock;
   private readonly maxRetryDelayMs: number;
+  /** After a failure: 100 ms, doubling to maxRetryDelayMs. */
+  private readonly backoff: BackoffPolicy;
   private resolveSynced!: () => void;
   private readonly syncedPromise = new Promise<void>((resolve) => (this.resolveSynced = resolve));
   private isSynced = false;
@@ -51,6 +54,7 @@ export class Informer<T extends Resource> {
     this.cache = new Cache(options.indexers);
     this.clock = options.clock ?? systemClock;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
+    this.backoff = { baseDelayMs: 100, maxDelayMs: this.maxRetryDelayMs };
   }
 
   /** Calls `handler` for every change from now on; returns a function that unsubscribes. */
@@ -118,7 +122,7 @@ export class Informer<T extends Resource> {
         // A stream the server ends at once, again and again, must not become a busy loop.
         if (events === 0 && this.clock.now() - watchStarted < 1_000) {
           failures++;
-          await sleep(Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures - 1, 20)), signal, this.clock);
+          await sleep(backoffDelay(failures, this.backoff), signal, this.clock);
         }
       } catch (err) {
         if (signal.aborted) break;
@@ -130,7 +134,7 @@ export class Informer<T extends Resource> {
         }
         const notReady = err instanceof ApiError && (err.code === 429 || err.code === 503);
         if (!notReady) failures++;
-        const delayMs = notReady ? Math.min(this.maxRetryDelayMs, SERVER_NOT_READY_DELAY_MS) : Math.min(this.maxRetryDelayMs, 100 * 2 ** Math.min(failures - 1, 20));
+        const delayMs = notReady ? Math.min(this.maxRetryDelayMs, SERVER_NOT_READY_DELAY_MS) : backoffDelay(failures, this.backoff);
         this.options.logger?.warn({ kind, err: (err as Error).message, failures, delayMs }, 'list/watch failed; retrying');
         await sleep(delayMs, signal, this.clock);
       }

@@ -1,7 +1,11 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { connectClient } from '../store/connect-client.js';
+import { backoffDelay } from '../time/backoff.js';
 import { sleep } from '../time/sleep.js';
+
+/** The first reconnect waits this long, doubling to maxRetryDelayMs. */
+const RETRY_BASE_DELAY_MS = 100;
 
 export interface PostgresListenerOptions {
   /**
@@ -125,7 +129,7 @@ export class PostgresListener {
       } catch (err) {
         if (signal.aborted) break;
         failures++;
-        const delayMs = Math.min(this.options.maxRetryDelayMs ?? 10_000, 100 * 2 ** Math.min(failures - 1, 16));
+        const delayMs = backoffDelay(failures, { baseDelayMs: RETRY_BASE_DELAY_MS, maxDelayMs: this.options.maxRetryDelayMs ?? 10_000 });
         this.log.warn({ err: (err as Error).message, channels: [...this.channels.keys()], delayMs }, 'LISTEN connection lost; reconnecting');
         await sleep(delayMs, signal);
       } finally {

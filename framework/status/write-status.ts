@@ -1,3 +1,13 @@
+/**
+ * @module
+ * Status writes: unchanged ⇒ no write. `writeStatus` compares the status a reconcile computed
+ * with the object's and patches only what differs (merge-patch.ts), guarded by the object's
+ * resourceVersion; a conflict is a stale read, retried quickly by the runtime.
+ *
+ * ```ts
+ * await writeStatus(clients.app, app, { ...app.status, conditions, observedGeneration: app.metadata.generation });
+ * ```
+ */
 import type { Resource, ResourceClient } from '../client/index.js';
 import { keyOfObject } from '../client/index.js';
 import { mergePatchOf } from './merge-patch.js';

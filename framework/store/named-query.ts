@@ -4,9 +4,9 @@
  * statement once per connection.
  *
  * ```ts
- * export const selectLease: NamedQuery = {
- *   name: 'tend.select_lease',
- *   text: 'select holder, epoch from tend.leases where key = $1',
+ * export const selectWidget: NamedQuery = {
+ *   name: 'widgets.select',
+ *   text: 'select key, size from widgets where key = $1',
  * };
  * ```
  */

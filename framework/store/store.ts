@@ -58,8 +58,8 @@ const ROLLBACK: NamedQuery = { name: 'tend.rollback', text: 'rollback' };
  *
  * ```ts
  * await using store = new Store({ connectionString, logger });
- * const rows = await store.query<{ epoch: string }>(selectLease, [key]);
- * await store.tx(async (tx) => { await tx.query(bumpEpoch, [key]); });
+ * const rows = await store.query<{ key: string; size: number }>(selectWidget, [key]);
+ * await store.tx(async (tx) => { await tx.query(lockWidgets, []); await tx.query(upsertWidget, [key, 3]); });
  * ```
  */
 export class Store implements Queryable, AsyncDisposable {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { backoffDelay } from '../time/backoff.js';
 import { holdOpen } from '../time/hold-open.js';
 import { sleep } from '../time/sleep.js';
 import { passesWithTime } from './database-failure.js';
@@ -35,14 +36,15 @@ export async function untilDatabaseAnswers<T>(fn: () => Promise<T>, options: Unt
 }
 
 async function attempt<T>(fn: () => Promise<T>, options: UntilDatabaseAnswersOptions, maxDelayMs: number): Promise<T> {
-  for (let delayMs = options.firstDelayMs ?? 1_000, attempts = 1; ; delayMs = Math.min(delayMs * 2, maxDelayMs), attempts++) {
+  const policy = { baseDelayMs: options.firstDelayMs ?? 1_000, maxDelayMs };
+  for (let attempts = 1; ; attempts++) {
     try {
       return await fn();
     } catch (err) {
       if (!passesWithTime(err)) throw err;
       if (attempts === 1) options.logger.warn({ err: (err as Error).message }, 'waiting for PostgreSQL before starting; retrying with backoff');
     }
-    await sleep(delayMs, options.signal);
+    await sleep(backoffDelay(attempts, policy), options.signal);
     if (options.signal.aborted) throw options.signal.reason;
   }
 }

@@ -44,7 +44,7 @@ export interface OutageOptions {
   readonly nodeHeartbeatMs?: number;
   /** A lost node's instances are given up after this. @default 30_000 (tend's default) */
   readonly lostGraceMs?: number;
-  /** The replica's membership lease. @default 10_000 (tend's default) */
+  /** How long the replica's membership row lives without a heartbeat (ttlMs). @default 10_000 (tend's default) */
   readonly memberTtlMs?: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;

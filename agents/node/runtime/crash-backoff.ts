@@ -1,3 +1,5 @@
+import { backoffDelay } from '../../../framework/index.js';
+
 export interface CrashBackoffOptions {
   /** Delay before the first restart. @default 10_000 (kubelet) */
   readonly baseMs?: number;
@@ -30,10 +32,8 @@ export class CrashBackoff {
   /** Delay before restarting a process that just exited after running `ranForMs`. */
   next(ranForMs: number): number {
     if (ranForMs >= this.resetAfter) this.streak = 0;
-    // 2^streak overflows to Infinity long after it passed the cap; min() handles both.
-    const delay = Math.min(this.max, this.base * 2 ** this.streak);
     this.streak++;
-    return delay;
+    return backoffDelay(this.streak, { baseDelayMs: this.base, maxDelayMs: this.max });
   }
 
   /** Forgets the streak (a new spec is a new container). */

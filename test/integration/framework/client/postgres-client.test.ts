@@ -6,6 +6,7 @@ import { createLogger } from '../../../../framework/log/logger.js';
 import type { Key } from '../../../../framework/reconcile/index.js';
 import { Informer } from '../../../../framework/source/informer.js';
 import { Store, frameworkMigrationsFolder, migrate } from '../../../../framework/store/index.js';
+import { FakeClock } from '../../../../framework/testing/fake-clock.js';
 import { eventually } from '../../../env/eventually.js';
 import { FreshDatabases } from '../../../env/fresh-database.js';
 
@@ -229,5 +230,25 @@ describe('PostgresClient (real PostgreSQL)', () => {
     await eventually(async () => ((await count()) === 1 ? true : undefined), { what: 'the next write pruned too' });
     stop.abort();
     await running;
+  });
+
+  it('a watch polls the event log on its injected clock when no notification comes', async () => {
+    const clock = new FakeClock();
+    const c = new PostgresClient<Widget>(widgets, store, { listenUrl: url, pollIntervalMs: 60_000, clock });
+    const { resourceVersion } = await c.list();
+    const watch = collect(c, resourceVersion);
+    // Caught up: the watch waits for a notification or its poll timer, which is the clock's.
+    await eventually(() => expect(clock.pending()).toBe(1));
+    // An event that comes with no NOTIFY (one lost while LISTEN reconnected) is found by the poll.
+    const object = widget('polled', 'p');
+    await store.query({
+      name: 'test.event_without_notify',
+      text: `insert into tend.resource_events (resource_version, "group", plural, namespace, name, type, object)
+             select nextval('tend.resource_version_seq'), $1, $2, 'polled', 'p', 'ADDED', $3::jsonb`,
+    }, [widgets.group, widgets.plural, JSON.stringify(object)]);
+    expect(watch.changes()).toEqual([]);
+    clock.advance(60_000);
+    await eventually(() => expect(watch.events.some((e) => e.type === 'ADDED' && e.object.metadata.name === 'p')).toBe(true));
+    await watch.stop();
   });
 });
